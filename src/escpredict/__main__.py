@@ -1,0 +1,3 @@
+from escpredict.cli import app
+
+app()

@@ -1,0 +1,169 @@
+"""Pipeline configuration: every training choice lives in ``pipelines/train.yaml``.
+
+Pydantic models validate the YAML up front, so a typo in a config fails with the
+key's path before any data is read, and CLI flags can override single keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    tickets: Path = Path("data/sample/tickets.parquet")
+    agents: Path | None = Path("data/sample/agents.parquet")
+    mapping: str = "generic"  # a name in pipelines/mappings/ or a path to a YAML file
+    quarantine: Path | None = None  # write bad rows here instead of refusing the data
+
+
+class LabelConfig(_Strict):
+    """Which signals mark a ticket as escalated (any rule that fires marks it)."""
+
+    rules: list[Literal["explicit_flag", "tier_raised", "resolver_differs", "reassignments"]] = [
+        "explicit_flag",
+        "tier_raised",
+        "resolver_differs",
+        "reassignments",
+    ]
+    #: An explicit ``escalated`` value, where present, wins over the derived rules.
+    explicit_flag_overrides: bool = True
+    #: First touches by these roles are assignments, not first responses.
+    coordinator_roles: list[str] = ["coordinator", "dispatcher"]
+    #: More reassignments than this count as an escalation.
+    max_reassignments: int = 2
+
+
+class SplitConfig(_Strict):
+    """Time-based split: train on the past, validate and test on the future."""
+
+    valid_fraction: float = Field(0.15, gt=0, lt=0.5)
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)
+
+
+class FeatureConfig(_Strict):
+    word_max_features: int = Field(3000, ge=0)
+    word_ngram_max: int = Field(2, ge=1, le=3)
+    char_max_features: int = Field(2000, ge=0)
+    char_ngram_range: tuple[int, int] = (3, 5)
+    min_df: int = Field(5, ge=1)
+    recent_window_days: int = Field(30, ge=1)
+    #: Pseudo-count for smoothing history escalation rates towards the global rate.
+    smoothing: float = Field(10.0, ge=0)
+    #: Words whose presence signals urgency or frustration.
+    urgency_words: list[str] = [
+        "urgent",
+        "asap",
+        "immediately",
+        "critical",
+        "down",
+        "outage",
+        "unacceptable",
+        "again",
+        "still",
+        "cancel",
+        "lawyer",
+        "refund",
+        "chargeback",
+        "escalate",
+        "manager",
+    ]
+
+
+class ModelConfig(_Strict):
+    num_boost_round: int = Field(600, ge=1)
+    early_stopping_rounds: int = Field(50, ge=1)
+    params: dict[str, Any] = {
+        "objective": "binary",
+        "learning_rate": 0.05,
+        "num_leaves": 31,
+        "min_child_samples": 40,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "verbose": -1,
+        "num_threads": 2,
+        "seed": 7,
+    }
+    baseline_C: float = Field(1.0, gt=0)
+    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+
+
+class CostConfig(_Strict):
+    """Routing threshold minimises expected cost on the validation window."""
+
+    missed_escalation: float = Field(5.0, gt=0)
+    unnecessary_route: float = Field(1.0, gt=0)
+
+
+class RoutingConfig(_Strict):
+    #: Risk tier boundaries on the calibrated probability, ascending.
+    tiers: dict[str, float] = {"low": 0.0, "medium": 0.2, "high": 0.5}
+    route_queue: str = "tier2"
+    default_queue: str = "tier1"
+
+    @model_validator(mode="after")
+    def _ascending(self) -> RoutingConfig:
+        values = list(self.tiers.values())
+        if not values or values[0] != 0.0 or values != sorted(values):
+            raise ValueError("routing.tiers must start at 0.0 and ascend")
+        return self
+
+
+class RegistryConfig(_Strict):
+    tracking_uri: str | None = None  # None: the embedded SQLite store under models/
+    experiment: str = "escalation-risk"
+    model_name: str = "escalation-risk"
+    promote_metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    promote_margin: float = Field(0.002, ge=0)
+
+
+class TrainConfig(_Strict):
+    data: DataConfig = DataConfig()
+    labels: LabelConfig = LabelConfig()
+    split: SplitConfig = SplitConfig()
+    features: FeatureConfig = FeatureConfig()
+    model: ModelConfig = ModelConfig()
+    costs: CostConfig = CostConfig()
+    routing: RoutingConfig = RoutingConfig()
+    registry: RegistryConfig = RegistryConfig()
+    segments: list[str] = ["category", "channel", "tenure_band"]
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the key."""
+
+
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config and apply dotted-key overrides such as ``{"split.test_fraction": 0.2}``."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path or 'config'}: {problems}") from exc

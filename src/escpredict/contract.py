@@ -1,0 +1,124 @@
+"""The ticket-export data contract: canonical column names, types and meaning.
+
+Every loader maps a customer's export onto these names (see ``pipelines/mappings/``);
+everything downstream (labels, features, training, serving, reports) reads only these
+names. Keeping the contract in one module is what lets a new export format be supported
+with a YAML mapping instead of code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["str", "datetime", "float", "int", "bool"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One canonical column."""
+
+    name: str
+    kind: Kind
+    required: bool
+    known_at_creation: bool
+    doc: str
+
+
+TICKET_FIELDS: tuple[Field, ...] = (
+    Field("ticket_id", "str", True, True, "Unique ticket id."),
+    Field("created_at", "datetime", True, True, "When the ticket was opened (stored as UTC)."),
+    Field("channel", "str", True, True, "email, chat, phone, web, ..."),
+    Field("category", "str", True, True, "Product/issue category at creation."),
+    Field("priority", "str", True, True, "low, medium, high, urgent (free text is kept)."),
+    Field("subject", "str", False, True, "Short title; empty if the export has none."),
+    Field("description", "str", False, True, "Ticket body as first submitted."),
+    Field("customer_id", "str", True, True, "Who raised the ticket."),
+    Field(
+        "agent_id",
+        "str",
+        False,
+        True,
+        "Agent the ticket was first assigned to (first non-coordinator handler).",
+    ),
+    Field(
+        "first_responder_id",
+        "str",
+        False,
+        False,
+        "Whoever touched the ticket first; may be a dispatcher/coordinator.",
+    ),
+    Field("first_responder_role", "str", False, False, "Role of the first responder."),
+    Field("resolver_id", "str", False, False, "Who resolved the ticket."),
+    Field("resolved_at", "datetime", False, False, "When it was resolved; empty if still open."),
+    Field("escalated", "bool", False, False, "Explicit escalation flag, if the export has one."),
+    Field("initial_tier", "int", False, True, "Support tier at creation (1 = front line)."),
+    Field("final_tier", "int", False, False, "Highest tier the ticket reached."),
+    Field("initial_queue", "str", False, True, "Queue/assignment group at creation."),
+    Field("final_queue", "str", False, False, "Queue/assignment group at resolution."),
+    Field("reassignment_count", "int", False, False, "Times the ticket changed assignee."),
+    Field("agents_involved", "int", False, False, "Distinct agents who worked the ticket."),
+    Field("csat", "float", False, False, "Customer satisfaction score after resolution."),
+    Field("reopened", "bool", False, False, "Whether the ticket was reopened."),
+)
+
+AGENT_FIELDS: tuple[Field, ...] = (
+    Field("agent_id", "str", True, True, "Agent id, as used in the ticket export."),
+    Field("hire_date", "datetime", True, True, "Start date; tenure is measured from it."),
+    Field("team", "str", False, True, "Team name."),
+    Field("role", "str", False, True, "agent, senior, coordinator, dispatcher, ..."),
+)
+
+#: History features computed as of each ticket's creation time (see ``history.py``).
+#: A scoring request may supply them; otherwise they come from the model's snapshot.
+HISTORY_FIELDS: tuple[Field, ...] = (
+    Field("agent_tenure_days", "float", False, True, "Days since the agent's hire date."),
+    Field("agent_recent_tickets", "float", False, True, "Tickets the agent got in the last 30 days."),
+    Field("agent_prior_resolved", "float", False, True, "Agent's tickets resolved before creation."),
+    Field(
+        "agent_prior_escalated",
+        "float",
+        False,
+        True,
+        "Of those, how many were escalated (outcomes known before creation only).",
+    ),
+    Field("customer_prior_tickets", "float", False, True, "Customer's tickets created before."),
+    Field(
+        "customer_prior_escalated",
+        "float",
+        False,
+        True,
+        "Customer's earlier tickets escalated and resolved before creation.",
+    ),
+    Field(
+        "customer_days_since_last",
+        "float",
+        False,
+        True,
+        "Days since the customer's previous ticket; empty for a first ticket.",
+    ),
+)
+
+#: What a triage bot knows when a ticket arrives: the model's input.
+SCORING_FIELDS: tuple[str, ...] = (
+    "ticket_id",
+    "created_at",
+    "channel",
+    "category",
+    "priority",
+    "subject",
+    "description",
+    "customer_id",
+    "agent_id",
+)
+
+LABEL = "escalated"
+
+TICKETS_BY_NAME: dict[str, Field] = {f.name: f for f in TICKET_FIELDS}
+AGENTS_BY_NAME: dict[str, Field] = {f.name: f for f in AGENT_FIELDS}
+HISTORY_NAMES: tuple[str, ...] = tuple(f.name for f in HISTORY_FIELDS)
+
+
+def required(fields: tuple[Field, ...]) -> list[str]:
+    """Names of the required fields, in contract order."""
+    return [f.name for f in fields if f.required]
