@@ -1,0 +1,272 @@
+"""Checks that an export can become the canonical ticket frame, and the parsing they share.
+
+Nothing is dropped silently: every check returns ``Problem``s naming the file, the 1-based
+data row numbers of the source file and the canonical field, and the loader either refuses
+the file (``DataValidationError``) or quarantines exactly those rows. The parsers live here
+because "is this value a timestamp?" and "turn it into one" must be the same code.
+
+Frames passed between these functions are indexed by source row number (``row``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from escpredict.contract import TICKET_FIELDS, Field, required
+
+#: Rows listed per problem in an error message before "and N more".
+MAX_LISTED_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Problem:
+    source: str
+    rows: list[int]  # 1-based data rows; empty when the whole file is affected
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}, {_rows_text(self.rows)}, field {self.field!r}: {self.message}"
+
+
+def _rows_text(rows: list[int]) -> str:
+    if not rows:
+        return "all rows"
+    listed = ", ".join(map(str, rows[:MAX_LISTED_ROWS]))
+    more = len(rows) - MAX_LISTED_ROWS
+    return f"row{'s' if len(rows) > 1 else ''} {listed}" + (f" and {more} more" if more > 0 else "")
+
+
+class DataValidationError(ValueError):
+    """The data breaks the contract; ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} data problem(s):\n{lines}")
+
+
+def row_index(n: int) -> pd.RangeIndex:
+    """The index every frame here carries: 1-based data row numbers of the source file."""
+    return pd.RangeIndex(1, n + 1, name="row")
+
+
+# --- parsing: export values → contract types ----------------------------------------------
+
+
+def text(col: pd.Series) -> pd.Series:
+    """Values as strings (``str`` dtype); blanks become missing, integral floats lose ``.0``.
+
+    Integral floats matter because an id column with gaps arrives from JSON or Parquet as
+    float64, and ``"1234.0"`` must still match ``"1234"`` in the agents table.
+    """
+    if col.dtype == object:
+        # a list comprehension, not .map: .map would infer [77, None] as floats
+        col = pd.Series([_join_list(v) for v in col.to_numpy()], index=col.index, dtype=object)
+    elif pd.api.types.is_float_dtype(col):
+        finite = col.dropna()
+        if (finite == np.round(finite)).all():
+            col = col.astype("Int64")
+    out = col.astype("str").mask(col.isna())
+    return out.mask(out.str.strip() == "")
+
+
+def _join_list(value: Any) -> Any:
+    return " ".join(map(str, value)) if isinstance(value, list | tuple | np.ndarray) else value
+
+
+_AWARE = r"(?:[Zz]|[+-]\d{2}:?\d{2})$"
+_TRUE = {"true", "t", "yes", "y"}
+_FALSE = {"false", "f", "no", "n"}
+
+
+def parse_datetime(col: pd.Series, tz: str, fmt: str) -> pd.Series:
+    """UTC timestamps; naive values are local to ``tz``, aware ones are converted.
+
+    Mixed naive/aware exports are common (a migration changes the export format), so the two
+    kinds are parsed separately instead of refusing the file. Unparseable, out-of-range and
+    non-existent local times become NaT; the caller compares with the input to report them.
+    """
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        return col.dt.tz_convert("UTC").dt.as_unit("ns")
+    if pd.api.types.is_datetime64_dtype(col):
+        return _localize(col, tz)
+    values = text(col)
+    aware = values.str.contains(_AWARE) & values.str.contains(":")
+    out = pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]")
+    if aware.any():
+        parsed = pd.to_datetime(values[aware], format=fmt, utc=True, errors="coerce")
+        out[aware] = _in_range(parsed)
+    if (~aware).any():
+        parsed = pd.to_datetime(values[~aware], format=fmt, errors="coerce")
+        out[~aware] = _localize(parsed, tz)
+    return out
+
+
+def _localize(col: pd.Series, tz: str) -> pd.Series:
+    local = col.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    return _in_range(local.dt.tz_convert("UTC"))
+
+
+def _in_range(col: pd.Series) -> pd.Series:
+    lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    return col.where((col >= lo) & (col <= hi)).dt.as_unit("ns")
+
+
+def _numbers(col: pd.Series) -> pd.Series:
+    """Floats; typed numeric columns (Parquet) skip the round trip through text."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return col.astype("float64")
+    return pd.to_numeric(text(col), errors="coerce").astype("float64")
+
+
+def parse_int(col: pd.Series) -> pd.Series:
+    """Nullable integers; non-numbers and fractions become NA."""
+    numbers = _numbers(col)
+    whole = (numbers == np.round(numbers)) & (numbers.abs() < 2**62)
+    return numbers.where(whole).astype("Int64")
+
+
+def parse_bool(col: pd.Series) -> pd.Series:
+    """Nullable booleans from true/false/yes/no or counts (a reopen count of 2 is ``True``)."""
+    if pd.api.types.is_bool_dtype(col):
+        return col.astype("boolean")
+    words = text(col).str.strip().str.lower()
+    numbers = pd.to_numeric(words, errors="coerce")
+    out = pd.Series(pd.NA, index=col.index, dtype="boolean")
+    out[words.isin(_TRUE)] = True
+    out[words.isin(_FALSE)] = False
+    counted = numbers.notna()
+    out[counted] = numbers[counted] != 0
+    return out
+
+
+def coerce(
+    frame: pd.DataFrame, fields: tuple[Field, ...], tz: str = "UTC", fmt: str = "ISO8601"
+) -> pd.DataFrame:
+    """Contract dtypes for the fields present in ``frame`` (others are left out)."""
+    parsers = {
+        "str": text,
+        "datetime": lambda c: parse_datetime(c, tz, fmt),
+        "int": parse_int,
+        "float": _numbers,
+        "bool": parse_bool,
+    }
+    typed = {f.name: parsers[f.kind](frame[f.name]) for f in fields if f.name in frame}
+    return pd.DataFrame(typed, index=frame.index)
+
+
+def unparsed(
+    before: pd.DataFrame, after: pd.DataFrame, fields: tuple[Field, ...]
+) -> dict[str, pd.Series]:
+    """Per typed column, where a value was given but could not be parsed."""
+    names = [f.name for f in fields if f.kind != "str" and f.name in after]
+    masks = {name: text(before[name]).notna() & after[name].isna() for name in names}
+    return {name: mask for name, mask in masks.items() if mask.any()}
+
+
+_EMPTY = {"str": "str", "datetime": "datetime64[ns, UTC]", "int": "Int64", "float": "float64"}
+
+
+def complete(frame: pd.DataFrame, fields: tuple[Field, ...]) -> pd.DataFrame:
+    """Every contract column, in contract order; absent ones all-NA, absent text empty."""
+    out = frame.copy()
+    for f in fields:
+        if f.name not in out:
+            out[f.name] = pd.Series(None, index=out.index, dtype=_EMPTY.get(f.kind, "boolean"))
+    for name in ("subject", "description"):
+        if name in out:
+            out[name] = out[name].fillna("")
+    return out[[f.name for f in fields]]
+
+
+# --- checks -------------------------------------------------------------------------------
+
+_KIND_NAMES = {"datetime": "a timestamp", "int": "a whole number", "float": "a number"}
+
+
+def _where(mask: pd.Series, source: str, field: str, message: str) -> list[Problem]:
+    rows = mask.index[mask.to_numpy(dtype=bool)].tolist()
+    return [Problem(source, rows, field, message)] if rows else []
+
+
+def unparseable(
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    fields: tuple[Field, ...],
+    source: str,
+    labels: dict[str, str] | None = None,
+) -> list[Problem]:
+    """Values given but not of the field's kind (e.g. csat 'great', created_at 'yesterday')."""
+    kinds = {f.name: f.kind for f in fields}
+    problems = []
+    for name, mask in unparsed(before, after, fields).items():
+        examples = ", ".join(repr(v) for v in text(before[name])[mask].unique()[:3])
+        column = (labels or {}).get(name, name)
+        origin = f" (column {column!r})" if column != name else ""
+        kind = _KIND_NAMES.get(kinds[name], "true/false")
+        problems += _where(mask, source, name, f"not {kind}{origin}, e.g. {examples}")
+    return problems
+
+
+def empty(frame: pd.DataFrame, names: list[str], source: str) -> list[Problem]:
+    """Required values that are missing or blank."""
+    problems = []
+    for name in names:
+        if name in frame:
+            problems += _where(text(frame[name]).isna(), source, name, "required value is empty")
+    return problems
+
+
+def duplicated(frame: pd.DataFrame, name: str, source: str) -> list[Problem]:
+    """Every row sharing an id: the export cannot say which one is right."""
+    if name not in frame:
+        return []
+    ids = frame[name]
+    return _where(ids.notna() & ids.duplicated(keep=False), source, name, f"duplicate {name}")
+
+
+def resolved_before_created(typed: pd.DataFrame, source: str) -> list[Problem]:
+    if not {"created_at", "resolved_at"} <= set(typed):
+        return []
+    early = typed["resolved_at"] < typed["created_at"]
+    return _where(early.fillna(False), source, "resolved_at", "resolved before it was created")
+
+
+def missing(
+    frame: pd.DataFrame, names: list[str], source: str, labels: dict[str, str] | None = None
+) -> list[Problem]:
+    """Required columns absent from the export: a file-level problem no quarantine can fix."""
+    return [
+        Problem(
+            source, [], n, f"required column is missing (expected {(labels or {}).get(n, n)!r})"
+        )
+        for n in names
+        if n not in frame
+    ]
+
+
+def check_tickets(
+    before: pd.DataFrame,
+    typed: pd.DataFrame,
+    source: str,
+    labels: dict[str, str] | None = None,
+) -> list[Problem]:
+    """Row problems of a ticket-level frame, before (as read) and after typing."""
+    return (
+        unparseable(before, typed, TICKET_FIELDS, source, labels)
+        + empty(before, required(TICKET_FIELDS), source)
+        + duplicated(typed, "ticket_id", source)
+        + resolved_before_created(typed, source)
+    )
+
+
+def validate_tickets(df: pd.DataFrame, source: str) -> list[Problem]:
+    """Every problem in a frame with canonical column names (typed or as read, UTC)."""
+    frame = df.reset_index(drop=True).set_axis(row_index(len(df)))
+    typed = coerce(frame, TICKET_FIELDS)
+    return missing(frame, required(TICKET_FIELDS), source) + check_tickets(frame, typed, source)
