@@ -1,0 +1,341 @@
+"""The model matrix: text n-grams, one-hot fields, ticket statistics and history.
+
+One fitted `FeatureBuilder` serves both training (`transform`, a whole frame) and the
+scoring API (`transform_record`, one dict). The two paths share every per-value function
+and the fitted vocabularies, so a ticket gets the same features in both; the record path
+skips pandas and sklearn's per-call validation because it runs on every request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer
+
+from escpredict.config import FeatureConfig
+from escpredict.contract import HISTORY_NAMES
+
+#: Statistics of the ticket itself: (machine name, readable name).
+_TICKET_STATS: tuple[tuple[str, str], ...] = (
+    ("hour_of_day", "hour of day (UTC)"),
+    ("day_of_week", "day of week (0 = Monday)"),
+    ("is_weekend", "created at the weekend"),
+    ("subject_length", "subject length (characters)"),
+    ("description_length", "description length (characters)"),
+    ("exclamation_count", "exclamation marks"),
+    ("caps_ratio", "share of capital letters"),
+    ("urgency_word_count", "urgency words"),
+)
+_HISTORY_READABLE: dict[str, str] = {
+    "agent_tenure_days": "agent tenure (days)",
+    "agent_recent_tickets": "agent tickets in the last {window} days",
+    "agent_prior_resolved": "agent prior resolved tickets",
+    "agent_prior_escalated": "agent prior escalations",
+    "customer_prior_tickets": "customer prior tickets",
+    "customer_prior_escalated": "customer prior escalations",
+    "customer_days_since_last": "days since the customer's last ticket",
+}
+#: Smoothed rates: (machine name, readable name, escalated column, denominator column).
+_RATES: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "agent_escalation_rate",
+        "agent escalation rate",
+        "agent_prior_escalated",
+        "agent_prior_resolved",
+    ),
+    # The contract has no customer_prior_resolved: tickets still open count in the denominator.
+    (
+        "customer_escalation_rate",
+        "customer escalation rate",
+        "customer_prior_escalated",
+        "customer_prior_tickets",
+    ),
+)
+_CATEGORICAL: tuple[str, ...] = ("category", "channel", "priority")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _text(value: Any) -> str:
+    """Absent text is empty text: a ticket without a description still has features."""
+    return "" if _missing(value) else str(value)
+
+
+def _category(value: Any) -> str | None:
+    return None if _missing(value) else str(value)
+
+
+def _number(value: Any) -> float:
+    return np.nan if _missing(value) else float(value)
+
+
+def _column(frame: pd.DataFrame, name: str) -> list[Any]:
+    """A column's values, or all-missing when the frame lacks it (like a record lacking the key)."""
+    return frame[name].tolist() if name in frame.columns else [None] * len(frame)
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[name]).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _urgency_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    """Whole-word, case-insensitive match of any urgency word or phrase (longest first)."""
+    alternatives = sorted({w.lower() for w in words if w.strip()}, key=len, reverse=True)
+    if not alternatives:
+        return re.compile(r"(?!x)x")  # matches nothing
+    return re.compile(
+        r"(?<!\w)(?:" + "|".join(map(re.escape, alternatives)) + r")(?!\w)", re.IGNORECASE
+    )
+
+
+def _text_stats(subject: str, description: str, urgency: re.Pattern[str]) -> list[float]:
+    """Length, shouting and urgency signals; caps ratio is NaN when there are no letters."""
+    text = f"{subject} {description}"
+    letters = sum(map(str.isalpha, text))
+    caps = sum(map(str.isupper, text)) / letters if letters else np.nan
+    return [
+        float(len(subject)),
+        float(len(description)),
+        float(text.count("!")),
+        caps,
+        float(len(urgency.findall(text))),
+    ]
+
+
+def _time_stats(when: Any) -> list[float]:
+    """Hour, weekday and weekend flag in UTC (naive times are taken as UTC)."""
+    if _missing(when):
+        return [np.nan, np.nan, np.nan]
+    stamp = pd.Timestamp(when)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return [float(stamp.hour), float(stamp.day_of_week), float(stamp.day_of_week >= 5)]
+
+
+def _time_columns(values: pd.Series) -> np.ndarray:
+    stamps = pd.to_datetime(values, utc=True)
+    day = stamps.dt.day_of_week.to_numpy(dtype=np.float64, na_value=np.nan)
+    weekend = np.where(np.isnan(day), np.nan, (day >= 5).astype(np.float64))
+    hour = stamps.dt.hour.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.column_stack([hour, day, weekend])
+
+
+def _smoothed(escalated: np.ndarray, total: np.ndarray, prior: float, weight: float) -> np.ndarray:
+    """(escalated + weight * prior) / (total + weight): few outcomes pull towards the prior."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (escalated + weight * prior) / (total + weight)
+
+
+def _global_rate(frame: pd.DataFrame) -> float:
+    """Share of earlier outcomes that were escalations, as the history columns report them.
+
+    Agent history counts resolved tickets exactly, so it is preferred; customer history is
+    the fallback for exports without agents, and 0.0 when nothing has been resolved.
+    """
+    for _, _, escalated_name, total_name in _RATES:
+        escalated, total = _numbers(frame, escalated_name), _numbers(frame, total_name)
+        both = ~np.isnan(escalated) & ~np.isnan(total)
+        if total[both].sum() > 0:
+            return float(escalated[both].sum() / total[both].sum())
+    return 0.0
+
+
+def _fit_vocabulary(vectorizer: CountVectorizer, texts: list[str]) -> dict[str, int]:
+    """Fitted vocabulary; empty when no term reaches min_df (sklearn refuses to fit then)."""
+    try:
+        vectorizer.fit(texts)
+    except ValueError:  # empty vocabulary / no terms remain / fewer documents than min_df
+        return {}
+    return {term: int(j) for term, j in vectorizer.vocabulary_.items()}
+
+
+class FeatureBuilder:
+    """Turns canonical ticket rows (SCORING_FIELDS + HISTORY_NAMES) into a float64 CSR matrix.
+
+    Columns, in order: ticket statistics, history as given, smoothed escalation rates,
+    one-hot category/channel/priority, word n-grams, character n-grams. Unknown categories
+    and unseen terms give zeros; missing numbers stay NaN for LightGBM to route.
+    """
+
+    feature_names: list[str]
+    readable_names: list[str]
+
+    def __init__(self, cfg: FeatureConfig) -> None:
+        low, high = cfg.char_ngram_range
+        if not 1 <= low <= high:
+            raise ValueError(f"features.char_ngram_range must be 1 <= low <= high, got {low, high}")
+        self.cfg = cfg
+        self._urgency = _urgency_pattern(cfg.urgency_words)
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame) -> FeatureBuilder:
+        """Learn vocabularies, category levels and the global escalation rate from `frame`."""
+        cfg = self.cfg
+        texts = self._texts(frame)
+        self._word = CountVectorizer(
+            ngram_range=(1, cfg.word_ngram_max),
+            max_features=cfg.word_max_features,
+            min_df=cfg.min_df,
+            binary=True,
+            dtype=np.float64,
+        )
+        self._char = CountVectorizer(
+            analyzer="char_wb",
+            ngram_range=tuple(cfg.char_ngram_range),
+            max_features=cfg.char_max_features,
+            min_df=cfg.min_df,
+            binary=True,
+            dtype=np.float64,
+        )
+        self._word_vocab = _fit_vocabulary(self._word, texts) if cfg.word_max_features else {}
+        self._char_vocab = _fit_vocabulary(self._char, texts) if cfg.char_max_features else {}
+        self._word_analyzer = self._word.build_analyzer()
+        self._char_analyzer = self._char.build_analyzer()
+        self._levels = {
+            name: sorted({c for c in map(_category, _column(frame, name)) if c is not None})
+            for name in _CATEGORICAL
+        }
+        self._global_rate = _global_rate(frame)
+        self._layout()
+        return self
+
+    def _layout(self) -> None:
+        """Column offsets, the one-hot lookup and both name lists, fixed once at fit time."""
+        names = [name for name, _ in _TICKET_STATS] + list(HISTORY_NAMES)
+        window = self.cfg.recent_window_days
+        readable = [text for _, text in _TICKET_STATS]
+        readable += [_HISTORY_READABLE[n].format(window=window) for n in HISTORY_NAMES]
+        names += [name for name, *_ in _RATES]
+        readable += [f"{text} (smoothed)" for _, text, *_ in _RATES]
+        self._n_dense = len(names)
+        self._onehot: dict[tuple[str, str], int] = {}
+        for field in _CATEGORICAL:
+            for j, level in enumerate(self._levels[field]):
+                self._onehot[field, level] = len(names)
+                names.append(f"{field}_{j}")
+                readable.append(f"{field} = {level}")
+        self._word_offset = len(names)
+        for term, j in sorted(self._word_vocab.items(), key=lambda item: item[1]):
+            names.append(f"word_{j}")
+            readable.append(f"phrase '{term}'" if " " in term else f"word '{term}'")
+        self._char_offset = len(names)
+        for term, j in sorted(self._char_vocab.items(), key=lambda item: item[1]):
+            names.append(f"char_{j}")
+            readable.append(f"text contains '{term}'")
+        self.feature_names, self.readable_names = names, readable
+
+    # -- batch path -------------------------------------------------------------------------
+    def _texts(self, frame: pd.DataFrame) -> list[str]:
+        subjects, descriptions = _column(frame, "subject"), _column(frame, "description")
+        return [f"{_text(s)} {_text(d)}" for s, d in zip(subjects, descriptions, strict=True)]
+
+    def transform(self, frame: pd.DataFrame) -> sp.csr_matrix:
+        """The model matrix for every row of `frame` (float64 CSR, columns = feature_names)."""
+        self._check_fitted()
+        dense = np.column_stack(
+            [self._ticket_stats(frame)]
+            + [_numbers(frame, name) for name in HISTORY_NAMES]
+            + [
+                _smoothed(
+                    _numbers(frame, escalated),
+                    _numbers(frame, total),
+                    self._global_rate,
+                    self.cfg.smoothing,
+                )
+                for _, _, escalated, total in _RATES
+            ]
+        )
+        texts = self._texts(frame)
+        blocks = [sp.csr_matrix(dense), self._onehot_block(frame)]
+        for vocab, vectorizer in ((self._word_vocab, self._word), (self._char_vocab, self._char)):
+            if vocab:
+                blocks.append(vectorizer.transform(texts))
+        matrix = sp.hstack(blocks, format="csr", dtype=np.float64)
+        matrix.sort_indices()
+        return matrix
+
+    def _ticket_stats(self, frame: pd.DataFrame) -> np.ndarray:
+        subjects, descriptions = _column(frame, "subject"), _column(frame, "description")
+        text = [
+            _text_stats(_text(s), _text(d), self._urgency)
+            for s, d in zip(subjects, descriptions, strict=True)
+        ]
+        when = (
+            _time_columns(frame["created_at"])
+            if "created_at" in frame.columns
+            else np.full((len(frame), 3), np.nan)
+        )
+        return np.hstack([when, np.array(text, dtype=np.float64).reshape(len(frame), 5)])
+
+    def _onehot_block(self, frame: pd.DataFrame) -> sp.csr_matrix:
+        rows, cols = [], []
+        for field in _CATEGORICAL:
+            for i, value in enumerate(map(_category, _column(frame, field))):
+                j = self._onehot.get((field, value))
+                if j is not None:
+                    rows.append(i)
+                    cols.append(j - self._n_dense)
+        return sp.csr_matrix(
+            (np.ones(len(rows)), (rows, cols)), shape=(len(frame), len(self._onehot))
+        )
+
+    # -- serving path -----------------------------------------------------------------------
+    def transform_record(self, record: Mapping[str, Any]) -> sp.csr_matrix:
+        """One ticket as a 1-row matrix, equal to `transform` of a one-row frame."""
+        self._check_fitted()
+        subject, description = _text(record.get("subject")), _text(record.get("description"))
+        history = [_number(record.get(name)) for name in HISTORY_NAMES]
+        by_name = dict(zip(HISTORY_NAMES, history, strict=True))
+        rates = [
+            float(
+                _smoothed(
+                    np.float64(by_name[escalated]),
+                    np.float64(by_name[total]),
+                    self._global_rate,
+                    self.cfg.smoothing,
+                )
+            )
+            for _, _, escalated, total in _RATES
+        ]
+        dense = (
+            _time_stats(record.get("created_at"))
+            + _text_stats(subject, description, self._urgency)
+            + history
+            + rates
+        )
+        indices = [j for j, v in enumerate(dense) if v != 0.0]  # NaN != 0: kept, as in batch
+        data = [dense[j] for j in indices]
+        for field in _CATEGORICAL:
+            j = self._onehot.get((field, _category(record.get(field))))
+            if j is not None:
+                indices.append(j)
+                data.append(1.0)
+        text = f"{subject} {description}"
+        for analyzer, vocab, offset in (
+            (self._word_analyzer, self._word_vocab, self._word_offset),
+            (self._char_analyzer, self._char_vocab, self._char_offset),
+        ):
+            if vocab:
+                hits = sorted({vocab[t] for t in analyzer(text) if t in vocab})
+                indices.extend(offset + j for j in hits)
+                data.extend([1.0] * len(hits))
+        return sp.csr_matrix(
+            (
+                np.array(data, dtype=np.float64),
+                np.array(indices, dtype=np.int32),
+                np.array([0, len(indices)], dtype=np.int32),
+            ),
+            shape=(1, len(self.feature_names)),
+        )
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "feature_names"):
+            raise RuntimeError("FeatureBuilder.fit must be called before transform")

@@ -1,0 +1,324 @@
+"""Point-in-time history features: what was known about the agent and customer at creation.
+
+The rule that keeps the model honest: a ticket sees other tickets *created* strictly
+before it, and *outcomes* (escalated or not) only of tickets *resolved* strictly before
+it. Anything looser leaks the future into training and the model looks better offline
+than it will ever be in production.
+
+Every feature is a count (or latest time) of per-entity events strictly before a query
+time, so one vectorised primitive (`_before`) computes all of them for the whole frame,
+and `HistorySnapshot` keeps just enough per-entity state to answer the same question for
+a ticket arriving after the end of the data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from escpredict.contract import HISTORY_NAMES
+
+_NAT = np.iinfo(np.int64).min  # how NaT looks as int64 nanoseconds
+_NS_PER_DAY = 86_400 * 10**9
+
+
+@dataclass(frozen=True)
+class _Events:
+    """One kind of event (ticket created, outcome known, ...) per entity code (>= 0)."""
+
+    group: np.ndarray  # int64 entity codes
+    time: np.ndarray  # int64 UTC nanoseconds
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """The tickets reduced to entity codes and event streams, shared by batch and snapshot."""
+
+    created: np.ndarray  # ns, one per ticket
+    agent: np.ndarray  # code per ticket, -1 when missing
+    customer: np.ndarray
+    agent_ids: pd.Index  # code -> id; includes roster-only agents
+    customer_ids: pd.Index
+    hire: np.ndarray  # ns per agent code, _NAT when not in the roster
+    agent_created: _Events
+    agent_resolved: _Events
+    agent_escalated: _Events
+    customer_created: _Events
+    customer_escalated: _Events
+    as_of: int  # latest moment anything in the data became known
+
+
+def _ns(values: pd.Series) -> np.ndarray:
+    """UTC epoch nanoseconds (naive times are taken as UTC); NaT becomes _NAT."""
+    stamps = pd.to_datetime(values, utc=True).dt.as_unit("ns")
+    return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def _days(delta_ns: np.ndarray) -> np.ndarray:
+    """Nanosecond differences as fractional days (one formula for batch and lookup)."""
+    return delta_ns.astype(np.float64) / _NS_PER_DAY
+
+
+def _hire_dates(agents: pd.DataFrame | None, agent_ids: pd.Index) -> np.ndarray:
+    """Hire date per agent code; an agent id listed twice is refused, not guessed."""
+    if agents is None or agents.empty:
+        return np.full(len(agent_ids), _NAT, dtype=np.int64)
+    duplicated = agents["agent_id"][agents["agent_id"].duplicated()]
+    if len(duplicated):
+        raise ValueError(f"agents: agent_id listed more than once: {sorted(set(duplicated))[:10]}")
+    hire = pd.Series(_ns(agents["hire_date"]), index=agents["agent_id"].to_numpy())
+    return hire.reindex(agent_ids, fill_value=_NAT).to_numpy(dtype=np.int64)
+
+
+def _events(group: np.ndarray, time: np.ndarray, mask: np.ndarray) -> _Events:
+    keep = mask & (group >= 0)
+    return _Events(group[keep], time[keep])
+
+
+def _prepare(tickets: pd.DataFrame, labels: pd.Series, agents: pd.DataFrame | None) -> _Prepared:
+    if not labels.index.equals(tickets.index):
+        raise ValueError("labels must be aligned with tickets (same index, same order)")
+    created = _ns(tickets["created_at"])
+    if (created == _NAT).any():
+        missing = tickets["ticket_id"][created == _NAT].tolist()[:10]
+        raise ValueError(f"created_at is missing for tickets {missing}: their history is undefined")
+    roster = agents["agent_id"] if agents is not None else pd.Series([], dtype="str")
+    agent_codes, agent_ids = pd.factorize(pd.concat([tickets["agent_id"], roster]))
+    agent = agent_codes[: len(tickets)].astype(np.int64)
+    customer_codes, customer_ids = pd.factorize(tickets["customer_id"])
+    customer = customer_codes.astype(np.int64)
+
+    outcome = labels.astype("boolean")
+    resolved = _ns(tickets["resolved_at"])
+    # An outcome becomes known at resolution, never before the ticket itself exists; without a
+    # resolution time we cannot say when it was known, so it is never used.
+    known = np.maximum(created, resolved)
+    has_outcome = outcome.notna().to_numpy() & (resolved != _NAT)
+    escalated = has_outcome & outcome.fillna(False).to_numpy(dtype=bool)
+    every = np.ones(len(tickets), dtype=bool)
+    as_of = int(max(created.max(), known[has_outcome].max(initial=_NAT)))
+    return _Prepared(
+        created=created,
+        agent=agent,
+        customer=customer,
+        agent_ids=pd.Index(agent_ids),
+        customer_ids=pd.Index(customer_ids),
+        hire=_hire_dates(agents, pd.Index(agent_ids)),
+        agent_created=_events(agent, created, every),
+        agent_resolved=_events(agent, known, has_outcome),
+        agent_escalated=_events(agent, known, escalated),
+        customer_created=_events(customer, created, every),
+        customer_escalated=_events(customer, known, escalated),
+        as_of=as_of,
+    )
+
+
+def _before(events: _Events, group: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query (group, time): events of that group strictly before time, and the latest one.
+
+    Times are replaced by their rank among all event and query times so (group, rank) packs
+    into one int64 key; two binary searches over the sorted event keys then give the count
+    for every query at once. Queries with group -1 get a count of 0.
+    """
+    n = len(events.time)
+    if n == 0:
+        return np.zeros(len(time), dtype=np.int64), np.full(len(time), _NAT, dtype=np.int64)
+    ranks = np.unique(np.concatenate([events.time, time]), return_inverse=True)[1]
+    span = np.int64(ranks.max() + 1)
+    event_keys = events.group * span + ranks[:n]
+    order = np.argsort(event_keys, kind="stable")
+    event_keys = event_keys[order]
+    end = np.searchsorted(event_keys, group * span + ranks[n:], side="left")
+    count = end - np.searchsorted(event_keys, group * span, side="left")
+    latest = np.where(count > 0, events.time[order][np.maximum(end - 1, 0)], _NAT)
+    return count, latest
+
+
+def _counts(events: _Events, group: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Counts as float64, NaN where the query has no entity."""
+    return np.where(group >= 0, _before(events, group, time)[0], np.nan)
+
+
+def history_features(
+    tickets: pd.DataFrame,
+    labels: pd.Series,
+    agents: pd.DataFrame | None,
+    window_days: int = 30,
+) -> pd.DataFrame:
+    """HISTORY_NAMES for every ticket, as of its own creation (float64, NaN where undefined).
+
+    The recent-ticket window is [created_at - window_days, created_at): a ticket exactly
+    window_days older still counts.
+    """
+    p = _prepare(tickets, labels, agents)
+    t, agent, customer = p.created, p.agent, p.customer
+    window = np.int64(window_days) * _NS_PER_DAY
+    has_agent = agent >= 0
+
+    in_window = _before(p.agent_created, np.tile(agent, 2), np.concatenate([t, t - window]))[0]
+    recent = in_window[: len(t)] - in_window[len(t) :]
+    hire = np.where(has_agent, p.hire[agent], _NAT)
+    prior_count, last = _before(p.customer_created, customer, t)
+
+    columns = {
+        "agent_tenure_days": np.where(hire != _NAT, _days(t - hire), np.nan),
+        "agent_recent_tickets": np.where(has_agent, recent, np.nan),
+        "agent_prior_resolved": _counts(p.agent_resolved, agent, t),
+        "agent_prior_escalated": _counts(p.agent_escalated, agent, t),
+        "customer_prior_tickets": np.where(customer >= 0, prior_count, np.nan),
+        "customer_prior_escalated": _counts(p.customer_escalated, customer, t),
+        "customer_days_since_last": np.where(last != _NAT, _days(t - last), np.nan),
+    }
+    return pd.DataFrame(columns, index=tickets.index, columns=list(HISTORY_NAMES), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _EntityEvents:
+    """One event stream per entity as of the end of the data, compact enough to pickle.
+
+    Events before `cutoff` are folded into a count and a latest time; later ones are kept
+    sorted per entity, so "strictly before t" is exact for any t >= cutoff.
+    """
+
+    base_count: np.ndarray
+    base_latest: np.ndarray
+    offsets: np.ndarray  # tail[offsets[g]:offsets[g + 1]] are entity g's recent times
+    tail: np.ndarray
+
+    @classmethod
+    def build(cls, events: _Events, n_groups: int, cutoff: int) -> _EntityEvents:
+        old = events.time < cutoff
+        base_latest = np.full(n_groups, _NAT, dtype=np.int64)
+        np.maximum.at(base_latest, events.group[old], events.time[old])
+        recent_group, recent_time = events.group[~old], events.time[~old]
+        order = np.lexsort((recent_time, recent_group))
+        sizes = np.bincount(recent_group, minlength=n_groups)
+        return cls(
+            base_count=np.bincount(events.group[old], minlength=n_groups),
+            base_latest=base_latest,
+            offsets=np.concatenate([[0], np.cumsum(sizes)]),
+            tail=recent_time[order],
+        )
+
+    def before(self, group: int, time: int) -> tuple[int, int]:
+        """(count, latest time) of this entity's events strictly before `time`."""
+        start, stop = self.offsets[group], self.offsets[group + 1]
+        k = int(np.searchsorted(self.tail[start:stop], time, side="left"))
+        latest = int(self.tail[start + k - 1]) if k else int(self.base_latest[group])
+        return int(self.base_count[group]) + k, latest
+
+
+def _missing(value: object) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _to_ns(when: datetime | pd.Timestamp | str) -> int:
+    stamp = pd.Timestamp(when)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return int(stamp.as_unit("ns").value)
+
+
+@dataclass(frozen=True, eq=False)
+class HistorySnapshot:
+    """Per-agent and per-customer history at the end of the data, for scoring new tickets.
+
+    `lookup` at any time >= `as_of` returns exactly what `history_features` would give a
+    ticket appended to the data at that time. Earlier times are answered from the same
+    state but flagged "before_snapshot": later events may then be counted.
+    """
+
+    as_of: pd.Timestamp
+    window_days: int
+    agent_codes: dict[str, int] = field(repr=False)
+    hire: np.ndarray = field(repr=False)
+    agent_created: _EntityEvents = field(repr=False)
+    agent_resolved: _EntityEvents = field(repr=False)
+    agent_escalated: _EntityEvents = field(repr=False)
+    customer_codes: dict[str, int] = field(repr=False)
+    customer_created: _EntityEvents = field(repr=False)
+    customer_escalated: _EntityEvents = field(repr=False)
+
+    def lookup(
+        self, agent_id: str | None, customer_id: str | None, created_at: datetime
+    ) -> tuple[dict[str, float], list[str]]:
+        """HISTORY_NAMES values for a ticket created at `created_at`, plus cold-start flags.
+
+        Flags: "no_agent" / "no_customer" (id missing), "unknown_agent" (not in the agent
+        roster: tenure unknown), "new_agent" / "new_customer" (no earlier tickets),
+        "before_snapshot" (created_at < as_of).
+        """
+        t = _to_ns(created_at)
+        values = dict.fromkeys(HISTORY_NAMES, math.nan)
+        flags = ["before_snapshot"] if t < self.as_of.value else []
+        flags += self._agent(agent_id, t, values)
+        flags += self._customer(customer_id, t, values)
+        return values, flags
+
+    def _agent(self, agent_id: str | None, t: int, values: dict[str, float]) -> list[str]:
+        if _missing(agent_id):
+            return ["no_agent"]
+        code = self.agent_codes.get(str(agent_id))
+        if code is None:
+            values.update(agent_recent_tickets=0.0, agent_prior_resolved=0.0)
+            values.update(agent_prior_escalated=0.0)
+            return ["unknown_agent", "new_agent"]
+        flags = []
+        hire = int(self.hire[code])
+        if hire == _NAT:
+            flags.append("unknown_agent")
+        else:
+            values["agent_tenure_days"] = float(_days(np.asarray(t - hire)))
+        window = self.window_days * _NS_PER_DAY
+        created = self.agent_created.before(code, t)[0]
+        values["agent_recent_tickets"] = float(
+            created - self.agent_created.before(code, t - window)[0]
+        )
+        values["agent_prior_resolved"] = float(self.agent_resolved.before(code, t)[0])
+        values["agent_prior_escalated"] = float(self.agent_escalated.before(code, t)[0])
+        return flags + (["new_agent"] if created == 0 else [])
+
+    def _customer(self, customer_id: str | None, t: int, values: dict[str, float]) -> list[str]:
+        if _missing(customer_id):
+            return ["no_customer"]
+        code = self.customer_codes.get(str(customer_id))
+        if code is None:
+            values.update(customer_prior_tickets=0.0, customer_prior_escalated=0.0)
+            return ["new_customer"]
+        count, last = self.customer_created.before(code, t)
+        values["customer_prior_tickets"] = float(count)
+        values["customer_prior_escalated"] = float(self.customer_escalated.before(code, t)[0])
+        if count:
+            values["customer_days_since_last"] = float(_days(np.asarray(t - last)))
+        return [] if count else ["new_customer"]
+
+
+def build_snapshot(
+    tickets: pd.DataFrame,
+    labels: pd.Series,
+    agents: pd.DataFrame | None,
+    window_days: int = 30,
+) -> HistorySnapshot:
+    """State as of the end of the data: totals per entity plus the last window of events.
+
+    Only events in [as_of - window_days, as_of] are kept individually: that is all a
+    lookup at or after as_of needs for the rolling count and for ties at as_of itself.
+    """
+    p = _prepare(tickets, labels, agents)
+    cutoff = p.as_of - window_days * _NS_PER_DAY
+    n_agents, n_customers = len(p.agent_ids), len(p.customer_ids)
+    return HistorySnapshot(
+        as_of=pd.Timestamp(p.as_of, unit="ns", tz="UTC"),
+        window_days=window_days,
+        agent_codes={str(a): i for i, a in enumerate(p.agent_ids)},
+        hire=p.hire,
+        agent_created=_EntityEvents.build(p.agent_created, n_agents, cutoff),
+        agent_resolved=_EntityEvents.build(p.agent_resolved, n_agents, cutoff),
+        agent_escalated=_EntityEvents.build(p.agent_escalated, n_agents, cutoff),
+        customer_codes={str(c): i for i, c in enumerate(p.customer_ids)},
+        customer_created=_EntityEvents.build(p.customer_created, n_customers, cutoff),
+        customer_escalated=_EntityEvents.build(p.customer_escalated, n_customers, cutoff),
+    )
