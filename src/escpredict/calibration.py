@@ -1,0 +1,95 @@
+"""Map raw model scores to calibrated escalation probabilities.
+
+Fitting uses scikit-learn; applying uses only numpy on the stored parameters. ``apply`` runs
+per request in the scoring hot path, so it must be cheap, free of sklearn's input checks and
+version-specific pickles, and elementwise, so a ticket gets the same probability whether it
+is scored alone or in a batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+#: Calibrated probabilities stay strictly inside (0, 1): log loss and log-odds stay finite.
+P_MIN = 1e-6
+P_MAX = 1.0 - 1e-6
+#: Beyond this log-odds the sigmoid is clipped anyway; bounding it avoids overflow in exp.
+_MAX_LOGIT = 50.0
+
+METHODS = ("isotonic", "sigmoid")
+
+
+def _as_scores(raw: np.ndarray) -> np.ndarray:
+    scores = np.asarray(raw, dtype=np.float64)
+    if not np.isfinite(scores).all():
+        raise ValueError("raw scores must be finite")
+    return scores
+
+
+class Calibrator:
+    """Monotone map from raw scores (LightGBM margins or probabilities) to probabilities.
+
+    Fit and apply must see the same kind of raw score. Isotonic stores the step function's
+    knots; sigmoid (Platt scaling) stores a slope and intercept on the raw score.
+    """
+
+    def __init__(self) -> None:
+        self.method: str = ""
+        self.knots_x: np.ndarray = np.empty(0)
+        self.knots_y: np.ndarray = np.empty(0)
+        self.slope: float = 0.0
+        self.intercept: float = 0.0
+
+    def fit(self, raw: np.ndarray, y: np.ndarray, method: str = "isotonic") -> Calibrator:
+        """Fit on held-out scores and 0/1 labels; raises ValueError on unusable input."""
+        if method not in METHODS:
+            raise ValueError(f"unknown calibration method {method!r}; expected one of {METHODS}")
+        scores = _as_scores(raw).ravel()
+        labels = np.asarray(y, dtype=np.float64).ravel()
+        if scores.size != labels.size:
+            raise ValueError(f"raw has {scores.size} scores but y has {labels.size} labels")
+        if not np.isin(labels, (0.0, 1.0)).all():
+            raise ValueError("y must be 0/1 labels without missing values")
+        if np.unique(labels).size < 2:
+            raise ValueError(
+                "cannot calibrate on a single class: the calibration sample needs both "
+                "escalated and non-escalated tickets"
+            )
+        if method == "isotonic":
+            self._fit_isotonic(scores, labels)
+        else:
+            self._fit_sigmoid(scores, labels)
+        self.method = method
+        return self
+
+    def _fit_isotonic(self, scores: np.ndarray, labels: np.ndarray) -> None:
+        # y_min/y_max bound the fit itself, so the clip in apply() never alters it.
+        iso = IsotonicRegression(y_min=P_MIN, y_max=P_MAX, increasing=True, out_of_bounds="clip")
+        iso.fit(scores, labels)
+        self.knots_x = np.asarray(iso.X_thresholds_, dtype=np.float64)
+        self.knots_y = np.asarray(iso.y_thresholds_, dtype=np.float64)
+
+    def _fit_sigmoid(self, scores: np.ndarray, labels: np.ndarray) -> None:
+        # C=inf: Platt scaling is a plain maximum-likelihood fit of two parameters.
+        lr = LogisticRegression(C=np.inf).fit(scores.reshape(-1, 1), labels)
+        slope = float(lr.coef_[0, 0])
+        if slope < 0:
+            raise ValueError(
+                "raw scores fall as escalations rise (negative Platt slope): the model "
+                "ranks backwards on the calibration sample, so no monotone calibration fits"
+            )
+        self.slope, self.intercept = slope, float(lr.intercept_[0])
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities, same shape as ``raw``, within [P_MIN, P_MAX]."""
+        scores = _as_scores(raw)
+        if self.method == "isotonic":
+            p = np.interp(scores, self.knots_x, self.knots_y)  # clamps outside the knots
+        elif self.method == "sigmoid":
+            logit = np.clip(self.slope * scores + self.intercept, -_MAX_LOGIT, _MAX_LOGIT)
+            p = 1.0 / (1.0 + np.exp(-logit))
+        else:
+            raise RuntimeError("Calibrator.apply called before fit")
+        return np.clip(p, P_MIN, P_MAX)
