@@ -50,6 +50,8 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:
         load_config(bad)
 
 
-def test_risk_tiers_must_ascend_from_zero() -> None:
+def test_risk_tiers_are_ordered_by_boundary_and_start_at_zero() -> None:
+    cfg = load_config(None, {"routing.tiers": {"high": 0.5, "low": 0.0, "medium": 0.2}})
+    assert list(cfg.routing.tiers) == ["low", "medium", "high"]
     with pytest.raises(ConfigError, match="tiers"):
-        load_config(None, {"routing.tiers": {"low": 0.0, "high": 0.2, "medium": 0.1}})
+        load_config(None, {"routing.tiers": {"medium": 0.1, "high": 0.5}})

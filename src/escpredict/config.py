@@ -111,10 +111,13 @@ class RoutingConfig(_Strict):
     default_queue: str = "tier1"
 
     @model_validator(mode="after")
-    def _ascending(self) -> RoutingConfig:
-        values = list(self.tiers.values())
-        if not values or values[0] != 0.0 or values != sorted(values):
-            raise ValueError("routing.tiers must start at 0.0 and ascend")
+    def _ordered_from_zero(self) -> RoutingConfig:
+        """Order tiers by boundary (YAML writers may sort keys); the lowest must be 0.0."""
+        self.tiers = dict(sorted(self.tiers.items(), key=lambda item: item[1]))
+        if not self.tiers or next(iter(self.tiers.values())) != 0.0:
+            raise ValueError("routing.tiers needs a tier starting at 0.0")
+        if len(set(self.tiers.values())) != len(self.tiers):
+            raise ValueError("routing.tiers boundaries must differ")
         return self
 
 

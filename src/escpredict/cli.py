@@ -1,0 +1,177 @@
+"""``escpredict`` command line: a thin typer layer over the pipeline modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Predict support-ticket escalations: sample data, training, promotion, scoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+DEFAULT_CONFIG = Path("pipelines/train.yaml")
+DEFAULT_SAMPLE_DIR = Path("data/sample")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the pipeline's own input errors into one red message and exit code 2."""
+    from escpredict.config import ConfigError
+    from escpredict.labels import LabelError
+    from escpredict.loaders import DataReadError
+    from escpredict.promotion import PromotionError
+    from escpredict.train import TrainingDataError
+    from escpredict.validation import DataValidationError
+
+    try:
+        yield
+    except (
+        ConfigError, DataReadError, DataValidationError, LabelError, TrainingDataError,
+        PromotionError, FileNotFoundError,
+    ) as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+@app.command("sample-data")
+def sample_data(
+    tickets: Annotated[int, typer.Option(help="Number of tickets.")] = 50_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 0,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = DEFAULT_SAMPLE_DIR,
+    fmt: Annotated[str, typer.Option("--format", help="parquet, csv or jsonl.")] = "parquet",
+) -> None:
+    """Generate the embedded sample export (tickets, agents) and the oracle file."""
+    write_sample(tickets, seed, out, fmt)
+
+
+def write_sample(n: int, seed: int, out: Path, fmt: str) -> dict[str, Path]:
+    from escpredict import sample_data as sd
+
+    with console.status(f"generating {n:,} tickets (seed {seed})"):
+        paths = sd.write(sd.generate(n, seed=seed), out, fmt)
+    for name, path in paths.items():
+        console.print(f"  {name:<8} {path}")
+    return paths
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="Pipeline YAML.")] = DEFAULT_CONFIG,
+    tickets: Annotated[Path | None, typer.Option(help="Ticket export (overrides data.tickets).")] = None,
+    agents: Annotated[Path | None, typer.Option(help="Agents table (overrides data.agents).")] = None,
+    mapping: Annotated[str | None, typer.Option(help="Column mapping name or YAML path.")] = None,
+    quarantine: Annotated[Path | None, typer.Option(help="Write bad rows here instead of failing.")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override any config key: a.b=value.")
+    ] = None,
+    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
+) -> None:
+    """Train, evaluate and register a candidate model (alias `candidate`)."""
+    if config == DEFAULT_CONFIG and not config.exists():
+        config = None  # outside a checkout: the built-in defaults equal the shipped YAML
+    run_training(config, tickets, agents, mapping, quarantine, tracking_uri, set_ or [], run_name)
+
+
+def run_training(
+    config: Path | None, tickets: Path | None = None, agents: Path | None = None,
+    mapping: str | None = None, quarantine: Path | None = None,
+    tracking_uri: str | None = None, sets: list[str] = (), run_name: str | None = None,
+) -> Any:
+    from escpredict.config import load_config
+    from escpredict.stages import Stages
+    from escpredict.train import run
+
+    overrides = _overrides(list(sets))
+    for key, value in (("data.tickets", tickets), ("data.agents", agents),
+                       ("data.mapping", mapping), ("data.quarantine", quarantine)):
+        if value is not None:
+            overrides[key] = str(value)
+    with user_errors():
+        cfg = load_config(config, overrides)
+        with Stages(console) as stages:
+            result = run(cfg, tracking_uri, stages, run_name)
+    print_training_summary(result)
+    return result
+
+
+def print_training_summary(result: Any) -> None:
+    table = Table(title=f"{result.model_name} v{result.model_version} (run {result.run_id[:8]})")
+    table.add_column("test metric")
+    table.add_column("lightgbm", justify="right")
+    table.add_column("logistic baseline", justify="right")
+    for key in ("roc_auc", "pr_auc", "brier", "ece", "recall_top10",
+                "precision_at_threshold", "recall_at_threshold"):
+        table.add_row(key, f"{result.metrics[key]:.4f}", f"{result.baseline_metrics[key]:.4f}")
+    console.print(table)
+    counts = ", ".join(f"{k.removeprefix('n_')} {v:,}" for k, v in result.counts.items())
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    console.print(f"routing threshold {result.threshold:.3f} | {counts}")
+    console.print(f"stage times: {timings}")
+
+
+@app.command()
+def promote(
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "escalation-risk",
+    metric: Annotated[str, typer.Option(help="roc_auc or pr_auc.")] = "roc_auc",
+    margin: Annotated[float, typer.Option(help="Required gain over the champion.")] = 0.002,
+    force: Annotated[bool, typer.Option(help="Promote regardless of metrics.")] = False,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """Move alias `champion` to the candidate if it beats the champion; say why either way."""
+    from escpredict.promotion import promote as do_promote
+
+    with user_errors():
+        outcome = do_promote(model_name, metric, margin, force, tracking_uri)
+    colour = "green" if outcome.promoted else "yellow"
+    console.print(f"[{colour}]{outcome.reason}[/]", highlight=False)
+
+
+@app.command()
+def score(
+    input_path: Annotated[Path, typer.Argument(help="Ticket export to score.")],
+    output_path: Annotated[Path, typer.Argument(help="Where to write scores (.parquet or .csv).")],
+    model: Annotated[str, typer.Option(help="Model URI.")] = "models:/escalation-risk@champion",
+    mapping: Annotated[str, typer.Option(help="Column mapping name or YAML path.")] = "generic",
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """Batch-score an export: probability, risk tier and route per ticket."""
+    from escpredict.batch import score_file
+
+    with user_errors():
+        written = score_file(input_path, output_path, model, mapping, tracking_uri)
+    console.print(f"scored {written:,} tickets → {output_path}")
+
+
+@app.command()
+def demo(
+    tickets: Annotated[int, typer.Option(help="Sample tickets to generate.")] = 30_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    examples: Annotated[int, typer.Option(help="Example tickets to score and print.")] = 5,
+) -> None:
+    """The whole product on the embedded sample: data → train → promote → score examples."""
+    from escpredict.demo import run_demo
+
+    with user_errors():
+        run_demo(console, tickets, seed, examples)
+

@@ -1,0 +1,86 @@
+"""MLflow store location, experiment set-up, registration and champion promotion.
+
+The embedded default is a SQLite tracking store and registry plus an artifact folder under
+``models/`` so the product runs with no server; any MLflow server can be named instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+CANDIDATE = "candidate"
+CHAMPION = "champion"
+
+
+def home() -> Path:
+    """Project folder holding ``models/``, ``data/`` and ``pipelines/`` (``$ESCPREDICT_HOME`` or cwd)."""
+    return Path(os.environ.get("ESCPREDICT_HOME", Path.cwd())).resolve()
+
+
+def default_tracking_uri() -> str:
+    return f"sqlite:///{home() / 'models' / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(explicit: str | None = None) -> str:
+    """Flag, then ``$ESCPREDICT_TRACKING_URI`` / ``$MLFLOW_TRACKING_URI``, then the embedded store."""
+    return (
+        explicit
+        or os.environ.get("ESCPREDICT_TRACKING_URI")
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or default_tracking_uri()
+    )
+
+
+def use_store(tracking_uri: str | None = None) -> str:
+    """Point the MLflow client (tracking and registry) at the resolved store."""
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def ensure_experiment(name: str, tracking_uri: str) -> str:
+    """Experiment id; on a local SQLite store its artifacts go to ``models/artifacts``."""
+    client = MlflowClient(tracking_uri)
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    location = None
+    if tracking_uri.startswith("sqlite:///"):
+        root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
+        root.mkdir(parents=True, exist_ok=True)
+        location = root.as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def model_uri(name: str, alias: str = CHAMPION) -> str:
+    return f"models:/{name}@{alias}"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    promoted: bool
+    reason: str
+    candidate_version: str | None
+    champion_version: str | None
+    candidate_metric: float | None = None
+    champion_metric: float | None = None
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return client.get_model_version_by_alias(name, alias).version
+    except MlflowException:
+        return None
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    client.set_registered_model_alias(name, alias, version)

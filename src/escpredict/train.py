@@ -1,0 +1,314 @@
+"""Training pipeline: export → labels → history → time split → features → model → MLflow.
+
+``run`` is what ``escpredict train`` calls. Every choice comes from ``TrainConfig``; the
+result is an MLflow run with metrics, plots and the evaluation window, and a registered
+model version carrying the alias ``candidate``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from mlflow.tracking import MlflowClient
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import MaxAbsScaler
+
+from escpredict import plots
+from escpredict.calibration import Calibrator
+from escpredict.config import TrainConfig
+from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
+from escpredict.features import FeatureBuilder
+from escpredict.history import build_snapshot, history_features
+from escpredict.labels import label_tickets
+from escpredict.loaders import load_agents, load_tickets
+from escpredict.metrics import cost_threshold, evaluate, segment_metrics, tenure_band
+from escpredict.model import EscalationModel
+from escpredict.pyfunc import log_model
+from escpredict.registry import CANDIDATE, ensure_experiment, home, set_alias, use_store
+from escpredict.stages import Stages
+
+EVAL_WINDOW_ARTIFACT = "evaluation/test_window.parquet"
+
+
+class TrainingDataError(ValueError):
+    """The data cannot train a model (e.g. a window holds a single class)."""
+
+
+@dataclass
+class Prepared:
+    """Labelled tickets with point-in-time history, plus what was set aside and why."""
+
+    frame: pd.DataFrame
+    tickets: pd.DataFrame
+    labels: pd.Series
+    agents: pd.DataFrame | None
+    counts: dict[str, int]
+
+
+@dataclass
+class Split:
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+
+    def bounds(self) -> dict[str, str]:
+        return {
+            f"{name}_{edge}": str(getattr(part["created_at"], edge)())
+            for name, part in (("train", self.train), ("valid", self.valid), ("test", self.test))
+            for edge in ("min", "max")
+        }
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_version: str
+    model_name: str
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    segments: pd.DataFrame
+    threshold: float
+    timings: dict[str, float]
+    counts: dict[str, int]
+    test_window: pd.DataFrame
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _resolve(path: Path | None) -> Path | None:
+    """Relative config paths are relative to the project home, not the process cwd."""
+    return path if path is None or path.is_absolute() else home() / path
+
+
+def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
+    """Load and validate the export, label it and compute history as of each creation time."""
+    with stages.stage("load"):
+        loaded = load_tickets(
+            _resolve(cfg.data.tickets),
+            mapping=cfg.data.mapping,
+            quarantine=_resolve(cfg.data.quarantine),
+        )
+        agents_path = _resolve(cfg.data.agents)
+        agents = load_agents(agents_path, cfg.data.mapping) if agents_path else None
+    tickets = loaded.tickets
+    with stages.stage("labels"):
+        labels = label_tickets(tickets, cfg.labels, agents)
+    with stages.stage("history"):
+        history = history_features(tickets, labels, agents, cfg.features.recent_window_days)
+    resolved = labels.notna().to_numpy()
+    frame = pd.concat([tickets[list(SCORING_FIELDS)], history], axis=1)[resolved].copy()
+    frame[LABEL] = labels[resolved].astype(bool).to_numpy()
+    counts = {
+        "n_rows": len(tickets) + loaded.quarantined,
+        "n_quarantined": loaded.quarantined,
+        "n_open_excluded": int((~resolved).sum()),
+        "n_labelled": len(frame),
+    }
+    return Prepared(frame, tickets, labels, agents, counts)
+
+
+def time_split(frame: pd.DataFrame, valid_fraction: float, test_fraction: float) -> Split:
+    """Train on the past, validate on the next slice, test on the most recent one.
+
+    Cut points are creation-time quantiles, so tickets created at the same instant never
+    straddle a boundary.
+    """
+    created = frame["created_at"]
+    valid_start = created.quantile(1 - valid_fraction - test_fraction)
+    test_start = created.quantile(1 - test_fraction)
+    parts = Split(
+        train=frame[created < valid_start],
+        valid=frame[(created >= valid_start) & (created < test_start)],
+        test=frame[created >= test_start],
+    )
+    for name in ("train", "valid", "test"):
+        labels = getattr(parts, name)[LABEL]
+        if labels.nunique() < 2:
+            raise TrainingDataError(
+                f"the {name} window ({len(labels)} tickets) holds only one class "
+                f"(escalated={bool(labels.iloc[0]) if len(labels) else 'n/a'}); "
+                "widen the data or change split fractions"
+            )
+    return parts
+
+
+def fit_booster(
+    cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray,
+    x_valid: sp.csr_matrix, y_valid: np.ndarray, advance: Any,
+) -> lgb.Booster:
+    """LightGBM with early stopping on the validation window."""
+    train_set = lgb.Dataset(x_train, label=y_train, free_raw_data=True)
+    valid_set = lgb.Dataset(x_valid, label=y_valid, reference=train_set)
+    return lgb.train(
+        {**cfg.model.params, "metric": "auc"},
+        train_set,
+        num_boost_round=cfg.model.num_boost_round,
+        valid_sets=[valid_set],
+        callbacks=[
+            lgb.early_stopping(cfg.model.early_stopping_rounds, verbose=False),
+            lambda env: advance(1),
+        ],
+    )
+
+
+def fit_baseline(cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray) -> Pipeline:
+    """Logistic regression on the same features: what a simple model would achieve."""
+    return make_pipeline(
+        SimpleImputer(strategy="median"),
+        MaxAbsScaler(),
+        LogisticRegression(C=cfg.model.baseline_C, max_iter=500),
+    ).fit(x_train, y_train)
+
+
+def _segments(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    columns = {
+        name: tenure_band(frame["agent_tenure_days"]) if name == "tenure_band" else frame[name]
+        for name in names
+    }
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def run(
+    cfg: TrainConfig,
+    tracking_uri: str | None = None,
+    stages: Stages | None = None,
+    run_name: str | None = None,
+) -> TrainResult:
+    """Train, evaluate, log and register one candidate model."""
+    stages = stages or Stages(show=False)
+    uri = use_store(tracking_uri or cfg.registry.tracking_uri)
+    experiment_id = ensure_experiment(cfg.registry.experiment, uri)
+    prepared = prepare(cfg, stages)
+    split = time_split(prepared.frame, cfg.split.valid_fraction, cfg.split.test_fraction)
+    y_train, y_valid, y_test = (part[LABEL].to_numpy(int) for part in (split.train, split.valid, split.test))
+
+    with stages.stage("features"):
+        builder = FeatureBuilder(cfg.features).fit(split.train)
+        x_train, x_valid, x_test = (builder.transform(p) for p in (split.train, split.valid, split.test))
+    with stages.stage("fit", total=cfg.model.num_boost_round) as advance:
+        booster = fit_booster(cfg, x_train, y_train, x_valid, y_valid, advance)
+    with stages.stage("baseline"):
+        baseline = fit_baseline(cfg, x_train, y_train)
+    with stages.stage("calibration"):
+        calibrator = Calibrator().fit(
+            booster.predict(x_valid, raw_score=True), y_valid, cfg.model.calibration
+        )
+        model = EscalationModel(
+            builder=builder,
+            booster=booster,
+            calibrator=calibrator,
+            snapshot=build_snapshot(
+                prepared.tickets, prepared.labels, prepared.agents, cfg.features.recent_window_days
+            ),
+            threshold=0.5,
+            tiers=dict(cfg.routing.tiers),
+            route_queue=cfg.routing.route_queue,
+            default_queue=cfg.routing.default_queue,
+        )
+        p_valid = model.proba_from_matrix(x_valid)
+        model.threshold = cost_threshold(
+            y_valid, p_valid, cfg.costs.missed_escalation, cfg.costs.unnecessary_route
+        )
+
+    with stages.stage("evaluate"):
+        p_test = model.proba_from_matrix(x_test)
+        p_base = baseline.predict_proba(x_test)[:, 1]
+        metrics = evaluate(y_test, p_test, model.threshold)
+        valid_metrics = evaluate(y_valid, p_valid, model.threshold)
+        baseline_metrics = evaluate(y_test, p_base, model.threshold)
+        segments = segment_metrics(
+            y_test, p_test, _segments(split.test, cfg.segments), model.threshold
+        )
+        test_window = split.test.assign(probability=p_test)
+        model.metadata = {
+            "test_metrics": metrics,
+            "threshold": model.threshold,
+            "best_iteration": booster.best_iteration,
+            "split": split.bounds(),
+            "counts": {**prepared.counts, "n_train": len(split.train), "n_valid": len(split.valid), "n_test": len(split.test)},
+        }
+
+    with stages.stage("logging"):
+        run_id, version = _log_run(
+            cfg, uri, experiment_id, run_name, model, split, metrics, valid_metrics,
+            baseline_metrics, segments, test_window, stages.timings, (y_test, p_test, p_base),
+        )
+    return TrainResult(
+        run_id=run_id,
+        model_version=version,
+        model_name=cfg.registry.model_name,
+        metrics=metrics,
+        baseline_metrics=baseline_metrics,
+        segments=segments,
+        threshold=model.threshold,
+        timings=dict(stages.timings),
+        counts=model.metadata["counts"],
+        test_window=test_window,
+    )
+
+
+def _flatten(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(f"{prefix}.{key}" if prefix else str(key), item))
+        return out
+    return {prefix: value}
+
+
+def _log_run(
+    cfg: TrainConfig, uri: str, experiment_id: str, run_name: str | None,
+    model: EscalationModel, split: Split, metrics: dict[str, float],
+    valid_metrics: dict[str, float], baseline_metrics: dict[str, float],
+    segments: pd.DataFrame, test_window: pd.DataFrame, timings: dict[str, float],
+    curves: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[str, str]:
+    y_test, p_test, p_base = curves
+    config = cfg.model_dump(mode="json")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
+        mlflow.log_params(_flatten("", config))
+        mlflow.log_params({f"split.{k}": v for k, v in split.bounds().items()})
+        mlflow.log_metrics(
+            {f"test_{k}": v for k, v in metrics.items()}
+            | {f"valid_{k}": v for k, v in valid_metrics.items()}
+            | {f"baseline_test_{k}": v for k, v in baseline_metrics.items()}
+            | {k: float(v) for k, v in model.metadata["counts"].items()}
+            | {f"time_{k}_s": v for k, v in timings.items()}
+            | {"threshold": model.threshold, "best_iteration": float(model.booster.best_iteration)}
+        )
+        mlflow.log_dict(config, "config/train.yaml")
+        curves_by_model = {"lightgbm": (y_test, p_test), "logistic baseline": (y_test, p_base)}
+        for name, figure in (
+            ("roc", plots.roc_figure(curves_by_model)),
+            ("pr", plots.pr_figure(curves_by_model)),
+            ("calibration", plots.calibration_figure(y_test, p_test)),
+            ("importance", plots.importance_figure(
+                model.builder.readable_names, model.booster.feature_importance("gain"))),
+        ):
+            mlflow.log_figure(figure, f"plots/{name}.png")
+            plt.close(figure)
+        mlflow.log_text(segments.to_csv(index=False), "evaluation/segments.csv")
+        with tempfile.TemporaryDirectory() as tmp:
+            window = Path(tmp) / "test_window.parquet"
+            test_window.to_parquet(window)
+            mlflow.log_artifact(str(window), "evaluation")
+            example = split.test[list(SCORING_FIELDS) + list(HISTORY_NAMES)].head(3)
+            # MLflow's datetime schema type is timezone-naive: send UTC wall time.
+            example = example.assign(created_at=example["created_at"].dt.tz_convert(None))
+            info = log_model(model, Path(tmp), example)
+        run_id = active.info.run_id
+    client = MlflowClient(uri)
+    version = mlflow.register_model(info.model_uri, cfg.registry.model_name).version
+    client.set_model_version_tag(cfg.registry.model_name, version, "run_id", run_id)
+    set_alias(client, cfg.registry.model_name, CANDIDATE, version)
+    return run_id, str(version)

@@ -1,0 +1,57 @@
+"""Shared fixtures: a small sample export and one model trained on it, built once per session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from escpredict import sample_data
+from escpredict.config import TrainConfig, load_config
+from escpredict.train import TrainResult, run
+
+#: Small enough to train in seconds, large enough for every time window to hold both classes.
+SAMPLE_TICKETS = 6000
+
+
+def small_config(data_dir: Path, tracking_uri: str, **overrides: object) -> TrainConfig:
+    """A fast training config over a sample written to ``data_dir``."""
+    return load_config(
+        None,
+        {
+            "data.tickets": str(data_dir / "tickets.parquet"),
+            "data.agents": str(data_dir / "agents.parquet"),
+            "features.word_max_features": 400,
+            "features.char_max_features": 300,
+            "features.min_df": 3,
+            "model.num_boost_round": 150,
+            "model.early_stopping_rounds": 20,
+            "registry.tracking_uri": tracking_uri,
+            **overrides,
+        },
+    )
+
+
+@dataclass
+class Trained:
+    data_dir: Path
+    tracking_uri: str
+    config: TrainConfig
+    result: TrainResult
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sample")
+    sample_data.write(sample_data.generate(SAMPLE_TICKETS, seed=11), out, "parquet")
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """One candidate model registered in a throwaway SQLite store."""
+    store = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    cfg = small_config(sample_dir, uri)
+    return Trained(sample_dir, uri, cfg, run(cfg))

@@ -1,0 +1,112 @@
+"""The training pipeline: from an export on disk to a registered, evaluated candidate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from escpredict.contract import LABEL
+from escpredict.pyfunc import load_escalation_model
+from escpredict.train import TrainingDataError, run, time_split
+from tests.conftest import Trained, small_config
+
+METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "ece",
+    "recall_top10",
+    "precision_at_threshold",
+    "recall_at_threshold",
+)
+
+
+def test_registers_a_candidate_with_metrics_plots_and_config(trained: Trained) -> None:
+    client = MlflowClient(trained.tracking_uri)
+    version = client.get_model_version_by_alias("escalation-risk", "candidate")
+    assert str(version.version) == trained.result.model_version
+    run_data = client.get_run(trained.result.run_id).data
+    for name in METRICS:
+        assert f"test_{name}" in run_data.metrics
+        assert f"baseline_test_{name}" in run_data.metrics
+    assert run_data.params["split.test_fraction"] == "0.15"
+    artifacts = {a.path for a in client.list_artifacts(trained.result.run_id, "plots")}
+    assert artifacts == {f"plots/{n}.png" for n in ("roc", "pr", "calibration", "importance")}
+    logged = {a.path for a in client.list_artifacts(trained.result.run_id)}
+    assert {"config", "evaluation"} <= logged
+
+
+def test_model_learns_signal_and_beats_chance(trained: Trained) -> None:
+    metrics = trained.result.metrics
+    assert metrics["roc_auc"] > 0.7
+    assert 0 <= metrics["ece"] < 0.1
+    assert 0 < trained.result.threshold < 1
+
+
+def test_test_window_is_strictly_later_than_training(trained: Trained) -> None:
+    client = MlflowClient(trained.tracking_uri)
+    params = client.get_run(trained.result.run_id).data.params
+    assert pd.Timestamp(params["split.train_max"]) < pd.Timestamp(params["split.valid_min"])
+    assert pd.Timestamp(params["split.valid_max"]) < pd.Timestamp(params["split.test_min"])
+
+
+def test_segment_metrics_cover_category_channel_and_tenure(trained: Trained) -> None:
+    segments = trained.result.segments
+    assert set(segments["segment"]) == {"category", "channel", "tenure_band"}
+    by_segment = segments.groupby("segment")["n"].sum()
+    assert (by_segment == len(trained.result.test_window)).all()
+
+
+def test_open_tickets_are_counted_not_trained_on(trained: Trained) -> None:
+    counts = trained.result.counts
+    assert counts["n_open_excluded"] > 0
+    assert (
+        counts["n_labelled"] + counts["n_open_excluded"] + counts["n_quarantined"]
+        == counts["n_rows"]
+    )
+    assert counts["n_train"] + counts["n_valid"] + counts["n_test"] == counts["n_labelled"]
+
+
+def test_registered_pyfunc_reproduces_training_scores(trained: Trained) -> None:
+    mlflow.set_tracking_uri(trained.tracking_uri)
+    uri = "models:/escalation-risk@candidate"
+    window = trained.result.test_window
+    model = load_escalation_model(uri)
+    np.testing.assert_allclose(model.predict_proba(window), window["probability"], atol=1e-12)
+    # MLflow's datetime columns are timezone-naive: pyfunc callers send UTC wall time.
+    request = window.drop(columns=[LABEL, "probability"])
+    request["created_at"] = request["created_at"].dt.tz_convert(None)
+    served = mlflow.pyfunc.load_model(uri).predict(request)
+    np.testing.assert_allclose(served["probability"], window["probability"], atol=1e-12)
+    assert set(served["route"]) <= {"tier1", "tier2"}
+
+
+def test_quarantined_rows_are_recorded_in_the_run(sample_dir: Path, tmp_path: Path) -> None:
+    tickets = pd.read_parquet(sample_dir / "tickets.parquet")
+    broken = tickets.copy()
+    broken.loc[broken.index[:3], "created_at"] = pd.NaT
+    broken.to_parquet(tmp_path / "tickets.parquet")
+    pd.read_parquet(sample_dir / "agents.parquet").to_parquet(tmp_path / "agents.parquet")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = small_config(tmp_path, uri, **{"data.quarantine": str(tmp_path / "bad.csv")})
+    result = run(cfg)
+    assert result.counts["n_quarantined"] == 3
+    assert len(pd.read_csv(tmp_path / "bad.csv")) == 3
+    logged = MlflowClient(uri).get_run(result.run_id).data.metrics
+    assert logged["n_quarantined"] == 3
+
+
+def test_single_class_window_is_refused_with_the_window_named() -> None:
+    frame = pd.DataFrame(
+        {
+            "created_at": pd.date_range("2024-01-01", periods=100, freq="D", tz="UTC"),
+            LABEL: [True, False] * 40 + [False] * 20,
+        }
+    )
+    with pytest.raises(TrainingDataError, match="test window .* only one class"):
+        time_split(frame, 0.15, 0.15)
