@@ -164,6 +164,22 @@ def score(
 
 
 @app.command()
+def serve(
+    model: Annotated[str | None, typer.Option(help="Model URI (default: models:/escalation-risk@champion).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve without API keys (demo only).")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Real-time scoring API for triage bots (keys: ESCPREDICT_API_KEYS, see serving/README.md)."""
+    from escpredict.service.server import serve as run_server
+
+    with user_errors():
+        run_server(model, host, port, tracking_uri, no_auth, workers)
+
+
+@app.command()
 def demo(
     tickets: Annotated[int, typer.Option(help="Sample tickets to generate.")] = 30_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,

@@ -1,0 +1,133 @@
+"""Single-ticket scoring latency: in-process (model call, and the whole app via ASGI) and over HTTP.
+
+Starts ``escpredict serve`` on a free local port (or measures ``--url``), sends one ticket
+per request from a keep-alive client, sequentially, and prints median and p99 per run.
+
+    python -m benchmarks.http_latency --model models:/escalation-risk@champion --runs 5 --requests 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+import httpx
+import numpy as np
+from fastapi.testclient import TestClient
+
+from escpredict import sample_data
+from escpredict.contract import SCORING_FIELDS
+from escpredict.service.app import create_app
+from escpredict.service.settings import DEFAULT_MODEL_URI, ServiceSettings
+
+KEY = "benchmark-key"
+
+
+def tickets(n: int, created_at: str) -> list[dict[str, Any]]:
+    """Realistic request bodies from the sample generator, created after the model's data."""
+    frame = sample_data.generate(max(n, 200), seed=123).tickets.head(n)
+    bodies = frame[list(SCORING_FIELDS)].astype({"created_at": str}).to_dict("records")
+    return [{**body, "created_at": created_at} for body in bodies]
+
+
+def percentiles(seconds: list[float]) -> str:
+    ms = np.asarray(seconds) * 1000
+    return f"median {np.median(ms):6.2f} ms   p99 {np.percentile(ms, 99):6.2f} ms   n={len(ms)}"
+
+
+def timed(call: Callable[[dict[str, Any]], Any], bodies: list[dict[str, Any]]) -> list[float]:
+    out = []
+    for body in bodies:
+        start = time.perf_counter()
+        call(body)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server(model: str, tracking_uri: str | None) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "escpredict", "serve", "--model", model, "--port", str(port)]
+    command += ["--tracking-uri", tracking_uri] if tracking_uri else []
+    env = {**os.environ, "ESCPREDICT_API_KEYS": KEY}
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise SystemExit("server did not become ready")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL_URI)
+    parser.add_argument("--tracking-uri", default=None)
+    parser.add_argument("--url", default=None, help="measure a running server instead")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=500)
+    args = parser.parse_args()
+
+    settings = ServiceSettings(model_uri=args.model, tracking_uri=args.tracking_uri, api_keys=KEY)
+    with TestClient(create_app(settings)) as app_client:
+        loaded = app_client.app.state.holder.current
+        if loaded is None:
+            raise SystemExit(f"could not load {args.model}")
+        created = (loaded.model.snapshot.as_of + np.timedelta64(1, "D")).to_pydatetime()
+        bodies = tickets(args.requests, created.isoformat())
+        model = loaded.model
+        print(f"model {loaded.source}; {args.runs} runs x {args.requests} sequential requests")
+
+        def direct(body: dict[str, Any]) -> Any:
+            return model.score_record({**body, "created_at": created})
+
+        def in_app(body: dict[str, Any]) -> Any:
+            response = app_client.post("/v1/score", json=body, headers={"X-API-Key": KEY})
+            assert response.status_code == 200, response.text
+
+        for name, call in (("model.score_record", direct), ("app via TestClient", in_app)):
+            timed(call, bodies[:50])  # warm-up
+            for run in range(args.runs):
+                print(f"{name:<22} run {run + 1}: {percentiles(timed(call, bodies))}")
+
+    target = server(args.model, args.tracking_uri) if args.url is None else nullcontext(args.url)
+    # TCP_NODELAY: httpx writes headers and body separately; with Nagle's algorithm the body
+    # waits for the server's delayed ACK (~40 ms on Linux), and that is what would be measured.
+    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    with target as base, httpx.Client(
+        base_url=base, headers={"X-API-Key": KEY}, timeout=10, transport=transport
+    ) as http:
+
+        def over_http(body: dict[str, Any]) -> Any:
+            response = http.post("/v1/score", json=body)
+            assert response.status_code == 200, response.text
+
+        timed(over_http, bodies[:50])
+        for run in range(args.runs):
+            print(f"{'HTTP (uvicorn, 1 worker)':<22} run {run + 1}: {percentiles(timed(over_http, bodies))}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Real-time scoring service (FastAPI): ``escpredict serve`` or ``create_app(ServiceSettings())``."""

@@ -1,0 +1,241 @@
+"""The scoring API: ``create_app(settings)`` wires model holder, auth, limits and telemetry.
+
+Routes are thin: validate the body, turn it into a plain dict, call
+``EscalationModel.score_record`` on the model held at that moment, shape the answer.
+"""
+
+# No `from __future__ import annotations`: the request models are made per app inside
+# create_app, and FastAPI must see them as real classes in the route signatures.
+import asyncio
+import contextlib
+import logging
+import math
+import re
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from escpredict.model import Score
+from escpredict.registry import use_store
+from escpredict.service.auth import require_key
+from escpredict.service.holder import LoadedModel, ModelHolder, ModelLoadError
+from escpredict.service.limits import BodyLimitMiddleware
+from escpredict.service.schemas import (
+    BatchResponse,
+    ModelRef,
+    ModelStatus,
+    ReasonOut,
+    ScoreResponse,
+    TicketScore,
+    request_models,
+)
+from escpredict.service.settings import ServiceSettings
+from escpredict.service.telemetry import RequestMetricsMiddleware, Telemetry
+
+log = logging.getLogger("escpredict.service")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+async def request_id(x_request_id: str | None = Header(None, include_in_schema=False)) -> str:
+    """The caller's X-Request-ID when it is a sane token, else a fresh one."""
+    if x_request_id and _REQUEST_ID.match(x_request_id):
+        return x_request_id
+    return uuid.uuid4().hex
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def ticket_score(ticket_id: str | None, score: Score) -> TicketScore:
+    return TicketScore(
+        ticket_id=ticket_id,
+        probability=score.probability,
+        risk_tier=score.tier,
+        route=score.route,
+        reasons=[
+            ReasonOut(feature=r.feature, name=r.name, value=_finite(r.value), contribution=r.contribution)
+            for r in score.reasons
+        ],
+        flags=score.flags,
+    )
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming field and rule, without pydantic's ``input``/``ctx``: they echo ticket text."""
+    errors = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """A ready-to-serve app; the model loads at start-up (failure leaves it not ready)."""
+    use_store(settings.tracking_uri)
+    holder = ModelHolder(settings.model_uri, settings.tracking_uri)
+    telemetry = Telemetry()
+    Ticket, BatchRequest = request_models(settings.max_text_chars, settings.max_batch)
+    auth_on = not settings.auth_disabled
+    scoring_key = Depends(require_key(settings.scoring_keys(), auth_on, "scoring"))
+    admin_key = Depends(require_key(settings.admin_keys(), auth_on, "admin"))
+
+    def reload_now(only_if_moved: bool) -> LoadedModel | None:
+        try:
+            loaded = holder.refresh() if only_if_moved else holder.reload()
+        except ModelLoadError:
+            telemetry.reloads.labels("failed").inc()
+            raise
+        if loaded is not None:
+            telemetry.reloads.labels("loaded").inc()
+            telemetry.set_model(loaded.name, str(loaded.version))
+        return loaded
+
+    async def watch_alias(interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(ModelLoadError):
+                await run_in_threadpool(reload_now, True)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with contextlib.suppress(ModelLoadError):  # not ready; /v1/model shows why
+            await run_in_threadpool(reload_now, False)
+        watcher = None
+        if settings.reload_interval_s > 0:
+            watcher = asyncio.create_task(watch_alias(settings.reload_interval_s))
+        yield
+        if watcher is not None:
+            watcher.cancel()
+
+    app = FastAPI(
+        title="escpredict scoring API",
+        version="1",
+        summary="Escalation risk, risk tier, route and reasons for a new support ticket.",
+        lifespan=lifespan,
+        exception_handlers={RequestValidationError: _validation_error},
+    )
+    app.state.holder = holder
+    app.state.telemetry = telemetry
+
+    def serving() -> LoadedModel:
+        loaded = holder.current
+        if loaded is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no model loaded yet")
+        return loaded
+
+    def score_all(loaded: LoadedModel, tickets: Sequence[Any], rid: str) -> list[TicketScore]:
+        """Score with one model object for the whole request; an internal failure is a clean 500."""
+        try:
+            scores = [loaded.model.score_record(t.record(), settings.n_reasons) for t in tickets]
+        except Exception as exc:  # noqa: BLE001 - any model failure must become a clean 500
+            # The exception text may quote ticket content: log its type and stack only.
+            stack = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("scoring failed (request %s): %s\n%s", rid, type(exc).__name__, stack)
+            raise HTTPException(
+                status.HTTP_500_INTERNAL_SERVER_ERROR, f"scoring failed (request {rid})"
+            ) from None
+        for score in scores:
+            telemetry.observe_score(score.probability, score.tier)
+        return [ticket_score(t.ticket_id, s) for t, s in zip(tickets, scores, strict=True)]
+
+    @app.post("/v1/score", response_model=ScoreResponse, dependencies=[scoring_key], tags=["scoring"])
+    async def score(ticket: Ticket, response: Response, rid: str = Depends(request_id)) -> ScoreResponse:  # type: ignore[valid-type]
+        """Escalation probability, tier, route and top reasons for one new ticket."""
+        # async on purpose: ~1 ms of CPU is cheaper on the event loop than two thread hand-offs,
+        # which cost several ms each on a busy machine. Batches stay on the thread pool.
+        loaded = serving()
+        (scored,) = score_all(loaded, [ticket], rid)
+        response.headers["X-Request-ID"] = rid
+        return ScoreResponse(
+            **dict(scored), request_id=rid, model=ModelRef(name=loaded.name, version=loaded.version)
+        )
+
+    @app.post(
+        "/v1/score/batch", response_model=BatchResponse, dependencies=[scoring_key],
+        tags=["scoring"],
+        description=f"Up to {settings.max_batch} tickets in one call; answers in request order.",
+    )
+    def score_batch(
+        batch: BatchRequest, response: Response, rid: str = Depends(request_id)  # type: ignore[valid-type]
+    ) -> BatchResponse:
+        loaded = serving()
+        scores = score_all(loaded, batch.tickets, rid)  # type: ignore[attr-defined]
+        response.headers["X-Request-ID"] = rid
+        return BatchResponse(
+            request_id=rid, model=ModelRef(name=loaded.name, version=loaded.version), scores=scores
+        )
+
+    @app.get("/v1/model", response_model=ModelStatus, dependencies=[scoring_key], tags=["model"])
+    def model_status() -> ModelStatus:
+        """What is loaded, since when, its test metrics, and the last load error if any."""
+        return _status(holder)
+
+    @app.post("/admin/reload", response_model=ModelStatus, dependencies=[admin_key], tags=["admin"])
+    def admin_reload() -> ModelStatus:
+        """Load the configured model URI now (e.g. after `escpredict promote`)."""
+        try:
+            reload_now(only_if_moved=False)
+        except ModelLoadError as exc:
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from None
+        return _status(holder)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """The process is up (whether or not a model is loaded)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz() -> JSONResponse:
+        """Ready only while a model is loaded."""
+        if holder.current is None:
+            return JSONResponse({"status": "no model loaded"}, status.HTTP_503_SERVICE_UNAVAILABLE)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def metrics() -> Response:
+        body, content_type = telemetry.exposition()
+        return Response(body, media_type=content_type)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+            allow_headers=["X-API-Key", "Content-Type", "X-Request-ID"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, telemetry=telemetry)
+    return app
+
+
+def _status(holder: ModelHolder) -> ModelStatus:
+    loaded, failure = holder.current, holder.last_failure
+    out = ModelStatus(
+        configured_uri=holder.uri,
+        loaded=loaded is not None,
+        last_error=None if failure is None else failure.__dict__,
+    )
+    if loaded is None:
+        return out
+    model = loaded.model
+    return out.model_copy(
+        update={
+            "source": loaded.source,
+            "name": loaded.name,
+            "version": loaded.version,
+            "loaded_at": loaded.loaded_at,
+            "threshold": model.threshold,
+            "tiers": model.tiers,
+            "history_as_of": model.snapshot.as_of.to_pydatetime(),
+            "metrics": model.metadata.get("test_metrics", {}),
+        }
+    )
+
+
+def from_env() -> FastAPI:
+    """App factory for uvicorn/gunicorn: settings come from ``ESCPREDICT_*`` variables."""
+    return create_app(ServiceSettings())
