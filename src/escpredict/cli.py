@@ -180,6 +180,23 @@ def serve(
 
 
 @app.command()
+def report(
+    model: Annotated[str, typer.Option(help="Model URI (alias or version).")] = "models:/escalation-risk@champion",
+    tickets: Annotated[Path | None, typer.Option(help="Ticket export (default: the run's test window).")] = None,
+    agents: Annotated[Path | None, typer.Option(help="Agents table (default: the run's).")] = None,
+    mapping: Annotated[str | None, typer.Option(help="Column mapping name or YAML path.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("reports"),
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """Manager report: KPIs, escalation drivers, fair per-agent comparisons (HTML + CSV/JSON)."""
+    from escpredict.report.build import build_report
+
+    with user_errors():
+        result = build_report(model, tickets, agents, mapping, out, tracking_uri)
+    console.print(f"report for {result.n_tickets:,} tickets in {result.seconds:.1f}s → {result.html}")
+
+
+@app.command()
 def demo(
     tickets: Annotated[int, typer.Option(help="Sample tickets to generate.")] = 30_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,

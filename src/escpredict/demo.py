@@ -16,6 +16,7 @@ from escpredict.model import EscalationModel
 from escpredict.promotion import promote
 from escpredict.pyfunc import load_escalation_model
 from escpredict.registry import home, model_uri, use_store
+from escpredict.report.build import build_report
 
 
 def oracle_auc(test_window: pd.DataFrame, oracle_path: Path) -> float:
@@ -75,6 +76,9 @@ def run_demo(console: Console, n_tickets: int, seed: int, examples: int) -> None
     use_store(None)
     champion = load_escalation_model(model_uri(result.model_name))
     print_examples(console, champion, example_tickets(result.test_window, examples))
+    console.rule("5. report")
+    report = build_report(model_uri(result.model_name), out=home() / "reports")
+    console.print(f"manager report ({report.n_tickets:,} test-window tickets): {report.html}")
     console.print(
         "Browse runs: mlflow ui --backend-store-uri sqlite:///models/mlflow.db", highlight=False
     )

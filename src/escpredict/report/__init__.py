@@ -1,0 +1,1 @@
+"""The manager report: KPIs, escalation drivers and fair observed-vs-expected comparisons."""

@@ -1,0 +1,99 @@
+"""Matplotlib/shap figures for the manager report.
+
+Like ``escpredict.plots``, figures live on their own Agg canvas, never in pyplot's global
+list, so building a report leaks nothing and needs no display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import shap
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from escpredict.plots import _figure
+from escpredict.report.drivers import ShapSample
+
+#: (column, title, y-axis format) of the KPI small multiples.
+_KPI_PANELS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("escalation_rate",), "Escalation rate", "{:.0%}"),
+    (("first_contact_resolution", "resolved_without_escalation"),
+     "First-contact resolution / resolved without escalation", "{:.0%}"),
+    (("median_hours_escalated", "median_hours_not_escalated"),
+     "Median resolution time (hours)", "{:.0f}"),
+    (("agents_per_escalated",), "Agents involved per escalated ticket", "{:.1f}"),
+    (("csat_after_escalation", "csat_without_escalation"), "Mean CSAT", "{:.1f}"),
+    (("tickets", "resolved"), "Tickets created / resolved", "{:,.0f}"),
+)
+
+
+def kpi_figure(kpis: pd.DataFrame) -> Figure:
+    """Small multiples of the monthly KPIs."""
+    fig = _figure(figsize=(15, 6.5), layout="constrained")
+    axes = fig.subplots(2, 3)
+    x = np.arange(len(kpis))
+    step = max(1, len(kpis) // 8)
+    for ax, (columns, title, fmt) in zip(axes.flat, _KPI_PANELS, strict=True):
+        for column in columns:
+            ax.plot(x, kpis[column].astype(float), marker="o", ms=3,
+                    label=column.replace("_", " "))
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(x[::step], kpis["month"].iloc[::step], rotation=45, fontsize=8)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _, f=fmt: f.format(v)))
+        ax.grid(alpha=0.3)
+        if len(columns) > 1:
+            ax.legend(fontsize=7)
+    return fig
+
+
+def beeswarm_figure(sample: ShapSample, features: np.ndarray, names: Sequence[str]) -> Figure:
+    """shap's beeswarm of the strongest features on the SHAP sample."""
+    explanation = shap.Explanation(
+        values=sample.values[:, features],
+        base_values=sample.base,
+        data=sample.data[:, features],
+        feature_names=[names[j] for j in features],
+    )
+    fig = _figure(figsize=(10, 0.42 * len(features) + 1.5))
+    ax = fig.subplots()
+    shap.plots.beeswarm(explanation, max_display=len(features), ax=ax, show=False,
+                        plot_size=None, group_remaining_features=False)
+    ax.set_xlabel("SHAP value (impact on escalation log-odds)")
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_figure(table: pd.DataFrame, title: str) -> Figure:
+    """Mean |SHAP| per group (columns) and feature (rows), from ``drivers.mean_abs_by``."""
+    values = table.drop(columns="n").T
+    fig = _figure(figsize=(1.1 * values.shape[1] + 4.5, 0.38 * values.shape[0] + 2))
+    ax = fig.subplots()
+    image = ax.imshow(values.to_numpy(dtype=float), aspect="auto", cmap="Reds")
+    ax.set_xticks(range(values.shape[1]), [f"{c}\n(n={n})" for c, n in zip(values.columns, table["n"])],
+                  rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(values.shape[0]), values.index, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label="mean |SHAP| (log-odds)")
+    fig.tight_layout()
+    return fig
+
+
+def ratio_figure(table: pd.DataFrame, label: str, title: str, max_rows: int = 40) -> Figure:
+    """Forest plot: observed/expected with its 95% interval for groups with enough data."""
+    shown = table.dropna(subset=["ratio"]).head(max_rows).iloc[::-1]
+    fig = _figure(figsize=(8, 0.26 * len(shown) + 1.6))
+    ax = fig.subplots()
+    y = np.arange(len(shown))
+    colours = np.where(shown["ci_low"] > 1, "#c0392b", np.where(shown["ci_high"] < 1, "#27ae60", "#7f8c8d"))
+    ax.errorbar(shown["ratio"], y, xerr=[shown["ratio"] - shown["ci_low"], shown["ci_high"] - shown["ratio"]],
+                fmt="none", ecolor=colours, elinewidth=1.5)
+    ax.scatter(shown["ratio"], y, c=colours, zorder=3, s=18)
+    ax.axvline(1.0, color="black", lw=0.8, ls="--")
+    ax.set_yticks(y, shown[label].astype(str), fontsize=8)
+    ax.set_xlabel("observed / expected escalations (95% interval)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
