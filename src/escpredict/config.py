@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from escpredict.yamlfile import read_yaml_mapping, validate
 
 
 class _Strict(BaseModel):
@@ -147,26 +148,11 @@ class ConfigError(ValueError):
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read a YAML config and apply dotted-key overrides such as ``{"split.test_fraction": 0.2}``."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw = read_yaml_mapping(path, ConfigError, "config file") if path is not None else {}
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
-    try:
-        return TrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path or 'config'}: {problems}") from exc
+    return validate(TrainConfig, raw, path or "config", ConfigError)

@@ -43,8 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from escpredict.contract import AGENTS_BY_NAME, TICKET_FIELDS, TICKETS_BY_NAME, required
 from escpredict.contract import Field as ContractField
@@ -56,6 +55,7 @@ from escpredict.validation import (
     row_index,
     text,
 )
+from escpredict.yamlfile import read_yaml_mapping, validate
 
 
 class MappingError(ValueError):
@@ -199,21 +199,8 @@ def load_mapping(name_or_path: str) -> Mapping:
         if not path.is_file():
             where = ", ".join(str(c.parent) for c in candidates)
             raise MappingError(f"no mapping named {name_or_path!r} in {where}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise MappingError(f"mapping file not found: {path}") from exc
-    except yaml.YAMLError as exc:
-        raise MappingError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise MappingError(f"{path}: expected a mapping at the top level")
-    try:
-        return Mapping.model_validate({"name": path.stem, **raw})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise MappingError(f"{path}: {problems}") from exc
+    raw = read_yaml_mapping(path, MappingError, "mapping file")
+    return validate(Mapping, {"name": path.stem, **raw}, path, MappingError)
 
 
 # --- select: canonical names and values, still untyped -------------------------------------
