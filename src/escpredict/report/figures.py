@@ -19,12 +19,12 @@ from escpredict.report.drivers import ShapSample
 
 #: (column, title, y-axis format) of the KPI small multiples.
 _KPI_PANELS: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    (("escalation_rate",), "Escalation rate", "{:.0%}"),
+    (("escalation_rate",), "Escalation rate", "{:.1%}"),
     (("first_contact_resolution", "resolved_without_escalation"),
-     "First-contact resolution / resolved without escalation", "{:.0%}"),
+     "First-contact resolution / resolved without escalation", "{:.1%}"),
     (("median_hours_escalated", "median_hours_not_escalated"),
      "Median resolution time (hours)", "{:.0f}"),
-    (("agents_per_escalated",), "Agents involved per escalated ticket", "{:.1f}"),
+    (("agents_per_escalated",), "Agents involved per escalated ticket", "{:.2f}"),
     (("csat_after_escalation", "csat_without_escalation"), "Mean CSAT", "{:.1f}"),
     (("tickets", "resolved"), "Tickets created / resolved", "{:,.0f}"),
 )
