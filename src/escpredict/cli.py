@@ -66,9 +66,13 @@ def sample_data(
 
 def write_sample(n: int, seed: int, out: Path, fmt: str) -> dict[str, Path]:
     from escpredict import sample_data as sd
+    from escpredict.stages import Stages
 
-    with console.status(f"generating {n:,} tickets (seed {seed})"):
-        paths = sd.write(sd.generate(n, seed=seed), out, fmt)
+    with Stages(console) as stages:
+        with stages.stage("generate", total=sd.PROGRESS_STEPS) as advance:
+            sample = sd.generate(n, seed=seed, progress=lambda _done: advance(1))
+        with stages.stage("write"):
+            paths = sd.write(sample, out, fmt)
     for name, path in paths.items():
         console.print(f"  {name:<8} {path}")
     return paths
