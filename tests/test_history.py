@@ -9,7 +9,18 @@ import pandas as pd
 import pytest
 
 from escpredict.contract import HISTORY_NAMES
-from escpredict.history import build_snapshot, history_features
+from escpredict.history import (
+    AGENT_HISTORY,
+    CUSTOMER_HISTORY,
+    agent_history,
+    build_snapshot,
+    customer_history,
+    fold_events,
+    history_features,
+    latest_known,
+    snapshot_events,
+    snapshot_from_events,
+)
 
 T0 = pd.Timestamp("2024-03-01 09:00", tz="UTC")
 DAY = pd.Timedelta(days=1)
@@ -277,3 +288,30 @@ def test_snapshot_flags_say_why_a_value_is_a_cold_start_default():
     ]
     naive = snapshot.lookup("A1", "C1", later.tz_localize(None).to_pydatetime())[0]
     assert naive["customer_days_since_last"] == 1.0  # naive times are read as UTC
+
+
+def test_history_halves_need_only_their_own_entity_tickets():
+    tickets, labels = random_tickets(300, seed=8)
+    whole = history_features(tickets, labels, AGENTS, 7)
+    for rows in tickets.groupby("agent_id").groups.values():
+        alone = agent_history(tickets.loc[rows], labels.loc[rows], AGENTS, 7)
+        pd.testing.assert_frame_equal(alone, whole.loc[rows, list(AGENT_HISTORY)], check_exact=True)
+    for rows in tickets.groupby("customer_id").groups.values():
+        alone = customer_history(tickets.loc[rows], labels.loc[rows])
+        pd.testing.assert_frame_equal(
+            alone, whole.loc[rows, list(CUSTOMER_HISTORY)], check_exact=True
+        )
+
+
+def test_snapshot_from_events_folded_over_any_split_equals_the_whole():
+    tickets, labels = random_tickets(400, seed=5)
+    whole = build_snapshot(tickets, labels, AGENTS, 10)
+    parts = [tickets.iloc[i::3] for i in range(3)]  # every entity spread over all parts
+    as_of = max(latest_known(p, labels.loc[p.index]) for p in parts)
+    cutoff = as_of - 10 * DAY.value
+    events = pd.concat([snapshot_events(p, labels.loc[p.index], cutoff) for p in parts])
+    split = snapshot_from_events(fold_events(events, cutoff), as_of, AGENTS, 10)
+    assert split.as_of == whole.as_of
+    for when in (whole.as_of, whole.as_of + 3 * DAY):
+        for agent, customer in [*zip(tickets["agent_id"], tickets["customer_id"]), ("A2", "C?")]:
+            assert split.lookup(agent, customer, when) == whole.lookup(agent, customer, when)

@@ -30,6 +30,7 @@ def user_errors() -> Iterator[None]:
     from escpredict.labels import LabelError
     from escpredict.loaders import DataReadError
     from escpredict.promotion import PromotionError
+    from escpredict.registry import RegistryError
     from escpredict.train import TrainingDataError
     from escpredict.validation import DataValidationError
 
@@ -37,7 +38,7 @@ def user_errors() -> Iterator[None]:
         yield
     except (
         ConfigError, DataReadError, DataValidationError, LabelError, TrainingDataError,
-        PromotionError, FileNotFoundError,
+        PromotionError, RegistryError, FileNotFoundError,
     ) as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -78,6 +79,11 @@ def write_sample(n: int, seed: int, out: Path, fmt: str) -> dict[str, Path]:
     return paths
 
 
+ENGINE_HELP = "local, dask (an existing cluster: --scheduler) or dask-local (--workers)."
+SCHEDULER_HELP = "Dask scheduler address, e.g. tcp://scheduler:8786 (with --engine dask)."
+WORKERS_HELP = "LocalCluster worker processes (with --engine dask-local)."
+
+
 @app.command()
 def train(
     config: Annotated[Path, typer.Option(help="Pipeline YAML.")] = DEFAULT_CONFIG,
@@ -90,17 +96,37 @@ def train(
         list[str] | None, typer.Option("--set", help="Override any config key: a.b=value.")
     ] = None,
     run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "local",
+    scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,
+    workers: Annotated[int, typer.Option(min=1, help=WORKERS_HELP)] = 2,
 ) -> None:
     """Train, evaluate and register a candidate model (alias `candidate`)."""
     if config == DEFAULT_CONFIG and not config.exists():
         config = None  # outside a checkout: the built-in defaults equal the shipped YAML
-    run_training(config, tickets, agents, mapping, quarantine, tracking_uri, set_ or [], run_name)
+    run_training(
+        config, tickets, agents, mapping, quarantine, tracking_uri, set_ or [], run_name,
+        engine, scheduler, workers,
+    )
+
+
+@contextmanager
+def dask_client(engine: str, scheduler: str | None, workers: int) -> Iterator[Any]:
+    """The Dask client an engine choice asks for; flags that do not fit are refused."""
+    if engine not in ("dask", "dask-local"):
+        raise typer.BadParameter(f"--engine must be local, dask or dask-local, got {engine!r}")
+    if (engine == "dask") != (scheduler is not None):
+        raise typer.BadParameter("--scheduler goes with --engine dask (and only with it)")
+    from escpredict.dask_engine import connect
+
+    with connect(scheduler, workers) as client:
+        yield client
 
 
 def run_training(
     config: Path | None, tickets: Path | None = None, agents: Path | None = None,
     mapping: str | None = None, quarantine: Path | None = None,
     tracking_uri: str | None = None, sets: list[str] = (), run_name: str | None = None,
+    engine: str = "local", scheduler: str | None = None, workers: int = 2,
 ) -> Any:
     from escpredict.config import load_config
     from escpredict.stages import Stages
@@ -114,7 +140,13 @@ def run_training(
     with user_errors():
         cfg = load_config(config, overrides)
         with Stages(console) as stages:
-            result = run(cfg, tracking_uri, stages, run_name)
+            if engine == "local":
+                result = run(cfg, tracking_uri, stages, run_name)
+            else:
+                from escpredict import dask_engine
+
+                with dask_client(engine, scheduler, workers) as client:
+                    result = dask_engine.run(cfg, client, tracking_uri, stages, run_name)
     print_training_summary(result)
     return result
 
@@ -158,12 +190,23 @@ def score(
     model: Annotated[str, typer.Option(help="Model URI.")] = "models:/escalation-risk@champion",
     mapping: Annotated[str, typer.Option(help="Column mapping name or YAML path.")] = "generic",
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP + " Dask writes a Parquet folder.")] = "local",
+    scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,
+    workers: Annotated[int, typer.Option(min=1, help=WORKERS_HELP)] = 2,
 ) -> None:
     """Batch-score an export: probability, risk tier and route per ticket."""
     from escpredict.batch import score_file
 
     with user_errors():
-        written = score_file(input_path, output_path, model, mapping, tracking_uri)
+        if engine == "local":
+            written = score_file(input_path, output_path, model, mapping, tracking_uri)
+        else:
+            from escpredict.dask_engine import score_dataset
+
+            with dask_client(engine, scheduler, workers) as client:
+                written = score_dataset(
+                    client, input_path, output_path, model, mapping, tracking_uri
+                )
     console.print(f"scored {written:,} tickets → {output_path}")
 
 

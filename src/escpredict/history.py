@@ -100,7 +100,7 @@ def _prepare(tickets: pd.DataFrame, labels: pd.Series, agents: pd.DataFrame | No
     has_outcome = outcome.notna().to_numpy() & (resolved != _NAT)
     escalated = has_outcome & outcome.fillna(False).to_numpy(dtype=bool)
     every = np.ones(len(tickets), dtype=bool)
-    as_of = int(max(created.max(), known[has_outcome].max(initial=_NAT)))
+    as_of = int(max(created.max(initial=_NAT), known[has_outcome].max(initial=_NAT)))
     return _Prepared(
         created=created,
         agent=agent,
@@ -143,6 +143,50 @@ def _counts(events: _Events, group: np.ndarray, time: np.ndarray) -> np.ndarray:
     return np.where(group >= 0, _before(events, group, time)[0], np.nan)
 
 
+#: History columns that depend only on the ticket's agent / only on its customer: each half
+#: can be computed on any split of the tickets that keeps an entity's tickets together.
+AGENT_HISTORY: tuple[str, ...] = tuple(n for n in HISTORY_NAMES if n.startswith("agent_"))
+CUSTOMER_HISTORY: tuple[str, ...] = tuple(n for n in HISTORY_NAMES if n.startswith("customer_"))
+
+
+def agent_history(
+    tickets: pd.DataFrame,
+    labels: pd.Series,
+    agents: pd.DataFrame | None,
+    window_days: int = 30,
+) -> pd.DataFrame:
+    """AGENT_HISTORY for every ticket; needs all tickets of each agent, nothing else."""
+    p = _prepare(tickets, labels, agents)
+    t, agent = p.created, p.agent
+    window = np.int64(window_days) * _NS_PER_DAY
+    has_agent = agent >= 0
+    in_window = _before(p.agent_created, np.tile(agent, 2), np.concatenate([t, t - window]))[0]
+    recent = in_window[: len(t)] - in_window[len(t) :]
+    hire = np.where(has_agent, p.hire[agent], _NAT)
+    columns = {
+        "agent_tenure_days": np.where(hire != _NAT, _days(t - hire), np.nan),
+        "agent_recent_tickets": np.where(has_agent, recent, np.nan),
+        "agent_prior_resolved": _counts(p.agent_resolved, agent, t),
+        "agent_prior_escalated": _counts(p.agent_escalated, agent, t),
+    }
+    return pd.DataFrame(columns, index=tickets.index, columns=list(AGENT_HISTORY), dtype=np.float64)
+
+
+def customer_history(tickets: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    """CUSTOMER_HISTORY for every ticket; needs all tickets of each customer, nothing else."""
+    p = _prepare(tickets, labels, None)
+    t, customer = p.created, p.customer
+    prior_count, last = _before(p.customer_created, customer, t)
+    columns = {
+        "customer_prior_tickets": np.where(customer >= 0, prior_count, np.nan),
+        "customer_prior_escalated": _counts(p.customer_escalated, customer, t),
+        "customer_days_since_last": np.where(last != _NAT, _days(t - last), np.nan),
+    }
+    return pd.DataFrame(
+        columns, index=tickets.index, columns=list(CUSTOMER_HISTORY), dtype=np.float64
+    )
+
+
 def history_features(
     tickets: pd.DataFrame,
     labels: pd.Series,
@@ -154,26 +198,8 @@ def history_features(
     The recent-ticket window is [created_at - window_days, created_at): a ticket exactly
     window_days older still counts.
     """
-    p = _prepare(tickets, labels, agents)
-    t, agent, customer = p.created, p.agent, p.customer
-    window = np.int64(window_days) * _NS_PER_DAY
-    has_agent = agent >= 0
-
-    in_window = _before(p.agent_created, np.tile(agent, 2), np.concatenate([t, t - window]))[0]
-    recent = in_window[: len(t)] - in_window[len(t) :]
-    hire = np.where(has_agent, p.hire[agent], _NAT)
-    prior_count, last = _before(p.customer_created, customer, t)
-
-    columns = {
-        "agent_tenure_days": np.where(hire != _NAT, _days(t - hire), np.nan),
-        "agent_recent_tickets": np.where(has_agent, recent, np.nan),
-        "agent_prior_resolved": _counts(p.agent_resolved, agent, t),
-        "agent_prior_escalated": _counts(p.agent_escalated, agent, t),
-        "customer_prior_tickets": np.where(customer >= 0, prior_count, np.nan),
-        "customer_prior_escalated": _counts(p.customer_escalated, customer, t),
-        "customer_days_since_last": np.where(last != _NAT, _days(t - last), np.nan),
-    }
-    return pd.DataFrame(columns, index=tickets.index, columns=list(HISTORY_NAMES), dtype=np.float64)
+    both = [agent_history(tickets, labels, agents, window_days), customer_history(tickets, labels)]
+    return pd.concat(both, axis=1)[list(HISTORY_NAMES)]
 
 
 @dataclass(frozen=True)
@@ -190,15 +216,19 @@ class _EntityEvents:
     tail: np.ndarray
 
     @classmethod
-    def build(cls, events: _Events, n_groups: int, cutoff: int) -> _EntityEvents:
-        old = events.time < cutoff
+    def build(
+        cls, group: np.ndarray, time: np.ndarray, count: np.ndarray, n_groups: int, cutoff: int
+    ) -> _EntityEvents:
+        """From events of `count` occurrences each (folded ones are all before `cutoff`)."""
+        old = time < cutoff
         base_latest = np.full(n_groups, _NAT, dtype=np.int64)
-        np.maximum.at(base_latest, events.group[old], events.time[old])
-        recent_group, recent_time = events.group[~old], events.time[~old]
+        np.maximum.at(base_latest, group[old], time[old])
+        recent_group, recent_time = group[~old], time[~old]
         order = np.lexsort((recent_time, recent_group))
         sizes = np.bincount(recent_group, minlength=n_groups)
+        base_count = np.bincount(group[old], weights=count[old], minlength=n_groups)
         return cls(
-            base_count=np.bincount(events.group[old], minlength=n_groups),
+            base_count=base_count.astype(np.int64),
             base_latest=base_latest,
             offsets=np.concatenate([[0], np.cumsum(sizes)]),
             tail=recent_time[order],
@@ -296,6 +326,90 @@ class HistorySnapshot:
         return [] if count else ["new_customer"]
 
 
+#: Event streams a snapshot keeps, and whose entity each belongs to.
+_STREAMS: dict[str, str] = {
+    "agent_created": "agent",
+    "agent_resolved": "agent",
+    "agent_escalated": "agent",
+    "customer_created": "customer",
+    "customer_escalated": "customer",
+}
+
+
+def latest_known(tickets: pd.DataFrame, labels: pd.Series) -> int:
+    """A snapshot's as_of in UTC ns; the max over the parts of any split is the whole's."""
+    return _prepare(tickets, labels, None).as_of
+
+
+def snapshot_events(
+    tickets: pd.DataFrame, labels: pd.Series, cutoff: int, entity: str | None = None
+) -> pd.DataFrame:
+    """Columns stream, entity, time, count: events before `cutoff` folded per entity.
+
+    `fold_events` of the concatenated results for the parts of any split of the tickets
+    equals the result for the whole, so a snapshot can be built partition by partition.
+    `entity` ("agent" or "customer") limits the result to that entity's streams.
+    """
+    p = _prepare(tickets, labels, None)
+    frames = []
+    for stream, kind in _STREAMS.items():
+        if entity in (None, kind):
+            events: _Events = getattr(p, stream)
+            ids = p.agent_ids if kind == "agent" else p.customer_ids
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "stream": pd.Series(stream, index=range(len(events.time)), dtype="str"),
+                        "entity": pd.Series(ids.take(events.group), dtype="str"),
+                        "time": events.time,
+                        "count": np.ones(len(events.time), dtype=np.int64),
+                    }
+                )
+            )
+    return fold_events(pd.concat(frames, ignore_index=True), cutoff)
+
+
+def fold_events(events: pd.DataFrame, cutoff: int) -> pd.DataFrame:
+    """Events before `cutoff` become one (latest time, summed count) row per stream and entity."""
+    old = (events["time"] < cutoff).to_numpy()
+    folded = (
+        events[old]
+        .groupby(["stream", "entity"], as_index=False, sort=False)
+        .agg(time=("time", "max"), count=("count", "sum"))
+    )
+    return pd.concat([folded, events[~old]], ignore_index=True)
+
+
+def snapshot_from_events(
+    events: pd.DataFrame, as_of: int, agents: pd.DataFrame | None, window_days: int = 30
+) -> HistorySnapshot:
+    """The snapshot from `snapshot_events` output (possibly concatenated over partitions)."""
+    cutoff = as_of - window_days * _NS_PER_DAY
+    roster = agents["agent_id"] if agents is not None else pd.Series([], dtype="str")
+    kinds = events["stream"].map(_STREAMS)
+    agent_ids = pd.Index(pd.unique(pd.concat([events["entity"][kinds == "agent"], roster])))
+    customer_ids = pd.Index(pd.unique(events["entity"][kinds == "customer"]))
+    streams = {}
+    for stream, kind in _STREAMS.items():
+        ids = agent_ids if kind == "agent" else customer_ids
+        rows = events[(events["stream"] == stream).to_numpy()]
+        streams[stream] = _EntityEvents.build(
+            ids.get_indexer(rows["entity"]).astype(np.int64),
+            rows["time"].to_numpy(np.int64),
+            rows["count"].to_numpy(np.int64),
+            len(ids),
+            cutoff,
+        )
+    return HistorySnapshot(
+        as_of=pd.Timestamp(as_of, unit="ns", tz="UTC"),
+        window_days=window_days,
+        agent_codes={str(a): i for i, a in enumerate(agent_ids)},
+        hire=_hire_dates(agents, agent_ids),
+        customer_codes={str(c): i for i, c in enumerate(customer_ids)},
+        **streams,
+    )
+
+
 def build_snapshot(
     tickets: pd.DataFrame,
     labels: pd.Series,
@@ -307,18 +421,6 @@ def build_snapshot(
     Only events in [as_of - window_days, as_of] are kept individually: that is all a
     lookup at or after as_of needs for the rolling count and for ties at as_of itself.
     """
-    p = _prepare(tickets, labels, agents)
-    cutoff = p.as_of - window_days * _NS_PER_DAY
-    n_agents, n_customers = len(p.agent_ids), len(p.customer_ids)
-    return HistorySnapshot(
-        as_of=pd.Timestamp(p.as_of, unit="ns", tz="UTC"),
-        window_days=window_days,
-        agent_codes={str(a): i for i, a in enumerate(p.agent_ids)},
-        hire=p.hire,
-        agent_created=_EntityEvents.build(p.agent_created, n_agents, cutoff),
-        agent_resolved=_EntityEvents.build(p.agent_resolved, n_agents, cutoff),
-        agent_escalated=_EntityEvents.build(p.agent_escalated, n_agents, cutoff),
-        customer_codes={str(c): i for i, c in enumerate(p.customer_ids)},
-        customer_created=_EntityEvents.build(p.customer_created, n_customers, cutoff),
-        customer_escalated=_EntityEvents.build(p.customer_escalated, n_customers, cutoff),
-    )
+    as_of = latest_known(tickets, labels)
+    events = snapshot_events(tickets, labels, as_of - window_days * _NS_PER_DAY)
+    return snapshot_from_events(events, as_of, agents, window_days)

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from escpredict.config import ConfigError
 from escpredict.contract import AGENT_FIELDS, TICKET_FIELDS, required
 from escpredict.mapping import (
     Mapping,
@@ -180,25 +181,44 @@ def load_tickets(
     """
     if quarantine is not None and Path(quarantine).suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"{quarantine}: quarantine file must end in .csv or .parquet")
-    source = str(path)
-    spec = _mapping(mapping)
     raw = read_table(Path(path))
-    before = select(raw, spec, TICKET_FIELDS, spec.event_columns())
-    labels = source_labels(spec, TICKET_FIELDS)
-    if problems := missing(before, required_columns(spec), source, labels):
-        raise DataValidationError(problems)
-    typed = coerce(before, ticket_fields(spec), spec.timezone, spec.datetime_format)
-    if spec.events is None:
-        problems = check_tickets(before, typed, source, labels)
-        bad = _rows_of(problems)
-        tickets = typed.drop(index=list(bad))
-    else:
-        tickets, problems, bad = _collapse_checked(before, typed, spec, source, labels, agents)
+    tickets, problems, bad = _map_checked(raw, _mapping(mapping), str(path), agents)
     if problems and quarantine is None:
         raise DataValidationError(problems)
     if quarantine is not None:
         _write_quarantine(raw, problems, bad, Path(quarantine))
     return LoadResult(complete(tickets, TICKET_FIELDS).reset_index(drop=True), len(bad), problems)
+
+
+def canonical_tickets(raw: pd.DataFrame, mapping: str | Mapping, source: str) -> pd.DataFrame:
+    """One chunk of a ticket-level export (e.g. a Dask partition) as a canonical frame.
+
+    Any problem raises DataValidationError (row numbers count within the chunk). Event
+    exports are refused: collapsing needs all events of a ticket, which a chunk may split.
+    """
+    spec = _mapping(mapping)
+    if spec.events is not None:
+        raise ConfigError(f"{source}: event-level exports need the local engine")
+    tickets, problems, _ = _map_checked(raw, spec, source, None)
+    if problems:
+        raise DataValidationError(problems)
+    return complete(tickets, TICKET_FIELDS)
+
+
+def _map_checked(
+    raw: pd.DataFrame, spec: Mapping, source: str, agents: pd.DataFrame | None
+) -> tuple[pd.DataFrame, list[Problem], set[int]]:
+    """Map, type and check raw rows: good tickets, problems, and the bad source rows."""
+    before = select(raw, spec, TICKET_FIELDS, spec.event_columns())
+    labels = source_labels(spec, TICKET_FIELDS)
+    if problems := missing(before, required_columns(spec), source, labels):
+        raise DataValidationError(problems)
+    typed = coerce(before, ticket_fields(spec), spec.timezone, spec.datetime_format)
+    if spec.events is not None:
+        return _collapse_checked(before, typed, spec, source, labels, agents)
+    problems = check_tickets(before, typed, source, labels)
+    bad = _rows_of(problems)
+    return typed.drop(index=list(bad)), problems, bad
 
 
 def _rows_of(problems: list[Problem]) -> set[int]:

@@ -7,6 +7,8 @@ The embedded default is a SQLite tracking store and registry plus an artifact fo
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +49,36 @@ def use_store(tracking_uri: str | None = None) -> str:
     return uri
 
 
+class RegistryError(RuntimeError):
+    """The MLflow tracking server cannot be used; the message names its URI."""
+
+
+def check_reachable(tracking_uri: str, timeout_s: float = 5.0) -> None:
+    """Raise RegistryError within ``timeout_s`` when an HTTP tracking server does not answer.
+
+    MLflow's client retries a dead server for minutes and then fails deep inside a run;
+    checking first means training never starts, or registers anything, against it.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(f"{tracking_uri.rstrip('/')}/health", timeout=timeout_s).close()
+        return
+    except urllib.error.HTTPError as exc:
+        if exc.code not in (502, 503, 504):  # not a gateway answering for a dead server
+            return  # it answered (an auth proxy may refuse /health): the server is there
+        reason = f"HTTP {exc.code}"
+    except OSError as exc:  # URLError, refused, timed out
+        reason = str(getattr(exc, "reason", exc))
+    raise RegistryError(
+        f"MLflow tracking server {tracking_uri} is unreachable ({reason}); "
+        "start it or point registry.tracking_uri elsewhere"
+    )
+
+
 def ensure_experiment(name: str, tracking_uri: str) -> str:
     """Experiment id; on a local SQLite store its artifacts go to ``models/artifacts``."""
+    check_reachable(tracking_uri)
     client = MlflowClient(tracking_uri)
     existing = client.get_experiment_by_name(name)
     if existing is not None:

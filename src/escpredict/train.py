@@ -18,6 +18,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -29,13 +30,20 @@ from escpredict.calibration import Calibrator
 from escpredict.config import TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.features import FeatureBuilder
-from escpredict.history import build_snapshot, history_features
+from escpredict.history import HistorySnapshot, build_snapshot, history_features
 from escpredict.labels import label_tickets
 from escpredict.loaders import load_agents, load_tickets
 from escpredict.metrics import cost_threshold, evaluate, segment_metrics, tenure_band
 from escpredict.model import EscalationModel
 from escpredict.pyfunc import log_model
-from escpredict.registry import CANDIDATE, ensure_experiment, home, set_alias, use_store
+from escpredict.registry import (
+    CANDIDATE,
+    RegistryError,
+    ensure_experiment,
+    home,
+    set_alias,
+    use_store,
+)
 from escpredict.stages import Stages
 
 EVAL_WINDOW_ARTIFACT = "evaluation/test_window.parquet"
@@ -85,7 +93,7 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _resolve(path: Path | None) -> Path | None:
+def resolve_path(path: Path | None) -> Path | None:
     """Relative config paths are relative to the project home, not the process cwd."""
     return path if path is None or path.is_absolute() else home() / path
 
@@ -94,11 +102,11 @@ def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     """Load and validate the export, label it and compute history as of each creation time."""
     with stages.stage("load"):
         loaded = load_tickets(
-            _resolve(cfg.data.tickets),
+            resolve_path(cfg.data.tickets),
             mapping=cfg.data.mapping,
-            quarantine=_resolve(cfg.data.quarantine),
+            quarantine=resolve_path(cfg.data.quarantine),
         )
-        agents_path = _resolve(cfg.data.agents)
+        agents_path = resolve_path(cfg.data.agents)
         agents = load_agents(agents_path, cfg.data.mapping) if agents_path else None
     tickets = loaded.tickets
     with stages.stage("labels"):
@@ -133,13 +141,19 @@ def time_split(frame: pd.DataFrame, valid_fraction: float, test_fraction: float)
     )
     for name in ("train", "valid", "test"):
         labels = getattr(parts, name)[LABEL]
-        if labels.nunique() < 2:
-            raise TrainingDataError(
-                f"the {name} window ({len(labels)} tickets) holds only one class "
-                f"(escalated={bool(labels.iloc[0]) if len(labels) else 'n/a'}); "
-                "widen the data or change split fractions"
-            )
+        check_both_classes(name, len(labels), int(labels.sum()))
     return parts
+
+
+def check_both_classes(window: str, n: int, n_escalated: int) -> None:
+    """A window with a single class can neither train, calibrate nor be evaluated."""
+    if 0 < n_escalated < n:
+        return
+    only = "n/a" if n == 0 else n_escalated > 0
+    raise TrainingDataError(
+        f"the {window} window ({n} tickets) holds only one class (escalated={only}); "
+        "widen the data or change split fractions"
+    )
 
 
 def fit_booster(
@@ -161,13 +175,23 @@ def fit_booster(
     )
 
 
+#: The baseline is a yardstick, not the product: L-BFGS makes ~250 passes over the data,
+#: which grew to minutes at a million tickets; this many rows fit in seconds.
+BASELINE_MAX_ROWS = 100_000
+
+
 def fit_baseline(cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray) -> Pipeline:
-    """Logistic regression on the same features: what a simple model would achieve."""
+    """Logistic regression on the same features: what a simple model would achieve.
+
+    Fitted on an evenly spaced sample of at most BASELINE_MAX_ROWS training rows, so it
+    covers the whole training window whatever the row order.
+    """
+    step = -(-x_train.shape[0] // BASELINE_MAX_ROWS)  # ceiling division
     return make_pipeline(
         SimpleImputer(strategy="median"),
         MaxAbsScaler(),
         LogisticRegression(C=cfg.model.baseline_C, max_iter=500),
-    ).fit(x_train, y_train)
+    ).fit(x_train[::step], y_train[::step])
 
 
 def _segments(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -176,6 +200,26 @@ def _segments(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         for name in names
     }
     return pd.DataFrame(columns, index=frame.index)
+
+
+@dataclass
+class Fitted:
+    """What an engine produced; `finish` turns it into a logged, registered candidate.
+
+    Scores are raw booster margins, so the local and the Dask engine share calibration,
+    threshold, evaluation and logging however their scores were computed.
+    """
+
+    builder: FeatureBuilder
+    booster: lgb.Booster
+    snapshot: HistorySnapshot
+    y_valid: np.ndarray
+    raw_valid: np.ndarray
+    test: pd.DataFrame  # test window: SCORING_FIELDS + HISTORY_NAMES + LABEL (+ segments)
+    raw_test: np.ndarray
+    baseline_test: np.ndarray  # logistic baseline probability on the test window
+    bounds: dict[str, str]
+    counts: dict[str, int]
 
 
 def run(
@@ -190,59 +234,90 @@ def run(
     experiment_id = ensure_experiment(cfg.registry.experiment, uri)
     prepared = prepare(cfg, stages)
     split = time_split(prepared.frame, cfg.split.valid_fraction, cfg.split.test_fraction)
-    y_train, y_valid, y_test = (part[LABEL].to_numpy(int) for part in (split.train, split.valid, split.test))
+    y_train, y_valid = (part[LABEL].to_numpy(int) for part in (split.train, split.valid))
 
     with stages.stage("features"):
-        builder = FeatureBuilder(cfg.features).fit(split.train)
-        x_train, x_valid, x_test = (builder.transform(p) for p in (split.train, split.valid, split.test))
+        builder = FeatureBuilder(cfg.features)
+        x_train = builder.fit_transform(split.train)
+        x_valid, x_test = (builder.transform(p) for p in (split.valid, split.test))
     with stages.stage("fit", total=cfg.model.num_boost_round) as advance:
         booster = fit_booster(cfg, x_train, y_train, x_valid, y_valid, advance)
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_train, y_train)
+    with stages.stage("snapshot"):
+        snapshot = build_snapshot(
+            prepared.tickets, prepared.labels, prepared.agents, cfg.features.recent_window_days
+        )
+    sizes = {"n_train": len(split.train), "n_valid": len(split.valid), "n_test": len(split.test)}
+    fitted = Fitted(
+        builder=builder,
+        booster=booster,
+        snapshot=snapshot,
+        y_valid=y_valid,
+        raw_valid=booster.predict(x_valid, raw_score=True),
+        test=split.test,
+        raw_test=booster.predict(x_test, raw_score=True),
+        baseline_test=baseline.predict_proba(x_test)[:, 1],
+        bounds=split.bounds(),
+        counts={**prepared.counts, **sizes},
+    )
+    return finish(cfg, fitted, stages, uri, experiment_id, run_name)
+
+
+def finish(
+    cfg: TrainConfig, fitted: Fitted, stages: Stages, uri: str, experiment_id: str,
+    run_name: str | None,
+) -> TrainResult:
+    """Calibrate, pick the cost threshold, evaluate, log to MLflow and register `candidate`."""
+    y_valid, y_test = fitted.y_valid, fitted.test[LABEL].to_numpy(int)
     with stages.stage("calibration"):
         calibrator = Calibrator().fit(
-            booster.predict(x_valid, raw_score=True), y_valid, cfg.model.calibration
+            np.asarray(fitted.raw_valid, dtype=np.float64), y_valid, cfg.model.calibration
         )
         model = EscalationModel(
-            builder=builder,
-            booster=booster,
+            builder=fitted.builder,
+            booster=fitted.booster,
             calibrator=calibrator,
-            snapshot=build_snapshot(
-                prepared.tickets, prepared.labels, prepared.agents, cfg.features.recent_window_days
-            ),
+            snapshot=fitted.snapshot,
             threshold=0.5,
             tiers=dict(cfg.routing.tiers),
             route_queue=cfg.routing.route_queue,
             default_queue=cfg.routing.default_queue,
         )
-        p_valid = model.proba_from_matrix(x_valid)
+        p_valid = calibrator.apply(np.asarray(fitted.raw_valid, dtype=np.float64))
         model.threshold = cost_threshold(
             y_valid, p_valid, cfg.costs.missed_escalation, cfg.costs.unnecessary_route
         )
 
     with stages.stage("evaluate"):
-        p_test = model.proba_from_matrix(x_test)
-        p_base = baseline.predict_proba(x_test)[:, 1]
+        p_test = calibrator.apply(np.asarray(fitted.raw_test, dtype=np.float64))
+        p_base = fitted.baseline_test
         metrics = evaluate(y_test, p_test, model.threshold)
         valid_metrics = evaluate(y_valid, p_valid, model.threshold)
         baseline_metrics = evaluate(y_test, p_base, model.threshold)
         segments = segment_metrics(
-            y_test, p_test, _segments(split.test, cfg.segments), model.threshold
+            y_test, p_test, _segments(fitted.test, cfg.segments), model.threshold
         )
-        test_window = split.test.assign(probability=p_test)
+        test_window = fitted.test.assign(probability=p_test)
         model.metadata = {
             "test_metrics": metrics,
             "threshold": model.threshold,
-            "best_iteration": booster.best_iteration,
-            "split": split.bounds(),
-            "counts": {**prepared.counts, "n_train": len(split.train), "n_valid": len(split.valid), "n_test": len(split.test)},
+            "best_iteration": fitted.booster.best_iteration,
+            "split": fitted.bounds,
+            "counts": fitted.counts,
         }
 
     with stages.stage("logging"):
-        run_id, version = _log_run(
-            cfg, uri, experiment_id, run_name, model, split, metrics, valid_metrics,
-            baseline_metrics, segments, test_window, stages.timings, (y_test, p_test, p_base),
-        )
+        try:
+            run_id, version = _log_run(
+                cfg, uri, experiment_id, run_name, model, fitted.bounds, metrics, valid_metrics,
+                baseline_metrics, segments, test_window, stages.timings, (y_test, p_test, p_base),
+            )
+        except MlflowException as exc:  # the alias moves last: a failure never half-promotes
+            raise RegistryError(
+                f"MLflow at {uri} failed while logging or registering the model; "
+                f"the {CANDIDATE!r} alias was not moved: {exc}"
+            ) from exc
     return TrainResult(
         run_id=run_id,
         model_version=version,
@@ -252,7 +327,7 @@ def run(
         segments=segments,
         threshold=model.threshold,
         timings=dict(stages.timings),
-        counts=model.metadata["counts"],
+        counts=fitted.counts,
         test_window=test_window,
     )
 
@@ -268,7 +343,7 @@ def _flatten(prefix: str, value: Any) -> dict[str, Any]:
 
 def _log_run(
     cfg: TrainConfig, uri: str, experiment_id: str, run_name: str | None,
-    model: EscalationModel, split: Split, metrics: dict[str, float],
+    model: EscalationModel, bounds: dict[str, str], metrics: dict[str, float],
     valid_metrics: dict[str, float], baseline_metrics: dict[str, float],
     segments: pd.DataFrame, test_window: pd.DataFrame, timings: dict[str, float],
     curves: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -277,7 +352,7 @@ def _log_run(
     config = cfg.model_dump(mode="json")
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
         mlflow.log_params(_flatten("", config))
-        mlflow.log_params({f"split.{k}": v for k, v in split.bounds().items()})
+        mlflow.log_params({f"split.{k}": v for k, v in bounds.items()})
         mlflow.log_metrics(
             {f"test_{k}": v for k, v in metrics.items()}
             | {f"valid_{k}": v for k, v in valid_metrics.items()}
@@ -302,7 +377,7 @@ def _log_run(
             window = Path(tmp) / "test_window.parquet"
             test_window.to_parquet(window)
             mlflow.log_artifact(str(window), "evaluation")
-            example = split.test[list(SCORING_FIELDS) + list(HISTORY_NAMES)].head(3)
+            example = test_window[list(SCORING_FIELDS) + list(HISTORY_NAMES)].head(3)
             # MLflow's datetime schema type is timezone-naive: send UTC wall time.
             example = example.assign(created_at=example["created_at"].dt.tz_convert(None))
             info = log_model(model, Path(tmp), example)

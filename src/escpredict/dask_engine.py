@@ -1,0 +1,393 @@
+"""Scale-out on Dask: the training pipeline and batch scoring over a partitioned dataset.
+
+Nothing here re-implements a pipeline step. The pure per-frame functions of the local engine
+(`canonical_tickets`, `label_tickets`, `agent_history`, `customer_history`,
+`FeatureBuilder.transform`, `snapshot_events`) run partition by partition; the shuffles that
+make that exact (all tickets of an agent, then of a customer, in one partition) are
+dask.dataframe's, and distributed training is `lightgbm.dask`. The result goes through
+`train.finish`, so it is the same MLflow model, logged and registered the same way.
+
+Only small things reach the client process: the vocabulary sample, validation labels and raw
+scores, the test window (it is logged as the evaluation artifact) and the snapshot's
+per-entity state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from dask.distributed import Client, Future, LocalCluster, wait
+from lightgbm.dask import DaskLGBMClassifier
+from sklearn.metrics import roc_auc_score
+
+from escpredict.batch import score_frame
+from escpredict.config import ConfigError, LabelConfig, TrainConfig
+from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
+from escpredict.features import FeatureBuilder
+from escpredict.history import (
+    agent_history,
+    customer_history,
+    fold_events,
+    latest_known,
+    snapshot_events,
+    snapshot_from_events,
+)
+from escpredict.labels import label_tickets
+from escpredict.loaders import canonical_tickets, load_agents
+from escpredict.pyfunc import load_escalation_model
+from escpredict.registry import ensure_experiment, use_store
+from escpredict.stages import Stages
+from escpredict.train import (
+    Fitted,
+    TrainResult,
+    check_both_classes,
+    finish,
+    fit_baseline,
+    resolve_path,
+)
+
+#: The vocabulary, category levels and logistic baseline are fitted on at most this many
+#: training-window tickets, and the best iteration is chosen on at most this many
+#: validation tickets (uniform samples): fitting n-gram vocabularies on tens of millions of
+#: texts would need them on one process, and term frequencies and AUC settle long before
+#: that. Smaller windows are used whole, so results equal the local engine's.
+FIT_SAMPLE_ROWS = 300_000
+
+_WINDOW_COLUMNS = [*SCORING_FIELDS, *HISTORY_NAMES, LABEL]
+_SCORE_META = pd.DataFrame(
+    {
+        "ticket_id": pd.Series(dtype="str"),
+        "probability": pd.Series(dtype="float64"),
+        "risk_tier": pd.Series(dtype="str"),
+        "route": pd.Series(dtype="str"),
+    }
+)
+
+
+@contextmanager
+def connect(scheduler: str | None = None, workers: int = 2, **cluster: Any) -> Iterator[Client]:
+    """A client of an existing cluster (`scheduler` address), else of a LocalCluster.
+
+    LocalCluster workers are processes: LightGBM's network layer is per process, so two
+    workers sharing one process could not train together.
+    """
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    options = {"threads_per_worker": 1, "dashboard_address": None, **cluster}
+    with LocalCluster(n_workers=workers, processes=True, **options) as local, Client(local) as client:
+        yield client
+
+
+# -- data ----------------------------------------------------------------------------------
+def read_tickets(path: Path, mapping: str = "generic") -> dd.DataFrame:
+    """A Parquet file or folder of Parquet files, mapped and validated partition by partition."""
+    raw = dd.read_parquet(str(path))
+    source = str(path)
+    meta = canonical_tickets(raw._meta, mapping, source).reset_index(drop=True)
+    return raw.map_partitions(_canonical, mapping, source, meta=meta)
+
+
+def _canonical(
+    raw: pd.DataFrame, mapping: str, source: str, partition_info: dict | None = None
+) -> pd.DataFrame:
+    number = (partition_info or {}).get("number", 0)
+    return canonical_tickets(raw, mapping, f"{source} (partition {number})").reset_index(drop=True)
+
+
+def _with_label(tickets: pd.DataFrame, cfg: LabelConfig, agents: pd.DataFrame | None) -> pd.DataFrame:
+    """Only what later steps read: scoring fields, resolution time and the derived label."""
+    label = label_tickets(tickets, cfg, agents).to_numpy()
+    return tickets[[*SCORING_FIELDS, "resolved_at"]].assign(**{LABEL: pd.array(label, "boolean")})
+
+
+def _with(frame: pd.DataFrame, columns: pd.DataFrame) -> pd.DataFrame:
+    """Positional column assignment: partitions after a shuffle may repeat index values."""
+    return frame.assign(**{name: columns[name].to_numpy() for name in columns})
+
+
+def _agent_part(frame: pd.DataFrame, agents: pd.DataFrame | None, window: int) -> pd.DataFrame:
+    return _with(frame, agent_history(frame, frame[LABEL], agents, window))
+
+
+def _customer_part(frame: pd.DataFrame) -> pd.DataFrame:
+    return _with(frame, customer_history(frame, frame[LABEL]))[[*_WINDOW_COLUMNS, "resolved_at"]]
+
+
+def with_history(
+    tickets: dd.DataFrame, cfg: TrainConfig, agents: pd.DataFrame | None
+) -> dd.DataFrame:
+    """Labels and point-in-time history for every ticket (open ones included, label NA).
+
+    Agent columns are computed after shuffling by agent_id and customer columns after
+    shuffling by customer_id: each depends only on its entity's tickets, so per-partition
+    results equal those over the whole data.
+    """
+    window = cfg.features.recent_window_days
+    labelled = _map(tickets, _with_label, cfg.labels, agents)
+    by_agent = _map(labelled.shuffle("agent_id"), _agent_part, agents, window)
+    return _map(by_agent.shuffle("customer_id"), _customer_part)
+
+
+def _map(frame: dd.DataFrame, func: Any, *args: Any) -> dd.DataFrame:
+    """map_partitions with the meta taken from `func` on an empty partition.
+
+    Dask's default runs `func` on made-up rows, which validation and labelling refuse.
+    """
+    return frame.map_partitions(func, *args, meta=func(frame._meta, *args))
+
+
+def _sample(window: dd.DataFrame, n: int, rows: int) -> dd.DataFrame:
+    """The whole window if it has at most `rows` tickets, else a uniform sample of about that."""
+    return window if n <= rows else window.sample(frac=rows / n, random_state=7)
+
+
+def labelled(every: dd.DataFrame) -> dd.DataFrame:
+    """Resolved tickets only (what trains and evaluates), label as plain bool."""
+    frame = every[~every[LABEL].isna()][_WINDOW_COLUMNS]
+    return frame.assign(**{LABEL: frame[LABEL].astype(bool)})
+
+
+# -- model matrices ------------------------------------------------------------------------
+def _matrix(builder: FeatureBuilder, part: pd.DataFrame) -> sp.csr_matrix:
+    """float32 values: a third less memory per non-zero, which bounds what a worker holds."""
+    return builder.transform(part).astype(np.float32)
+
+
+def _labels(part: pd.DataFrame) -> np.ndarray:
+    return part[LABEL].to_numpy(dtype=np.int64)
+
+
+def model_arrays(
+    client: Client, window: dd.DataFrame, builder: FeatureBuilder
+) -> tuple[da.Array, da.Array]:
+    """X as a Dask Array of float32 scipy CSR chunks (one per non-empty partition), and y.
+
+    The builder is broadcast to every worker once; lightgbm.dask takes CSR chunks as they are.
+    """
+    shared = client.scatter(builder, broadcast=True)
+    n_features = len(builder.feature_names)
+    meta = sp.csr_matrix((0, n_features), dtype=np.float32)
+    x_parts, y_parts = [], []
+    sizes = window.map_partitions(len).compute().tolist()
+    for part, n in zip(window.to_delayed(), sizes, strict=True):
+        if n:
+            x = dask.delayed(_matrix)(shared, part)
+            x_parts.append(da.from_delayed(x, (n, n_features), dtype=np.float32, meta=meta))
+            y_parts.append(da.from_delayed(dask.delayed(_labels)(part), (n,), dtype=np.int64))
+    return da.concatenate(x_parts), da.concatenate(y_parts)
+
+
+def _scored(
+    builder: FeatureBuilder, booster: Any, baseline: Any, part: pd.DataFrame, keep: list[str]
+) -> pd.DataFrame:
+    """`keep` columns plus the raw booster margin (calibration needs it) and baseline probability."""
+    if not len(part):  # LightGBM refuses an empty matrix
+        return part[keep].assign(_raw=np.empty(0), _baseline=np.empty(0))
+    x = builder.transform(part)
+    return part[keep].assign(
+        _raw=booster.predict(x, raw_score=True), _baseline=baseline.predict_proba(x)[:, 1]
+    )
+
+
+# -- training ------------------------------------------------------------------------------
+def run(
+    cfg: TrainConfig,
+    client: Client,
+    tracking_uri: str | None = None,
+    stages: Stages | None = None,
+    run_name: str | None = None,
+    fit_sample_rows: int = FIT_SAMPLE_ROWS,
+) -> TrainResult:
+    """`train.run` on a Dask cluster: same stages, same model, same registration."""
+    stages = stages or Stages(show=False)
+    uri = use_store(tracking_uri or cfg.registry.tracking_uri)
+    experiment_id = ensure_experiment(cfg.registry.experiment, uri)
+    window_days = cfg.features.recent_window_days
+    with stages.stage("load"):
+        if cfg.data.quarantine is not None:
+            raise ConfigError("data.quarantine: not supported by the Dask engine")
+        agents_path = resolve_path(cfg.data.agents)
+        agents = load_agents(agents_path, cfg.data.mapping) if agents_path else None
+        tickets = read_tickets(resolve_path(cfg.data.tickets), cfg.data.mapping)
+    with stages.stage("history"):
+        every = client.persist(with_history(tickets, cfg, agents))
+        as_of = int(every.map_partitions(_latest_known, meta=(None, "int64")).max().compute())
+    with stages.stage("snapshot"):
+        cutoff = as_of - pd.Timedelta(days=window_days).value
+        events = every.map_partitions(_snapshot_events, cutoff, meta=_EVENTS_META).compute()
+        snapshot = snapshot_from_events(fold_events(events, cutoff), as_of, agents, window_days)
+
+    with stages.stage("split"):
+        windows, bounds, counts = _split(cfg, every, labelled(every))
+    train, valid, test = windows["train"], windows["valid"], windows["test"]
+
+    with stages.stage("features"):
+        sample, valid_sample = dask.compute(
+            _sample(train, counts["n_train"], fit_sample_rows),
+            _sample(valid, counts["n_valid"], fit_sample_rows),
+        )
+        builder = FeatureBuilder(cfg.features).fit(sample)
+        # From here on only the training matrix and the evaluation windows are needed: keep
+        # those and let the full frame (texts of every ticket) go before LightGBM needs room.
+        kept = client.persist([*model_arrays(client, train, builder), valid, test])
+        wait(kept)
+        x_train, y_train, valid, test = kept
+        del every, train, windows
+    with stages.stage("fit"):
+        booster = fit_booster(
+            cfg, client, x_train, y_train,
+            builder.transform(valid_sample), valid_sample[LABEL].to_numpy(int),
+        )
+    with stages.stage("baseline"):
+        baseline = fit_baseline(cfg, builder.transform(sample), sample[LABEL].to_numpy(int))
+    with stages.stage("scores"):
+        models = client.scatter([builder, booster, baseline], broadcast=True)
+        valid_parts, test_parts = dask.compute(
+            _score_parts(valid, models, [LABEL]), _score_parts(test, models, _WINDOW_COLUMNS)
+        )
+        valid_scores = pd.concat(valid_parts, ignore_index=True)
+        test_scores = pd.concat(test_parts, ignore_index=True)
+    fitted = Fitted(
+        builder=builder,
+        booster=booster,
+        snapshot=snapshot,
+        y_valid=valid_scores[LABEL].to_numpy(int),
+        raw_valid=valid_scores["_raw"].to_numpy(),
+        test=test_scores.drop(columns=["_raw", "_baseline"]).reset_index(drop=True),
+        raw_test=test_scores["_raw"].to_numpy(),
+        baseline_test=test_scores["_baseline"].to_numpy(),
+        bounds=bounds,
+        counts=counts,
+    )
+    return finish(cfg, fitted, stages, uri, experiment_id, run_name)
+
+
+_EVENTS_META = pd.DataFrame(
+    {
+        "stream": pd.Series(dtype="str"),
+        "entity": pd.Series(dtype="str"),
+        "time": pd.Series(dtype="int64"),
+        "count": pd.Series(dtype="int64"),
+    }
+)
+
+
+def _latest_known(part: pd.DataFrame) -> pd.Series:
+    return pd.Series([latest_known(part, part[LABEL])], dtype="int64")
+
+
+def _snapshot_events(part: pd.DataFrame, cutoff: int) -> pd.DataFrame:
+    return snapshot_events(part, part[LABEL], cutoff)
+
+
+def _score_parts(window: dd.DataFrame, models: list[Future], keep: list[str]) -> list[Any]:
+    """`_scored` per partition, delayed; the parts are joined on the client, not on a worker."""
+    return [dask.delayed(_scored)(*models, part, keep) for part in window.to_delayed()]
+
+
+def _split(
+    cfg: TrainConfig, every: dd.DataFrame, frame: dd.DataFrame
+) -> tuple[dict[str, dd.DataFrame], dict[str, str], dict[str, int]]:
+    """Time windows at creation-time quantiles (Dask's approximate quantiles), with checks."""
+    valid_q = 1 - cfg.split.valid_fraction - cfg.split.test_fraction
+    test_q = 1 - cfg.split.test_fraction
+    created = frame["created_at"]
+    # Dask returns the quantiles of a tz-aware column as naive UTC wall times.
+    cuts = pd.to_datetime(created.quantile([valid_q, test_q]).compute(), utc=True)
+    valid_start, test_start = cuts.tolist()
+    windows = {
+        "train": frame[created < valid_start],
+        "valid": frame[(created >= valid_start) & (created < test_start)],
+        "test": frame[created >= test_start],
+    }
+    stats = dask.compute(
+        {
+            name: (w.shape[0], w[LABEL].sum(), w["created_at"].min(), w["created_at"].max())
+            for name, w in windows.items()
+        },
+        every.shape[0],
+    )
+    per_window, n_rows = stats
+    for name, (n, n_escalated, _, _) in per_window.items():
+        check_both_classes(name, int(n), int(n_escalated))
+    bounds = {
+        f"{name}_{edge}": str(value)
+        for name, (_, _, low, high) in per_window.items()
+        for edge, value in (("min", low), ("max", high))
+    }
+    n_labelled = sum(int(n) for n, *_ in per_window.values())
+    counts = {
+        "n_rows": int(n_rows),
+        "n_quarantined": 0,
+        "n_open_excluded": int(n_rows) - n_labelled,
+        "n_labelled": n_labelled,
+        **{f"n_{name}": int(n) for name, (n, *_) in per_window.items()},
+    }
+    return windows, bounds, counts
+
+
+def fit_booster(
+    cfg: TrainConfig, client: Client, x_train: da.Array, y_train: da.Array,
+    x_valid: sp.csr_matrix, y_valid: np.ndarray,
+) -> Any:
+    """Distributed LightGBM, cut back to the round early stopping would have kept.
+
+    lightgbm.dask has no early stopping (workers could disagree on when to stop), so all
+    rounds are trained and `best_iteration` is found by replaying LightGBM's rule (stop
+    after `early_stopping_rounds` rounds without a better validation AUC) on the
+    validation sample.
+    """
+    params = {k: v for k, v in cfg.model.params.items() if k not in ("num_threads", "n_jobs")}
+    model = DaskLGBMClassifier(client=client, n_estimators=cfg.model.num_boost_round, **params)
+    booster = model.fit(x_train, y_train).to_local().booster_
+    booster.best_iteration = replay_early_stopping(
+        booster, x_valid, y_valid, cfg.model.early_stopping_rounds
+    )
+    return booster
+
+
+def replay_early_stopping(booster: Any, x: sp.csr_matrix, y: np.ndarray, patience: int) -> int:
+    """The iteration `lgb.early_stopping(patience)` on AUC over (x, y) would have returned."""
+    raw = np.zeros(x.shape[0])
+    best, best_auc = 0, -np.inf
+    for i in range(booster.current_iteration()):
+        raw += booster.predict(x, start_iteration=i, num_iteration=1, raw_score=True)
+        auc = roc_auc_score(y, raw)
+        if auc > best_auc:
+            best, best_auc = i + 1, auc
+        elif i + 1 - best >= patience:
+            break
+    return best
+
+
+# -- scoring -------------------------------------------------------------------------------
+def score_dataset(
+    client: Client, input_path: Path, output_path: Path, model_uri: str,
+    mapping: str = "generic", tracking_uri: str | None = None,
+) -> int:
+    """Score a partitioned export into a folder of Parquet files; returns tickets written.
+
+    The model is loaded once on the client and broadcast once to every worker, not
+    shipped with each partition.
+    """
+    use_store(tracking_uri)
+    model = client.scatter(load_escalation_model(model_uri), broadcast=True)
+    parts = [
+        dask.delayed(score_frame)(model, part)
+        for part in read_tickets(input_path, mapping).to_delayed()
+    ]
+    scores = dd.from_delayed(parts, meta=_SCORE_META, verify_meta=False)
+    scores.to_parquet(str(output_path), write_index=False)
+    return int(dd.read_parquet(str(output_path)).shape[0].compute())
+

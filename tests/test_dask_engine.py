@@ -1,0 +1,192 @@
+"""The Dask engine: on a 2-worker LocalCluster it computes the local engine's features ticket by
+ticket, trains a model as good, and registers the same kind of servable MLflow model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from dask.distributed import Client
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from escpredict import dask_engine, sample_data
+from escpredict.batch import score_frame
+from escpredict.cli import app
+from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
+from escpredict.features import FeatureBuilder
+from escpredict.history import build_snapshot, history_features
+from escpredict.labels import label_tickets
+from escpredict.loaders import load_agents, load_tickets
+from escpredict.model import EscalationModel
+from escpredict.pyfunc import load_escalation_model
+from escpredict.registry import CANDIDATE, use_store
+from escpredict.train import TrainResult, run
+from tests.conftest import Trained, small_config
+
+PARTS = 4
+AUC_SAMPLE_TICKETS = 20_000
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with dask_engine.connect(workers=2, memory_limit="1GiB") as c:
+        yield c
+
+
+def partition(export: Path, out: Path) -> Path:
+    """Split a Parquet export into a folder of PARTS files, as a Dask user's dataset would be."""
+    out.mkdir(parents=True, exist_ok=True)
+    tickets = pd.read_parquet(export)
+    for i, chunk in enumerate(np.array_split(np.arange(len(tickets)), PARTS)):
+        tickets.iloc[chunk].to_parquet(out / f"part-{i:02d}.parquet", index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def partitioned(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's sample export split into a folder of PARTS Parquet files."""
+    return partition(sample_dir / "tickets.parquet", tmp_path_factory.mktemp("partitioned"))
+
+
+@pytest.fixture(scope="module")
+def local(trained: Trained) -> pd.DataFrame:
+    """The local engine's labels and history, indexed by ticket_id."""
+    tickets = load_tickets(trained.data_dir / "tickets.parquet").tickets
+    agents = load_agents(trained.data_dir / "agents.parquet")
+    labels = label_tickets(tickets, trained.config.labels, agents)
+    history = history_features(tickets, labels, agents, trained.config.features.recent_window_days)
+    frame = pd.concat([tickets[list(SCORING_FIELDS)], history], axis=1).assign(**{LABEL: labels})
+    return frame.set_index("ticket_id")
+
+
+@pytest.fixture(scope="module")
+def dask_run(client: Client, partitioned: Path, trained: Trained) -> TrainResult:
+    # Its own registered name: moving the shared store's `escalation-risk@candidate` would
+    # pull the session model out from under the other test modules.
+    cfg = small_config(
+        trained.data_dir, trained.tracking_uri,
+        **{"data.tickets": str(partitioned), "registry.model_name": "escalation-risk-dask"},
+    )
+    return dask_engine.run(cfg, client, run_name="dask")
+
+
+def _model(uri: str, result: TrainResult) -> EscalationModel:
+    use_store(uri)
+    return load_escalation_model(f"models:/{result.model_name}/{result.model_version}")
+
+
+def test_history_and_labels_equal_the_local_engine_ticket_by_ticket(
+    client: Client, partitioned: Path, trained: Trained, local: pd.DataFrame
+) -> None:
+    tickets = dask_engine.read_tickets(partitioned)
+    assert tickets.npartitions == PARTS
+    agents = load_agents(trained.data_dir / "agents.parquet")
+    every = dask_engine.with_history(tickets, trained.config, agents).compute()
+    got = every.set_index("ticket_id").sort_index()
+    want = local.sort_index()
+    assert len(got) == len(want)
+    pd.testing.assert_frame_equal(got[list(HISTORY_NAMES)], want[list(HISTORY_NAMES)], check_exact=True)
+    pd.testing.assert_series_equal(got[LABEL], want[LABEL].astype("boolean"), check_exact=True)
+
+
+def test_feature_matrix_equals_the_local_builder_ticket_by_ticket(
+    client: Client, partitioned: Path, trained: Trained, local: pd.DataFrame, dask_run: TrainResult
+) -> None:
+    model = _model(trained.tracking_uri, dask_run)
+    resolved = local[local[LABEL].notna()].assign(**{LABEL: lambda f: f[LABEL].astype(bool)})
+    train_max = pd.Timestamp(model.metadata["split"]["train_max"])
+    window = resolved[resolved["created_at"] <= train_max].reset_index()
+    assert len(window) == dask_run.counts["n_train"]
+    builder = FeatureBuilder(trained.config.features).fit(window)
+    assert builder.feature_names == model.builder.feature_names
+
+    agents = load_agents(trained.data_dir / "agents.parquet")
+    every = dask_engine.with_history(dask_engine.read_tickets(partitioned), trained.config, agents)
+    frame = client.persist(dask_engine.labelled(every))
+    x, y = dask_engine.model_arrays(client, frame, model.builder)
+    ids = frame["ticket_id"].compute().to_numpy()
+    expected = builder.transform(resolved.loc[ids].reset_index()).astype(np.float32)
+    np.testing.assert_array_equal(x.compute().toarray(), expected.toarray())
+    np.testing.assert_array_equal(y.compute(), resolved.loc[ids, LABEL].to_numpy(int))
+
+
+def test_test_auc_is_within_001_of_the_local_engine_on_the_same_tickets(
+    client: Client, tmp_path: Path
+) -> None:
+    """On a test window of ~3,000 tickets: on the session's ~900 the AUC's own sampling noise
+    is about as large as the 0.01 allowed, so the comparison would measure luck."""
+    sample_data.write(sample_data.generate(AUC_SAMPLE_TICKETS, seed=5), tmp_path, "parquet")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    local = run(small_config(tmp_path, uri))
+    parts = partition(tmp_path / "tickets.parquet", tmp_path / "parts")
+    overrides = {"data.tickets": str(parts), "registry.model_name": "escalation-risk-dask"}
+    distributed = dask_engine.run(small_config(tmp_path, uri, **overrides), client)
+    window = distributed.test_window
+    local_p = _model(uri, local).predict_proba(window)
+    dask_auc = roc_auc_score(window[LABEL], window["probability"])
+    local_auc = roc_auc_score(window[LABEL], local_p)
+    print(f"test AUC on {len(window)} tickets: local engine {local_auc:.4f}, dask {dask_auc:.4f}")
+    assert dask_auc == pytest.approx(distributed.metrics["roc_auc"])
+    assert abs(dask_auc - local_auc) <= 0.01
+
+
+def test_registered_as_candidate_and_served_by_the_same_pyfunc(
+    trained: Trained, dask_run: TrainResult
+) -> None:
+    use_store(trained.tracking_uri)
+    alias = MlflowClient(trained.tracking_uri).get_model_version_by_alias(
+        dask_run.model_name, CANDIDATE
+    )
+    assert str(alias.version) == dask_run.model_version
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{dask_run.model_name}@{CANDIDATE}")
+    rows = dask_run.test_window.head(50)
+    request = rows[list(SCORING_FIELDS) + list(HISTORY_NAMES)]
+    # MLflow's datetime schema type is timezone-naive: send UTC wall time.
+    served = pyfunc.predict(request.assign(created_at=request["created_at"].dt.tz_convert(None)))
+    np.testing.assert_allclose(served["probability"], rows["probability"], rtol=1e-12)
+
+
+def test_snapshot_built_partition_wise_answers_like_the_local_one(
+    trained: Trained, local: pd.DataFrame, dask_run: TrainResult
+) -> None:
+    snapshot = _model(trained.tracking_uri, dask_run).snapshot
+    tickets = load_tickets(trained.data_dir / "tickets.parquet").tickets
+    agents = load_agents(trained.data_dir / "agents.parquet")
+    labels = label_tickets(tickets, trained.config.labels, agents)
+    expected = build_snapshot(tickets, labels, agents, 30)
+    assert snapshot.as_of == expected.as_of
+    when = expected.as_of + pd.Timedelta(hours=1)
+    pairs = list(zip(tickets["agent_id"], tickets["customer_id"]))[::7] + [("nobody", "new")]
+    for agent, customer in pairs:
+        assert snapshot.lookup(agent, customer, when) == expected.lookup(agent, customer, when)
+
+
+def test_cli_scores_a_partitioned_dataset_on_an_existing_cluster_like_local_batch(
+    client: Client, partitioned: Path, trained: Trained, dask_run: TrainResult, tmp_path: Path
+) -> None:
+    uri = f"models:/{dask_run.model_name}/{dask_run.model_version}"
+    args = ["score", str(partitioned), str(tmp_path / "scores"), "--model", uri]
+    args += ["--tracking-uri", trained.tracking_uri, "--engine", "dask"]
+    result = CliRunner().invoke(app, [*args, "--scheduler", client.scheduler.address])
+    assert result.exit_code == 0, result.output
+    got = pd.read_parquet(tmp_path / "scores").set_index("ticket_id").sort_index()
+    tickets = load_tickets(partitioned).tickets
+    want = score_frame(_model(trained.tracking_uri, dask_run), tickets)
+    want = want.set_index("ticket_id").sort_index()
+    assert f"scored {len(tickets):,} tickets" in result.output
+    assert len(got) == len(tickets)
+    np.testing.assert_allclose(got["probability"], want["probability"], rtol=1e-12)
+    assert (got["route"] == want["route"]).all()
+
+
+def test_cli_refuses_a_dask_engine_without_a_scheduler(sample_dir: Path) -> None:
+    args = ["score", str(sample_dir), "out", "--engine", "dask"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "--scheduler" in result.output
