@@ -168,7 +168,7 @@ def test_batch_answers_each_ticket_in_order(client: TestClient, window: pd.DataF
         ({"description": "x" * (MAX_TEXT + 1)}, "description", str(MAX_TEXT)),
         ({"subject": "x" * (MAX_TEXT + 1)}, "subject", str(MAX_TEXT)),
         ({"customer_prior_tickets": -1}, "customer_prior_tickets", "greater than or equal to 0"),
-        ({"agent_tenure_days": "NaN"}, "agent_tenure_days", "finite"),
+        ({"agent_tenure_days": "NaN"}, "agent_tenure_days", "valid number"),
         ({"channel": ""}, "channel", "at least 1"),
         ({"custmer_id": "C-1"}, "custmer_id", "not permitted"),
     ],

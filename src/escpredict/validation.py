@@ -79,7 +79,9 @@ def _join_list(value: Any) -> Any:
     return " ".join(map(str, value)) if isinstance(value, list | tuple | np.ndarray) else value
 
 
-_AWARE = r"(?:[Zz]|[+-]\d{2}:?\d{2})$"
+#: A zone suffix: Z, +hh:mm, +hhmm, +hh, and malformed ones such as a cut-off "+00:0" that
+#: pandas still reads as zoned (the naive parse would then crash instead of naming the row).
+_AWARE = r"(?:[Zz]|[+-][\d:]+)$"
 _TRUE = {"true", "t", "yes", "y"}
 _FALSE = {"false", "f", "no", "n"}
 

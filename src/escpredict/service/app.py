@@ -29,6 +29,7 @@ from escpredict.service.holder import LoadedModel, ModelHolder, ModelLoadError
 from escpredict.service.limits import BodyLimitMiddleware
 from escpredict.service.schemas import (
     BatchResponse,
+    ErrorResponse,
     ModelRef,
     ModelStatus,
     ReasonOut,
@@ -42,6 +43,20 @@ from escpredict.service.telemetry import RequestMetricsMiddleware, Telemetry
 log = logging.getLogger("escpredict.service")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+_ERRORS = {
+    400: "The body could not be decoded (e.g. it is not UTF-8).",
+    401: "Missing or invalid API key for this endpoint.",
+    413: "Request body over the configured limit (checked before parsing).",
+    500: "Scoring failed; the message carries the request id, never ticket content.",
+    502: "The configured model could not be loaded; the previous one keeps serving.",
+    503: "No model loaded yet.",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for a route's error answers: clients and API fuzzers see every status."""
+    return {code: {"model": ErrorResponse, "description": _ERRORS[code]} for code in codes}
 
 
 async def request_id(x_request_id: str | None = Header(None, include_in_schema=False)) -> str:
@@ -144,7 +159,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             telemetry.observe_score(score.probability, score.tier)
         return [ticket_score(t.ticket_id, s) for t, s in zip(tickets, scores, strict=True)]
 
-    @app.post("/v1/score", response_model=ScoreResponse, dependencies=[scoring_key], tags=["scoring"])
+    @app.post(
+        "/v1/score", response_model=ScoreResponse, dependencies=[scoring_key], tags=["scoring"],
+        responses=_errors(400, 401, 413, 500, 503),
+    )
     async def score(ticket: Ticket, response: Response, rid: str = Depends(request_id)) -> ScoreResponse:  # type: ignore[valid-type]
         """Escalation probability, tier, route and top reasons for one new ticket."""
         # async on purpose: ~1 ms of CPU is cheaper on the event loop than two thread hand-offs,
@@ -158,7 +176,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @app.post(
         "/v1/score/batch", response_model=BatchResponse, dependencies=[scoring_key],
-        tags=["scoring"],
+        tags=["scoring"], responses=_errors(400, 401, 413, 500, 503),
         description=f"Up to {settings.max_batch} tickets in one call; answers in request order.",
     )
     def score_batch(
@@ -171,12 +189,18 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             request_id=rid, model=ModelRef(name=loaded.name, version=loaded.version), scores=scores
         )
 
-    @app.get("/v1/model", response_model=ModelStatus, dependencies=[scoring_key], tags=["model"])
+    @app.get(
+        "/v1/model", response_model=ModelStatus, dependencies=[scoring_key], tags=["model"],
+        responses=_errors(401),
+    )
     def model_status() -> ModelStatus:
         """What is loaded, since when, its test metrics, and the last load error if any."""
         return _status(holder)
 
-    @app.post("/admin/reload", response_model=ModelStatus, dependencies=[admin_key], tags=["admin"])
+    @app.post(
+        "/admin/reload", response_model=ModelStatus, dependencies=[admin_key], tags=["admin"],
+        responses=_errors(401, 502),
+    )
     def admin_reload() -> ModelStatus:
         """Load the configured model URI now (e.g. after `escpredict promote`)."""
         try:
@@ -190,7 +214,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         """The process is up (whether or not a model is loaded)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": _ERRORS[503]}})
     def readyz() -> JSONResponse:
         """Ready only while a model is loaded."""
         if holder.current is None:

@@ -10,7 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from escpredict.contract import HISTORY_NAMES, SCORING_FIELDS
 
@@ -18,8 +25,16 @@ from escpredict.contract import HISTORY_NAMES, SCORING_FIELDS
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
 
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-HistoryValue = Annotated[float | None, Field(ge=0, allow_inf_nan=False)]
+#: Surrounding ASCII whitespace is dropped; a label must keep a character. The pattern says that
+#: in the OpenAPI schema too, so a client (or fuzzer) validating against it agrees with the API.
+#: Only ASCII whitespace: the schema's regex dialect and pydantic disagree about Unicode spaces.
+Label = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"[^ \t\n\r\f\v]"),
+    AfterValidator(lambda value: value.strip(" \t\n\r\f\v")),
+]
+#: Strict: JSON true or "5" is not a count; accepting them would contradict the schema's number.
+HistoryValue = Annotated[float | None, Field(ge=0, allow_inf_nan=False, strict=True)]
 
 EXAMPLE_TICKET: dict[str, Any] = {
     "ticket_id": "T-1042",
@@ -40,7 +55,10 @@ class _TicketBase(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_TICKET]})
 
     ticket_id: Label | None = None
-    created_at: datetime = Field(description="Creation time; without a zone it is taken as UTC.")
+    created_at: datetime = Field(
+        description="Creation time; without a zone it is taken as UTC. Must lie between "
+        "2000-01-01 and one day from now (422 otherwise)."
+    )
     channel: Label
     category: Label
     priority: Label
@@ -53,6 +71,14 @@ class _TicketBase(BaseModel):
     customer_prior_tickets: HistoryValue = None
     customer_prior_escalated: HistoryValue = None
     customer_days_since_last: HistoryValue = None
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        """The schema says an ISO 8601 string: a bare number would be read as Unix seconds."""
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO 8601 date-time string")  # noqa: TRY004 - pydantic
+        return value
 
     @field_validator("created_at")
     @classmethod
@@ -88,6 +114,12 @@ def request_models(max_text_chars: int, max_batch: int) -> tuple[type[_TicketBas
         tickets: list[Ticket] = Field(min_length=1, max_length=max_batch)
 
     return Ticket, BatchRequest
+
+
+class ErrorResponse(BaseModel):
+    """Every non-validation error: one sentence that names the problem, never ticket content."""
+
+    detail: str
 
 
 class ModelRef(BaseModel):

@@ -1,0 +1,180 @@
+"""Registry faults: a corrupt or incompatible model version never replaces the serving one, and
+an MLflow server that is unreachable, or dies during training, leaves nothing half-registered.
+
+Complements tests/test_service_reload.py (a version whose artifact path does not exist) with
+versions whose artifacts exist but are damaged, and with tracking-server failures.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+import pytest
+from fastapi.testclient import TestClient
+from mlflow.tracking import MlflowClient
+
+from escpredict.registry import RegistryError, use_store
+from escpredict.service.app import create_app
+from escpredict.stages import Stages
+from escpredict.train import run
+from tests.conftest import small_config
+from tests.hardening_helpers import Relay
+from tests.service_helpers import ADMIN, SCORING, register_copy, settings, ticket_body
+from tests.test_mlflow_server import free_port, mlflow_server  # noqa: F401 - fixture
+
+NAME = "hardening-registry"
+MODEL_FILE = Path("artifacts/escalation_model.joblib")
+
+
+def _garble(model_dir: Path) -> None:
+    (model_dir / MODEL_FILE).write_bytes(b"\x80\x04 not a pickle " * 100)
+
+
+def _truncate(model_dir: Path) -> None:
+    data = (model_dir / MODEL_FILE).read_bytes()
+    (model_dir / MODEL_FILE).write_bytes(data[: len(data) // 2])
+
+
+def _incompatible(model_dir: Path) -> None:
+    """A loadable artifact of another shape, e.g. from an older escpredict."""
+    joblib.dump({"booster": "from another version"}, model_dir / MODEL_FILE)
+
+
+def _bad_mlmodel(model_dir: Path) -> None:
+    (model_dir / "MLmodel").write_text("flavors: [this is: not: valid yaml\n")
+
+
+def _deleted(model_dir: Path) -> None:
+    shutil.rmtree(model_dir)
+
+
+CORRUPTIONS: dict[str, Callable[[Path], None]] = {
+    "garbled pickle": _garble,
+    "truncated pickle": _truncate,
+    "incompatible object": _incompatible,
+    "broken MLmodel": _bad_mlmodel,
+    "artifacts deleted": _deleted,
+}
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_process_store() -> Iterator[None]:
+    """train.run points MLflow's process-wide store at its URI: later tests must not inherit a
+    dead server (MLflow would retry it for minutes)."""
+    tracking, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    yield
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(registry)
+
+
+@pytest.fixture(scope="module")
+def registry(trained: Any) -> MlflowClient:
+    use_store(trained.tracking_uri)
+    return MlflowClient(trained.tracking_uri)
+
+
+@pytest.fixture(scope="module")
+def good(trained: Any, registry: MlflowClient) -> str:
+    return register_copy(trained, NAME)
+
+
+@pytest.fixture(scope="module")
+def client(trained: Any, registry: MlflowClient, good: str) -> Iterator[TestClient]:
+    registry.set_registered_model_alias(NAME, "champion", good)
+    app = create_app(settings(trained, model_uri=f"models:/{NAME}@champion"))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def corrupt_version(trained: Any, registry: MlflowClient, tmp_path: Path, kind: str) -> str:
+    """Register a copy of the trained model's files damaged in the way ``kind`` says."""
+    source = registry.get_model_version(trained.result.model_name, trained.result.model_version)
+    local = Path(mlflow.artifacts.download_artifacts(source.source, dst_path=str(tmp_path / "m")))
+    version = registry.create_model_version(NAME, local.as_uri(), run_id=source.run_id).version
+    CORRUPTIONS[kind](local)
+    return str(version)
+
+
+@pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
+def test_a_damaged_version_is_refused_and_the_old_model_keeps_serving(
+    client: TestClient, trained: Any, registry: MlflowClient, good: str, tmp_path: Path, kind: str
+) -> None:
+    bad = corrupt_version(trained, registry, tmp_path, kind)
+    registry.set_registered_model_alias(NAME, "champion", bad)
+
+    reload = client.post("/admin/reload", headers=ADMIN)
+    status = client.get("/v1/model", headers=SCORING).json()
+    scored = client.post(
+        "/v1/score", json=ticket_body(trained.result.test_window.iloc[0]), headers=SCORING
+    )
+
+    assert reload.status_code == 502
+    assert f"models:/{NAME}/{bad}" in reload.json()["detail"]
+    assert status["version"] == good
+    assert status["last_error"]["source"] == f"models:/{NAME}/{bad}"
+    assert scored.status_code == 200
+    assert scored.json()["model"]["version"] == good
+    registry.set_registered_model_alias(NAME, "champion", good)
+    assert client.post("/admin/reload", headers=ADMIN).json()["last_error"] is None
+
+
+def test_training_against_an_unreachable_server_fails_at_once_naming_it(
+    sample_dir: Path,
+) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    stages = Stages(show=False)
+    started = time.monotonic()
+
+    with pytest.raises(RegistryError, match=rf"{uri} is unreachable"):
+        run(small_config(sample_dir, uri), stages=stages)
+
+    assert time.monotonic() - started < 10
+    assert stages.timings == {}  # failed before loading any data
+
+
+#: Where the tracking server dies: while the model's artifacts upload, as the version is
+#: registered, or just before the ``candidate`` alias would move.
+CUT_POINTS = {
+    "logging artifacts": (mlflow.pyfunc, "log_model"),
+    "registering": (mlflow, "register_model"),
+    "moving the alias": (MlflowClient, "set_registered_model_alias"),
+}
+
+
+@pytest.mark.slow  # a real MLflow server and a training run per cut point
+@pytest.mark.parametrize("cut_point", list(CUT_POINTS))
+def test_a_server_dying_during_training_moves_no_alias_and_says_so(
+    mlflow_server: str,  # noqa: F811 - the fixture imported above
+    sample_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cut_point: str,
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    relay = Relay(int(mlflow_server.rsplit(":", 1)[1]))
+    owner, name = CUT_POINTS[cut_point]
+    original = getattr(owner, name)
+
+    def die_first(*args: Any, **kwargs: Any) -> Any:
+        relay.cut()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, die_first)
+    cfg = small_config(sample_dir, relay.url, **{"model.num_boost_round": 20})
+
+    with pytest.raises(
+        RegistryError, match=rf"{relay.url} failed .* 'candidate' alias was not moved"
+    ):
+        run(cfg)
+
+    server = MlflowClient(mlflow_server)
+    versions = server.search_model_versions(f"name = '{cfg.registry.model_name}'")
+    assert all("candidate" not in v.aliases for v in versions)
+    if cut_point != "moving the alias":
+        assert versions == []  # nothing registered at all
