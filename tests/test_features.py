@@ -235,3 +235,14 @@ def test_transform_before_fit_is_an_error_and_history_columns_are_optional(train
     assert row[fitted.readable_names.index("agent escalation rate (smoothed)")] == pytest.approx(
         (train["agent_prior_escalated"][0] + 0.0) / (train["agent_prior_resolved"][0] + 10.0)
     )  # no history at fit time: global rate 0
+
+
+def test_fit_transform_equals_fit_then_transform_and_char_ngrams_match_sklearn(train):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    fitted = FeatureBuilder(CFG)
+    assert_same(fitted.fit_transform(train), FeatureBuilder(CFG).fit(train).transform(train))
+    sklearn_char_wb = CountVectorizer(analyzer="char_wb", ngram_range=CFG.char_ngram_range)
+    reference = sklearn_char_wb.build_analyzer()
+    for text in ("Refund  NOT\treceived!!", "", " a ", "Ünïcode İstanbul straße"):
+        assert fitted._char_analyzer(text) == reference(text)  # cached per word, same n-grams

@@ -74,11 +74,11 @@ class EscalationModel:
         """Calibrated escalation probability for every row of a canonical ticket frame."""
         return self.proba_from_matrix(self.matrix(frame))
 
-    def proba_from_matrix(self, matrix: sp.csr_matrix) -> np.ndarray:
+    def proba_from_matrix(self, matrix: sp.csr_matrix | np.ndarray) -> np.ndarray:
         raw = self.booster.predict(matrix, raw_score=True)
         return self.calibrator.apply(np.asarray(raw, dtype=np.float64))
 
-    def contributions(self, matrix: sp.csr_matrix) -> np.ndarray:
+    def contributions(self, matrix: sp.csr_matrix | np.ndarray) -> np.ndarray:
         """Exact per-ticket SHAP values (log-odds); last column is the expected value."""
         contrib = self.booster.predict(matrix, pred_contrib=True)
         return contrib.toarray() if sp.issparse(contrib) else np.asarray(contrib)
@@ -107,7 +107,11 @@ class EscalationModel:
     def score_record(self, record: Mapping[str, Any], n_reasons: int = 5) -> Score:
         """Probability, tier, route and top reasons for one ticket, without any DataFrame."""
         full, flags = self.complete_record(record)
-        row = self.builder.transform_record(full)
+        # One dense row: LightGBM's SHAP takes ~2/3 of the time it needs on a 1-row CSR
+        # (0.37 vs 0.56 ms), and a few thousand float64s cost ~2 us to densify. The raw score
+        # still comes from its own booster call, as in batch scoring, rather than from a sum of
+        # SHAP values that can differ in the last bits and cross an isotonic step.
+        row = self.builder.transform_record(full).toarray()
         probability = float(self.proba_from_matrix(row)[0])
         return Score(
             probability=probability,
@@ -117,10 +121,11 @@ class EscalationModel:
             flags=flags,
         )
 
-    def reasons(self, row: sp.csr_matrix, n: int) -> list[Reason]:
+    def reasons(self, row: np.ndarray, n: int) -> list[Reason]:
+        """The `n` largest |SHAP| drivers of a 1-row dense matrix, strongest first."""
         contrib = self.contributions(row)[0, :-1]
         top = np.argsort(-np.abs(contrib), kind="stable")[:n]
-        dense = row.toarray()[0]
+        dense = row[0]
         return [
             Reason(
                 feature=self.builder.feature_names[i],

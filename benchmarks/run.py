@@ -1,0 +1,238 @@
+"""escpredict benchmarks, measured against their limits, in one run on one machine.
+
+    python -m benchmarks.run                      # full: training at 10k/100k/1M, batch on 1M
+    python -m benchmarks.run --sizes 10000,100000 --batch-size 100000 --skip-http   # quicker
+
+Prints a markdown table of every figure beside its target and writes it, with the raw
+numbers and machine info, to ``benchmarks/results/results.{md,json}``. See
+benchmarks/results/README.md for what each figure means and how it is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from benchmarks import http_compare, inprocess, training
+
+RESULTS = Path(__file__).parent / "results"
+
+#: The issue's targets, checked in `targets()`.
+HTTP_THROUGHPUT_RATIO = 5.0
+HTTP_P99_MS = 10.0
+INPROCESS_RATIO = 3.0
+TRAIN_1M_SECONDS = 300.0
+TRAIN_1M_RSS_BYTES = 8 * 2**30
+AUC_RATIO = 0.97
+ECE_MAX = 0.02
+
+
+def machine() -> dict[str, Any]:
+    """What the figures depend on: CPU, cores, memory, load, library versions, commit."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory = next((int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), 0)
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                            text=True, check=False).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory / 2**30, 1),
+        "load_average": os.getloadavg(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {p: version(p) for p in ("lightgbm", "mlflow", "pandas", "numpy", "scikit-learn")},
+        "commit": commit,
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    sizes = sorted({*args.sizes, args.quality_size})
+    results: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"out": str(args.out)}}
+    print(f"benchmarks in {workdir}; training sizes {sizes}", flush=True)
+    results["generate"] = [training.write_sample(workdir, n) for n in sorted({*sizes, args.batch_size})]
+    results["training"] = []
+    for n in sizes:
+        print(f"training on {n:,} tickets ...", flush=True)
+        results["training"].append(training.train_in_subprocess(workdir, n))
+    results["growth"] = training.growth([r for r in results["training"] if r["n"] in args.sizes])
+    served = next(r for r in results["training"] if r["n"] == args.quality_size)
+
+    from escpredict.pyfunc import load_escalation_model
+    from escpredict.registry import use_store
+
+    use_store(served["tracking_uri"])
+    model = load_escalation_model(served["model_uri"])
+    print("in-process single-ticket scoring ...", flush=True)
+    results["inprocess"] = inprocess.single_ticket(model, args.tickets, args.runs)
+    print(f"batch scoring {args.batch_size:,} tickets ...", flush=True)
+    results["batch"] = inprocess.batch(model, training.data_dir(workdir, args.batch_size) / "tickets.parquet")
+    if not args.skip_http:
+        print("HTTP: escpredict serve vs mlflow models serve ...", flush=True)
+        created = inprocess.new_tickets(model, 1)[0]["created_at"].isoformat()
+        results["http"] = http_compare.compare(
+            f"models:/{training.MODEL_NAME}@champion", served["tracking_uri"], created,
+            args.http_rounds, args.saturation_seconds, args.rate, args.rate_seconds, args.connections,
+        )
+    results["targets"] = targets(results, args)
+    return results
+
+
+def _check(name: str, measured: float | None, limit: float, fmt: str, below: bool) -> dict[str, Any]:
+    ok = None if measured is None else (measured < limit if below else measured >= limit)
+    sign = "<" if below else "≥"
+    return {"target": name, "limit": f"{sign} {limit:{fmt}}", "measured": measured, "fmt": fmt, "ok": ok}
+
+
+def targets(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+    by_n = {r["n"]: r for r in results["training"]}
+    largest = by_n[max(args.sizes)]
+    quality = by_n[args.quality_size]["quality"]
+    http = results.get("http")
+    ours = http["servers"]["escpredict serve"] if http else None
+    return [
+        _check("HTTP throughput vs mlflow models serve (×)", http and http["throughput_ratio"],
+               HTTP_THROUGHPUT_RATIO, ".1f", below=False),
+        _check(f"HTTP p99 at {args.rate:.0f} req/s (ms)", ours and ours["p99_ms"], HTTP_P99_MS, ".1f", below=True),
+        _check("in-process score_record / booster floor (×)", results["inprocess"]["ratio_median"],
+               INPROCESS_RATIO, ".1f", below=True),
+        _check(f"training on {largest['n']:,} tickets, end to end (s)", largest["total_s"],
+               TRAIN_1M_SECONDS, ".0f", below=True),
+        _check(f"training peak RSS at {largest['n']:,} (GiB)", largest["peak_rss_bytes"] / 2**30,
+               TRAIN_1M_RSS_BYTES / 2**30, ".1f", below=True),
+        {"target": "every stage grows at most n log n", "limit": f"≤ {training.GROWTH_TOLERANCE}× n log n",
+         "measured": None, "fmt": "", "ok": all(g["ok"] for g in results["growth"])},
+        _check(f"test AUC / oracle AUC at {args.quality_size:,}", quality["auc_ratio"], AUC_RATIO, ".3f", below=False),
+        _check(f"ECE at {args.quality_size:,}", quality["ece"], ECE_MAX, ".3f", below=True),
+    ]
+
+
+def _mark(ok: bool | None) -> str:
+    return {True: "✅", False: "❌", None: "—"}[ok]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """Every section as a markdown table, targets first."""
+    m = results["machine"]
+    lines = [
+        "# escpredict benchmarks",
+        "",
+        (f"{m['date_utc']} · {m['cpu']} · {m['cores']} cores · {m['memory_gib']} GiB · "
+        f"load {m['load_average'][0]:.1f} at start · Python {m['python']} · "
+        f"lightgbm {m['versions']['lightgbm']} · mlflow {m['versions']['mlflow']} · {m['commit']}"),
+        "",
+        "## Targets",
+        "",
+        "| target | limit | measured | |",
+        "|---|---|---|---|",
+    ]
+    for t in results["targets"]:
+        shown = "see growth table" if t["measured"] is None and t["ok"] is not None else (
+            "not run" if t["measured"] is None else f"{t['measured']:{t['fmt']}}")
+        lines.append(f"| {t['target']} | {t['limit']} | {shown} | {_mark(t['ok'])} |")
+
+    ip = results["inprocess"]
+    lines += [
+        "", "## 1. In-process single ticket (with 5 reasons)", "",
+        "| path | p50 (ms) | p99 (ms) | n |", "|---|---|---|---|",
+        (f"| `EscalationModel.score_record` | {ip['score_record']['p50_ms']:.3f} | "
+        f"{ip['score_record']['p99_ms']:.3f} | {ip['score_record']['n']} |"),
+        (f"| floor: booster `predict` + `predict(pred_contrib=True)` | {ip['booster_floor']['p50_ms']:.3f} | "
+        f"{ip['booster_floor']['p99_ms']:.3f} | {ip['booster_floor']['n']} |"),
+        "", (f"Ratio of medians, median over {ip['runs']} alternating runs: **{ip['ratio_median']:.2f}×** "
+        f"(runs: {', '.join(f'{r:.2f}' for r in ip['ratio_per_run'])})."),
+    ]
+    if "http" in results:
+        h = results["http"]
+        lines += [
+            "", f"## 2. HTTP, one worker each, 127.0.0.1 ({h['rounds']} alternating rounds)", "",
+            (f"| server | saturation req/s ({h['connections']} conns, median) | p50 at {h['rate']:.0f} req/s (ms) "
+            f"| p99 at {h['rate']:.0f} req/s (ms) | failures |"), "|---|---|---|---|---|",
+        ]
+        for name, s in h["servers"].items():
+            lines.append(f"| {name} | {s['requests_per_s']:.0f} ({s['generator']}) | {s['p50_ms']:.2f} | "
+                         f"{s['p99_ms']:.2f} | {s['saturation_failures'] + s['fixed_rate_failures']} |")
+        lines += ["", (f"Ratios: throughput **{h['throughput_ratio']:.1f}×**, p50 {h['p50_ratio']:.1f}× lower, "
+                  f"p99 {h['p99_ratio']:.1f}× lower. Same model: |Δp| = {h['probability_difference']:.2g} "
+                  "on a probe ticket.")]
+    stages = list(dict.fromkeys(s for r in results["training"] for s in r["stages_s"]))
+    lines += ["", "## 3. Training, end to end (`train.run`, shipped defaults), seconds", "",
+              "| tickets | " + " | ".join(stages) + " | total | CPU (user+sys) | peak RSS (GiB) |",
+              "|---" * (len(stages) + 4) + "|"]
+    for r in results["training"]:
+        cells = " | ".join(f"{r['stages_s'].get(s, 0.0):.2f}" for s in stages)
+        lines.append(f"| {r['n']:,} | {cells} | {r['total_s']:.1f} | {r['cpu_s']:.1f} | "
+                     f"{r['peak_rss_bytes'] / 2**30:.2f} |")
+    lines += ["", ("Growth per stage (time ratio vs the n log n ratio; stages under "
+              f"{training.MIN_GROWTH_SECONDS} s at the larger size are not judged):"), "",
+              "| stage | sizes | time × | exponent | n log n × | |", "|---|---|---|---|---|---|"]
+    for g in results["growth"]:
+        lines.append(f"| {g['stage']} | {g['from_n']:,} → {g['to_n']:,} | {g['time_ratio']:.2f} | "
+                     f"{g['exponent']:.2f} | {g['nlogn_ratio']:.2f} | {_mark(g['ok'])} |")
+    b = results["batch"]
+    lines += ["", "## 4. Batch scoring (`batch.score_frame`)", "",
+              "| tickets | load (s) | score (s) | tickets/s | tickets/s incl. load |", "|---|---|---|---|---|",
+              (f"| {b['n']:,} | {b['load_s']:.1f} | {b['score_s']:.1f} | {b['tickets_per_s']:,.0f} | "
+              f"{b['end_to_end_tickets_per_s']:,.0f} |")]
+    lines += ["", "## 5. Quality (test window = most recent 15% by creation time)", "",
+              "| tickets | test AUC | oracle AUC | ratio | ECE | logistic baseline AUC |", "|---|---|---|---|---|---|"]
+    for r in results["training"]:
+        q = r["quality"]
+        lines.append(f"| {r['n']:,} | {q['test_auc']:.4f} | {q['oracle_auc']:.4f} | {q['auc_ratio']:.3f} | "
+                     f"{q['ece']:.4f} | {q['baseline_auc']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(s.replace("_", "")) for s in text.split(",") if s]
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="escpredict benchmarks (issue 7)")
+    parser.add_argument("--sizes", type=_sizes, default=[10_000, 100_000, 1_000_000],
+                        help="training sizes, comma-separated")
+    parser.add_argument("--quality-size", type=int, default=30_000,
+                        help="sample size judged for quality and served (the demo's default)")
+    parser.add_argument("--batch-size", type=int, default=1_000_000)
+    parser.add_argument("--tickets", type=int, default=500, help="tickets per in-process run")
+    parser.add_argument("--runs", type=int, default=5, help="alternating in-process runs")
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--http-rounds", type=int, default=3)
+    parser.add_argument("--saturation-seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=50.0, help="fixed request rate (req/s)")
+    parser.add_argument("--rate-seconds", type=float, default=20.0)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep sample data and MLflow stores here (default: a temp folder)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse(argv)
+    if args.workdir is None:
+        with tempfile.TemporaryDirectory(prefix="escpredict-bench-") as tmp:
+            results = run(args, Path(tmp))
+    else:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        results = run(args, args.workdir.resolve())
+    table = markdown(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.md").write_text(table)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    print(table)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""The benchmark harness runs end to end on tiny sizes (no figure here is a benchmark)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks import run
+
+
+def test_harness_writes_every_section_and_the_targets(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    run.main([
+        "--sizes", "2000,3000", "--quality-size", "3000", "--batch-size", "3000",
+        "--tickets", "20", "--runs", "1", "--skip-http",
+        "--workdir", str(tmp_path / "work"), "--out", str(out),
+    ])
+
+    results = json.loads((out / "results.json").read_text())
+    assert [r["n"] for r in results["training"]] == [2000, 3000]
+    assert {"load", "features", "fit", "calibration", "logging"} <= set(results["training"][0]["stages_s"])
+    assert results["training"][1]["peak_rss_bytes"] > 0
+    assert results["training"][1]["cpu_s"] > 0
+    assert 0 < results["training"][1]["quality"]["oracle_auc"] <= 1
+    assert results["inprocess"]["ratio_median"] > 0
+    assert results["batch"]["n"] == 3000
+    assert {g["stage"] for g in results["growth"]} >= {"features", "fit", "total"}
+    table = (out / "results.md").read_text()
+    assert "## Targets" in table and "## 5. Quality" in table
+    assert "not run" in table  # HTTP was skipped, and the targets table says so
