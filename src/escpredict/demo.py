@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
 from escpredict.cli import run_training, write_sample
@@ -34,23 +33,19 @@ def example_tickets(test_window: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def print_examples(console: Console, model: EscalationModel, tickets: pd.DataFrame) -> None:
-    table = Table(title="Example tickets scored by the champion")
-    for column in ("ticket", "category / priority", "p(escalation)", "tier", "route",
-                   "top reasons (log-odds)", "actual"):
-        table.add_column(column)
+    """One block per ticket: the answer a triage bot gets, then its top reasons."""
+    console.print("[bold]Example tickets scored by the champion[/] (reasons in log-odds)")
     for record in tickets.to_dict("records"):
         scored = model.score_record(record, n_reasons=3)
-        reasons = "\n".join(f"{r.contribution:+.2f} {r.name}" for r in scored.reasons)
-        table.add_row(
-            str(record["ticket_id"]),
-            f"{record['category']} / {record['priority']}",
-            f"{scored.probability:.3f}",
-            scored.tier,
-            scored.route,
-            reasons,
-            "escalated" if record[LABEL] else "-",
+        actual = "escalated" if record[LABEL] else "not escalated"
+        console.print(
+            f"[bold]{record['ticket_id']}[/] {record['category']} / {record['priority']}: "
+            f"p={scored.probability:.3f}, tier {scored.tier}, route {scored.route} "
+            f"[dim](actually {actual})[/]",
+            highlight=False,
         )
-    console.print(table)
+        for reason in scored.reasons:
+            console.print(f"    {reason.contribution:+.2f}  {reason.name}", highlight=False)
 
 
 def run_demo(console: Console, n_tickets: int, seed: int, examples: int) -> None:
