@@ -110,6 +110,24 @@ def test_matches_the_as_of_rule_written_out_ticket_by_ticket():
     pd.testing.assert_frame_equal(fast, naive_history(tickets, labels, AGENTS, 7), rtol=1e-12)
 
 
+def test_entities_without_events_of_a_kind_count_zero_wherever_their_code_falls():
+    # Only A1 and C1 (the first codes) ever escalate: the others' escalation counts are
+    # searched at and past the end of the event arrays.
+    tickets, labels = frame(
+        [
+            {"created": 0, "resolved": 1, "escalated": True, "agent": "A1", "customer": "C1"},
+            {"created": 0, "resolved": 1, "escalated": False, "agent": "A2", "customer": "C3"},
+            {"created": 2, "agent": "A2", "customer": "C3"},
+            {"created": 2, "agent": "A3", "customer": "C4"},
+            {"created": 3, "agent": "A1", "customer": "C1"},
+        ]
+    )
+    h = history_features(tickets, labels, AGENTS)
+    assert h["agent_prior_escalated"].tolist() == [0, 0, 0, 0, 1]
+    assert h["customer_prior_escalated"].tolist() == [0, 0, 0, 0, 1]
+    pd.testing.assert_frame_equal(h, naive_history(tickets, labels, AGENTS, 30), rtol=1e-12)
+
+
 def test_an_outcome_resolved_after_creation_is_not_visible():
     tickets, labels = frame(
         [

@@ -121,8 +121,10 @@ def _before(events: _Events, group: np.ndarray, time: np.ndarray) -> tuple[np.nd
     """Per query (group, time): events of that group strictly before time, and the latest one.
 
     Times are replaced by their rank among all event and query times so (group, rank) packs
-    into one int64 key; two binary searches over the sorted event keys then give the count
-    for every query at once. Queries with group -1 get a count of 0.
+    into one int64 key; one binary search per query over the sorted event keys gives the
+    end of its events, and per-group offsets their start. The queries are searched in key
+    order: unsorted, every search jumps across the whole array and misses the cache, which
+    made this super-linear (16x from 100k to 1M tickets). Queries with group -1 get 0.
     """
     n = len(events.time)
     if n == 0:
@@ -132,8 +134,12 @@ def _before(events: _Events, group: np.ndarray, time: np.ndarray) -> tuple[np.nd
     event_keys = events.group * span + ranks[:n]
     order = np.argsort(event_keys, kind="stable")
     event_keys = event_keys[order]
-    end = np.searchsorted(event_keys, group * span + ranks[n:], side="left")
-    count = end - np.searchsorted(event_keys, group * span, side="left")
+    query_keys = group * span + ranks[n:]
+    by_key = np.argsort(query_keys, kind="stable")
+    end = np.empty(len(time), dtype=np.int64)
+    end[by_key] = np.searchsorted(event_keys, query_keys[by_key], side="left")
+    start = np.concatenate([[0], np.cumsum(np.bincount(events.group))])
+    count = np.where(group >= 0, end - start[np.clip(group, 0, len(start) - 1)], 0)
     latest = np.where(count > 0, events.time[order][np.maximum(end - 1, 0)], _NAT)
     return count, latest
 
