@@ -94,10 +94,14 @@ def test_matrix_is_float64_csr_with_one_name_per_column(builder, train):
         "word 'refund'",
         "category = Billing/refunds",
         "agent tenure (days)",
-        "customer prior escalations",
+        "customer escalation rate (smoothed)",
         "text contains 'fun'",
     ):
         assert readable in builder.readable_names
+    # Counts that only grow with time would act as a clock; they enter only as smoothed rates.
+    for clock in ("agent_prior_resolved", "agent_prior_escalated",
+                  "customer_prior_tickets", "customer_prior_escalated"):
+        assert clock not in builder.feature_names
     special = set('",:[]{}')  # LightGBM refuses feature names with JSON punctuation
     assert not any(special & set(name) for name in builder.feature_names)
 
