@@ -269,15 +269,18 @@ class FeatureBuilder:
             for name in _CATEGORICAL
         }
         self._global_rate = _global_rate(frame)
+        # Fixed at fit time, so a registered model keeps its own column layout whatever
+        # later code versions choose to feed new models.
+        self._history_columns = _MODEL_HISTORY
         self._layout()
         return [block for _, block in fitted if block is not None]
 
     def _layout(self) -> None:
         """Column offsets, the one-hot lookup and both name lists, fixed once at fit time."""
-        names = [name for name, _ in _TICKET_STATS] + list(_MODEL_HISTORY)
+        names = [name for name, _ in _TICKET_STATS] + list(self._history_columns)
         window = self.cfg.recent_window_days
         readable = [text for _, text in _TICKET_STATS]
-        readable += [_HISTORY_READABLE[n].format(window=window) for n in _MODEL_HISTORY]
+        readable += [_HISTORY_READABLE[n].format(window=window) for n in self._history_columns]
         names += [name for name, *_ in _RATES]
         readable += [f"{text} (smoothed)" for _, text, *_ in _RATES]
         self._n_dense = len(names)
@@ -317,7 +320,7 @@ class FeatureBuilder:
         """Numeric and one-hot columns of `frame` followed by its word and char n-gram blocks."""
         dense = np.column_stack(
             [self._ticket_stats(frame)]
-            + [_numbers(frame, name) for name in _MODEL_HISTORY]
+            + [_numbers(frame, name) for name in self._history_columns]
             + [
                 _smoothed(
                     _numbers(frame, escalated),
@@ -379,7 +382,7 @@ class FeatureBuilder:
         dense = (
             _time_stats(record.get("created_at"))
             + _text_stats(subject, description, self._urgency)
-            + [by_name[name] for name in _MODEL_HISTORY]
+            + [by_name[name] for name in self._history_columns]
             + rates
         )
         indices = [j for j, v in enumerate(dense) if v != 0.0]  # NaN != 0: kept, as in batch
