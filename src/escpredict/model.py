@@ -124,7 +124,15 @@ class EscalationModel:
     def reasons(self, row: np.ndarray, n: int) -> list[Reason]:
         """The `n` largest |SHAP| drivers of a 1-row dense matrix, strongest first."""
         contrib = self.contributions(row)[0, :-1]
-        top = np.argsort(-np.abs(contrib), kind="stable")[:n]
+        # Zero contributions are never reasons. Of the nonzero ones (~10% of features), only
+        # those at least as large as the n-th largest can make the cut; ties are kept, so the
+        # stable sort still breaks them by feature order exactly as a sort of all would.
+        candidates = np.flatnonzero(contrib)
+        size = np.abs(contrib[candidates])
+        if 0 < n < size.size:
+            kept = size >= np.partition(size, size.size - n)[size.size - n]
+            candidates, size = candidates[kept], size[kept]
+        top = candidates[np.argsort(-size, kind="stable")[:n]]
         dense = row[0]
         return [
             Reason(
@@ -134,7 +142,6 @@ class EscalationModel:
                 contribution=float(contrib[i]),
             )
             for i in top
-            if contrib[i] != 0.0
         ]
 
 

@@ -47,6 +47,7 @@ class Telemetry:
             "escpredict_scored_tickets", "Tickets scored, by risk tier.", ["tier"],
             registry=self.registry,
         )
+        self._tier_counters: dict[str, Counter] = {}
         self.model = Gauge(
             "escpredict_model_info", "1 for the model version being served.",
             ["name", "version"], registry=self.registry, multiprocess_mode="liveall",
@@ -59,7 +60,10 @@ class Telemetry:
 
     def observe_score(self, probability: float, tier: str) -> None:
         self.probability.observe(probability)
-        self.tiers.labels(tier).inc()
+        counter = self._tier_counters.get(tier)
+        if counter is None:  # bound once per tier: ``.labels()`` locks and builds a key
+            counter = self._tier_counters[tier] = self.tiers.labels(tier)
+        counter.inc()
 
     def set_model(self, name: str, version: str) -> None:
         # Zero before removing: under multi-process mode a removed series lingers in its file.
@@ -84,6 +88,7 @@ class RequestMetricsMiddleware:
     def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
         self.app = app
         self.telemetry = telemetry
+        self._bound: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,5 +108,21 @@ class RequestMetricsMiddleware:
         finally:
             route = scope.get("route")
             name = route.path if isinstance(route, Route) else "other"
-            self.telemetry.requests.labels(name, str(status)).inc()
-            self.telemetry.latency.labels(name).observe(time.perf_counter() - start)
+            count, latency = self._series(name, status)
+            count.inc()
+            latency.observe(time.perf_counter() - start)
+
+    def _series(self, route: str, status: int) -> tuple[Counter, Histogram]:
+        """The labelled counter and histogram of a route and status, bound once, then reused.
+
+        ``.labels()`` takes a lock and builds a key on every call; the label sets are bounded
+        (route templates x status codes), so the bound children are kept.
+        """
+        key = (route, status)
+        found = self._bound.get(key)
+        if found is None:
+            found = self._bound[key] = (
+                self.telemetry.requests.labels(route, str(status)),
+                self.telemetry.latency.labels(route),
+            )
+        return found
