@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
-from benchmarks.http_latency import KEY, free_port, server, tickets
-from benchmarks.inprocess import latency_summary
+from benchmarks.http_latency import KEY, server, tickets
+from benchmarks.timing import free_port, latency_summary, serving
 
 _CONTENT_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
 _TIMEOUT_S = 10.0
@@ -61,24 +61,9 @@ def mlflow_server(model_uri: str, tracking_uri: str) -> Iterator[str]:
     # MLflow execs `uvicorn` by name: the interpreter's own bin folder must come first on PATH.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"mlflow models serve exited with {process.returncode}")
-            try:
-                if httpx.get(f"{base}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            raise RuntimeError("mlflow models serve did not become ready")
+    with serving(command, env, f"{base}/ping", 180):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def targets(ours: str, theirs: str, created_at: str, n: int) -> tuple[Target, Target]:

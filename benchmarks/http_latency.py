@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -22,6 +20,7 @@ import httpx
 import numpy as np
 from fastapi.testclient import TestClient
 
+from benchmarks.timing import free_port, latency_summary, serving, timed
 from escpredict import sample_data
 from escpredict.contract import SCORING_FIELDS
 from escpredict.service.app import create_app
@@ -38,47 +37,19 @@ def tickets(n: int, created_at: str) -> list[dict[str, Any]]:
 
 
 def percentiles(seconds: list[float]) -> str:
-    ms = np.asarray(seconds) * 1000
-    return f"median {np.median(ms):6.2f} ms   p99 {np.percentile(ms, 99):6.2f} ms   n={len(ms)}"
-
-
-def timed(call: Callable[[dict[str, Any]], Any], bodies: list[dict[str, Any]]) -> list[float]:
-    out = []
-    for body in bodies:
-        start = time.perf_counter()
-        call(body)
-        out.append(time.perf_counter() - start)
-    return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    summary = latency_summary(seconds)
+    return f"median {summary['p50_ms']:6.2f} ms   p99 {summary['p99_ms']:6.2f} ms   n={summary['n']}"
 
 
 @contextmanager
 def server(model: str, tracking_uri: str | None) -> Iterator[str]:
+    """``escpredict serve`` on a free local port, until the block ends."""
     port = free_port()
     command = [sys.executable, "-m", "escpredict", "serve", "--model", model, "--port", str(port)]
     command += ["--tracking-uri", tracking_uri] if tracking_uri else []
-    env = {**os.environ, "ESCPREDICT_API_KEYS": KEY}
-    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise SystemExit("server did not become ready")
+    with serving(command, {**os.environ, "ESCPREDICT_API_KEYS": KEY}, f"{base}/readyz", 120):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def main() -> None:

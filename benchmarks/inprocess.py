@@ -10,7 +10,6 @@ alternating runs over the same tickets, so machine noise hits both alike.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,23 +17,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks.http_latency import tickets
+from benchmarks.timing import latency_summary, timed
 from escpredict.batch import score_frame
 from escpredict.loaders import load_tickets
 from escpredict.model import EscalationModel
-
-
-def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
-    ms = np.asarray(seconds, dtype=np.float64) * 1000
-    return {"p50_ms": float(np.median(ms)), "p99_ms": float(np.percentile(ms, 99)), "n": len(ms)}
-
-
-def _timed(call: Callable[[Any], Any], items: Sequence[Any]) -> list[float]:
-    out = []
-    for item in items:
-        start = time.perf_counter()
-        call(item)
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def new_tickets(model: EscalationModel, n: int) -> list[dict[str, Any]]:
@@ -56,10 +42,10 @@ def single_ticket(model: EscalationModel, n_tickets: int, runs: int) -> dict[str
         booster.predict(row, pred_contrib=True)
 
     ours, raw, ratios = [], [], []
-    _timed(model.score_record, records[:50])  # warm-up: caches, lazy imports, branch predictors
-    _timed(floor, rows[:50])
+    timed(model.score_record, records[:50])  # warm-up: caches, lazy imports, branch predictors
+    timed(floor, rows[:50])
     for _ in range(runs):
-        run_raw, run_ours = _timed(floor, rows), _timed(model.score_record, records)
+        run_raw, run_ours = timed(floor, rows), timed(model.score_record, records)
         raw += run_raw
         ours += run_ours
         ratios.append(float(np.median(run_ours) / np.median(run_raw)))
