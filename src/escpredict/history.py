@@ -162,7 +162,10 @@ def agent_history(
     window_days: int = 30,
 ) -> pd.DataFrame:
     """AGENT_HISTORY for every ticket; needs all tickets of each agent, nothing else."""
-    p = _prepare(tickets, labels, agents)
+    return _agent_columns(_prepare(tickets, labels, agents), tickets.index, window_days)
+
+
+def _agent_columns(p: _Prepared, index: pd.Index, window_days: int) -> pd.DataFrame:
     t, agent = p.created, p.agent
     window = np.int64(window_days) * _NS_PER_DAY
     has_agent = agent >= 0
@@ -175,12 +178,15 @@ def agent_history(
         "agent_prior_resolved": _counts(p.agent_resolved, agent, t),
         "agent_prior_escalated": _counts(p.agent_escalated, agent, t),
     }
-    return pd.DataFrame(columns, index=tickets.index, columns=list(AGENT_HISTORY), dtype=np.float64)
+    return pd.DataFrame(columns, index=index, columns=list(AGENT_HISTORY), dtype=np.float64)
 
 
 def customer_history(tickets: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
     """CUSTOMER_HISTORY for every ticket; needs all tickets of each customer, nothing else."""
-    p = _prepare(tickets, labels, None)
+    return _customer_columns(_prepare(tickets, labels, None), tickets.index)
+
+
+def _customer_columns(p: _Prepared, index: pd.Index) -> pd.DataFrame:
     t, customer = p.created, p.customer
     prior_count, last = _before(p.customer_created, customer, t)
     columns = {
@@ -188,9 +194,7 @@ def customer_history(tickets: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
         "customer_prior_escalated": _counts(p.customer_escalated, customer, t),
         "customer_days_since_last": np.where(last != _NAT, _days(t - last), np.nan),
     }
-    return pd.DataFrame(
-        columns, index=tickets.index, columns=list(CUSTOMER_HISTORY), dtype=np.float64
-    )
+    return pd.DataFrame(columns, index=index, columns=list(CUSTOMER_HISTORY), dtype=np.float64)
 
 
 def history_features(
@@ -204,7 +208,8 @@ def history_features(
     The recent-ticket window is [created_at - window_days, created_at): a ticket exactly
     window_days older still counts.
     """
-    both = [agent_history(tickets, labels, agents, window_days), customer_history(tickets, labels)]
+    p = _prepare(tickets, labels, agents)  # once: factorising and sorting dominate the cost
+    both = [_agent_columns(p, tickets.index, window_days), _customer_columns(p, tickets.index)]
     return pd.concat(both, axis=1)[list(HISTORY_NAMES)]
 
 
