@@ -8,6 +8,8 @@ drops the Figure when done. The process-wide backend is left alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -27,25 +29,21 @@ def _figure(**kwargs: object) -> Figure:
 
 def roc_figure(curves: Curves) -> Figure:
     """ROC curves of several models (name -> (y, p)) on one axes, with the chance diagonal."""
-    fig = _figure(figsize=(6, 6))
-    ax = fig.add_subplot()
-    for i, (name, (y, p)) in enumerate(curves.items()):
-        RocCurveDisplay.from_predictions(y, p, name=name, ax=ax, plot_chance_level=i == 0)
-    ax.set_title("ROC")
-    return fig
+    return _curve_figure(RocCurveDisplay, curves, "ROC")
 
 
 def pr_figure(curves: Curves) -> Figure:
-    """Precision-recall curves (name -> (y, p)) on one axes.
+    """Precision-recall curves (name -> (y, p)) on one axes, with the escalation rate as chance."""
+    return _curve_figure(PrecisionRecallDisplay, curves, "Precision-recall")
 
-    The curves are meant to share one test window, so the chance level (the escalation
-    rate) is drawn once, from the first.
-    """
+
+def _curve_figure(display: Any, curves: Curves, title: str) -> Figure:
+    """The curves share one test window, so the chance level is drawn once, from the first."""
     fig = _figure(figsize=(6, 6))
     ax = fig.add_subplot()
     for i, (name, (y, p)) in enumerate(curves.items()):
-        PrecisionRecallDisplay.from_predictions(y, p, name=name, ax=ax, plot_chance_level=i == 0)
-    ax.set_title("Precision-recall")
+        display.from_predictions(y, p, name=name, ax=ax, plot_chance_level=i == 0)
+    ax.set_title(title)
     return fig
 
 
