@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -9,10 +10,23 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MaxAbsScaler
 
 from escpredict.contract import LABEL
+from escpredict.features import FeatureBuilder
 from escpredict.pyfunc import load_escalation_model
-from escpredict.train import TrainingDataError, run, time_split
+from escpredict.stages import Stages
+from escpredict.train import (
+    BASELINE_ITERATIONS,
+    TrainingDataError,
+    fit_baseline,
+    prepare,
+    run,
+    time_split,
+)
 from tests.conftest import Trained, small_config
 
 METRICS = (
@@ -110,3 +124,20 @@ def test_single_class_window_is_refused_with_the_window_named() -> None:
     )
     with pytest.raises(TrainingDataError, match="test window .* only one class"):
         time_split(frame, 0.15, 0.15)
+
+
+
+def test_baseline_stops_at_a_fixed_iteration_budget_without_warning(sample_dir: Path) -> None:
+    """Its cost grows linearly with rows, whatever the data, and stopping short is silent."""
+    config = small_config(sample_dir, "unused")
+    split = time_split(prepare(config, Stages(show=False)).frame, 0.15, 0.15)
+    x_train = FeatureBuilder(config.features).fit_transform(split.train)
+    y_train = split.train[LABEL].to_numpy(int)
+    to_convergence = make_pipeline(
+        SimpleImputer(strategy="median"), MaxAbsScaler(), LogisticRegression(max_iter=1000)
+    ).fit(x_train, y_train)
+    assert to_convergence[-1].n_iter_[0] > BASELINE_ITERATIONS  # so the budget binds here
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        baseline = fit_baseline(config, x_train, y_train)
+    assert baseline[-1].n_iter_[0] == BASELINE_ITERATIONS

@@ -8,6 +8,7 @@ model version carrying the alias ``candidate``.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -175,23 +177,32 @@ def fit_booster(
     )
 
 
-#: The baseline is a yardstick, not the product: L-BFGS makes ~250 passes over the data,
-#: which grew to minutes at a million tickets; this many rows fit in seconds.
+#: The baseline is a yardstick, not the product, so its cost is capped twice: at most this
+#: many rows (an evenly spaced sample) ...
 BASELINE_MAX_ROWS = 100_000
+#: ... and a fixed budget of L-BFGS iterations. Run to convergence, the iteration count grew
+#: with the data (10k → 100k rows took 21× the time, beyond n log n); a fixed budget keeps
+#: the cost linear in rows and, as early stopping, regularises: test AUC rose at every size
+#: (0.692 → 0.696 at 10k, 0.756 → 0.770 at 30k, 0.774 → 0.791 at 100k).
+BASELINE_ITERATIONS = 50
 
 
 def fit_baseline(cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray) -> Pipeline:
     """Logistic regression on the same features: what a simple model would achieve.
 
     Fitted on an evenly spaced sample of at most BASELINE_MAX_ROWS training rows, so it
-    covers the whole training window whatever the row order.
+    covers the whole training window whatever the row order, for exactly
+    BASELINE_ITERATIONS iterations (tol=0), so stopping short is the intent, not a warning.
     """
     step = -(-x_train.shape[0] // BASELINE_MAX_ROWS)  # ceiling division
-    return make_pipeline(
+    pipeline = make_pipeline(
         SimpleImputer(strategy="median"),
         MaxAbsScaler(),
-        LogisticRegression(C=cfg.model.baseline_C, max_iter=500),
-    ).fit(x_train[::step], y_train[::step])
+        LogisticRegression(C=cfg.model.baseline_C, max_iter=BASELINE_ITERATIONS, tol=0.0),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return pipeline.fit(x_train[::step], y_train[::step])
 
 
 def _segments(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
