@@ -95,6 +95,9 @@ class ModelConfig(_Strict):
         "seed": 7,
     }
     baseline_C: float = Field(1.0, gt=0)
+    #: Start the booster from an annual curve of log-odds by day of year (see season.py);
+    #: skipped by itself when the training window covers too little of the year.
+    seasonal_offset: bool = True
     calibration: Literal["isotonic", "sigmoid"] = "isotonic"
 
 

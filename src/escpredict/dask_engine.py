@@ -45,6 +45,7 @@ from escpredict.labels import label_tickets
 from escpredict.loaders import canonical_tickets, load_agents
 from escpredict.pyfunc import load_escalation_model
 from escpredict.registry import ensure_experiment, use_store
+from escpredict.season import SeasonalOffset, margin
 from escpredict.stages import Stages
 from escpredict.train import (
     Fitted,
@@ -52,10 +53,11 @@ from escpredict.train import (
     check_both_classes,
     finish,
     fit_baseline,
+    fit_season,
     resolve_path,
 )
 
-#: The vocabulary, category levels and logistic baseline are fitted on at most this many
+#: The vocabulary, category levels, seasonal offset and logistic baseline are fitted on at most this many
 #: training-window tickets, and the best iteration is chosen on at most this many
 #: validation tickets (uniform samples): fitting n-gram vocabularies on tens of millions of
 #: texts would need them on one process, and term frequencies and AUC settle long before
@@ -189,14 +191,15 @@ def model_arrays(
 
 
 def _scored(
-    builder: FeatureBuilder, booster: Any, baseline: Any, part: pd.DataFrame, keep: list[str]
+    builder: FeatureBuilder, booster: Any, season: SeasonalOffset | None, baseline: Any,
+    part: pd.DataFrame, keep: list[str],
 ) -> pd.DataFrame:
-    """`keep` columns plus the raw booster margin (calibration needs it) and baseline probability."""
+    """`keep` columns plus the model's margin (calibration needs it) and baseline probability."""
     if not len(part):  # LightGBM refuses an empty matrix
         return part[keep].assign(_raw=np.empty(0), _baseline=np.empty(0))
     x = builder.transform(part)
     return part[keep].assign(
-        _raw=booster.predict(x, raw_score=True), _baseline=baseline.predict_proba(x)[:, 1]
+        _raw=margin(booster, season, x), _baseline=baseline.predict_proba(x)[:, 1]
     )
 
 
@@ -238,6 +241,7 @@ def run(
             _sample(valid, counts["n_valid"], fit_sample_rows),
         )
         builder = FeatureBuilder(cfg.features).fit(sample)
+        x_sample, y_sample = builder.transform(sample), sample[LABEL].to_numpy(int)
         # From here on only the training matrix and the evaluation windows are needed: keep
         # those and let the full frame (texts of every ticket) go before LightGBM needs room.
         kept = client.persist([*model_arrays(client, train, builder), valid, test])
@@ -245,14 +249,15 @@ def run(
         x_train, y_train, valid, test = kept
         del every, train, windows
     with stages.stage("fit"):
+        season = fit_season(cfg, builder, x_sample, y_sample)
         booster = fit_booster(
             cfg, client, x_train, y_train,
-            builder.transform(valid_sample), valid_sample[LABEL].to_numpy(int),
+            builder.transform(valid_sample), valid_sample[LABEL].to_numpy(int), season,
         )
     with stages.stage("baseline"):
-        baseline = fit_baseline(cfg, builder.transform(sample), sample[LABEL].to_numpy(int))
+        baseline = fit_baseline(cfg, x_sample, y_sample)
     with stages.stage("scores"):
-        models = client.scatter([builder, booster, baseline], broadcast=True)
+        models = client.scatter([builder, booster, season, baseline], broadcast=True)
         valid_parts, test_parts = dask.compute(
             _score_parts(valid, models, [LABEL]), _score_parts(test, models, _WINDOW_COLUMNS)
         )
@@ -261,6 +266,7 @@ def run(
     fitted = Fitted(
         builder=builder,
         booster=booster,
+        season=season,
         snapshot=snapshot,
         y_valid=valid_scores[LABEL].to_numpy(int),
         raw_valid=valid_scores["_raw"].to_numpy(),
@@ -339,9 +345,9 @@ def _split(
 
 def fit_booster(
     cfg: TrainConfig, client: Client, x_train: da.Array, y_train: da.Array,
-    x_valid: sp.csr_matrix, y_valid: np.ndarray,
+    x_valid: sp.csr_matrix, y_valid: np.ndarray, season: SeasonalOffset | None = None,
 ) -> Any:
-    """Distributed LightGBM, cut back to the round early stopping would have kept.
+    """Distributed LightGBM from the seasonal start, cut back to where early stopping stops.
 
     lightgbm.dask has no early stopping (workers could disagree on when to stop), so all
     rounds are trained and `best_iteration` is found by replaying LightGBM's rule (stop
@@ -350,16 +356,22 @@ def fit_booster(
     """
     params = {k: v for k, v in cfg.model.params.items() if k not in ("num_threads", "n_jobs")}
     model = DaskLGBMClassifier(client=client, n_estimators=cfg.model.num_boost_round, **params)
-    booster = model.fit(x_train, y_train).to_local().booster_
+    init_score = None if season is None else x_train.map_blocks(
+        season.of, drop_axis=1, dtype=np.float64, meta=np.empty(0)
+    )
+    booster = model.fit(x_train, y_train, init_score=init_score).to_local().booster_
     booster.best_iteration = replay_early_stopping(
-        booster, x_valid, y_valid, cfg.model.early_stopping_rounds
+        booster, x_valid, y_valid, cfg.model.early_stopping_rounds, season
     )
     return booster
 
 
-def replay_early_stopping(booster: Any, x: sp.csr_matrix, y: np.ndarray, patience: int) -> int:
+def replay_early_stopping(
+    booster: Any, x: sp.csr_matrix, y: np.ndarray, patience: int,
+    season: SeasonalOffset | None = None,
+) -> int:
     """The iteration `lgb.early_stopping(patience)` on AUC over (x, y) would have returned."""
-    raw = np.zeros(x.shape[0])
+    raw = np.zeros(x.shape[0]) if season is None else season.of(x)
     best, best_auc = 0, -np.inf
     for i in range(booster.current_iteration()):
         raw += booster.predict(x, start_iteration=i, num_iteration=1, raw_score=True)

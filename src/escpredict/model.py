@@ -21,6 +21,7 @@ from escpredict.calibration import Calibrator
 from escpredict.contract import HISTORY_NAMES
 from escpredict.features import FeatureBuilder
 from escpredict.history import HistorySnapshot
+from escpredict.season import SeasonalOffset, margin, with_seasonal_shap
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class EscalationModel:
     route_queue: str
     default_queue: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The booster's starting score; None for models trained without one (or before it).
+    season: SeasonalOffset | None = None
 
     # -- batch path -------------------------------------------------------------------------
     def with_history(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -75,13 +78,16 @@ class EscalationModel:
         return self.proba_from_matrix(self.matrix(frame))
 
     def proba_from_matrix(self, matrix: sp.csr_matrix | np.ndarray) -> np.ndarray:
-        raw = self.booster.predict(matrix, raw_score=True)
-        return self.calibrator.apply(np.asarray(raw, dtype=np.float64))
+        return self.calibrator.apply(margin(self.booster, self.season, matrix))
 
     def contributions(self, matrix: sp.csr_matrix | np.ndarray) -> np.ndarray:
-        """Exact per-ticket SHAP values (log-odds); last column is the expected value."""
+        """Exact per-ticket SHAP values (log-odds); last column is the expected value.
+
+        They sum to the margin the calibrator sees: booster and seasonal offset together.
+        """
         contrib = self.booster.predict(matrix, pred_contrib=True)
-        return contrib.toarray() if sp.issparse(contrib) else np.asarray(contrib)
+        dense = contrib.toarray() if sp.issparse(contrib) else np.asarray(contrib)
+        return with_seasonal_shap(self.season, dense, matrix)
 
     def tier_of(self, probability: float) -> str:
         tier = next(iter(self.tiers))

@@ -46,6 +46,7 @@ from escpredict.registry import (
     set_alias,
     use_store,
 )
+from escpredict.season import SeasonalOffset, margin
 from escpredict.stages import Stages
 
 EVAL_WINDOW_ARTIFACT = "evaluation/test_window.parquet"
@@ -158,13 +159,31 @@ def check_both_classes(window: str, n: int, n_escalated: int) -> None:
     )
 
 
+def fit_season(
+    cfg: TrainConfig, builder: FeatureBuilder, x_train: sp.csr_matrix, y_train: np.ndarray
+) -> SeasonalOffset | None:
+    """The annual starting score, if configured and the training window spans the year."""
+    if not cfg.model.seasonal_offset or "day_of_year" not in builder.feature_names:
+        return None
+    return SeasonalOffset.fit(x_train, y_train, builder.feature_names.index("day_of_year"))
+
+
+def _offset(season: SeasonalOffset | None, x: sp.csr_matrix) -> np.ndarray | None:
+    return None if season is None else season.of(x)
+
+
 def fit_booster(
     cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray,
     x_valid: sp.csr_matrix, y_valid: np.ndarray, advance: Any,
+    season: SeasonalOffset | None = None,
 ) -> lgb.Booster:
-    """LightGBM with early stopping on the validation window."""
-    train_set = lgb.Dataset(x_train, label=y_train, free_raw_data=True)
-    valid_set = lgb.Dataset(x_valid, label=y_valid, reference=train_set)
+    """LightGBM with early stopping on the validation window, starting from the season."""
+    train_set = lgb.Dataset(
+        x_train, label=y_train, init_score=_offset(season, x_train), free_raw_data=True
+    )
+    valid_set = lgb.Dataset(
+        x_valid, label=y_valid, init_score=_offset(season, x_valid), reference=train_set
+    )
     return lgb.train(
         {**cfg.model.params, "metric": "auc"},
         train_set,
@@ -217,12 +236,13 @@ def _segments(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 class Fitted:
     """What an engine produced; `finish` turns it into a logged, registered candidate.
 
-    Scores are raw booster margins, so the local and the Dask engine share calibration,
+    Scores are margins (booster raw score plus seasonal offset), so the local and the Dask engine share calibration,
     threshold, evaluation and logging however their scores were computed.
     """
 
     builder: FeatureBuilder
     booster: lgb.Booster
+    season: SeasonalOffset | None
     snapshot: HistorySnapshot
     y_valid: np.ndarray
     raw_valid: np.ndarray
@@ -252,7 +272,8 @@ def run(
         x_train = builder.fit_transform(split.train)
         x_valid, x_test = (builder.transform(p) for p in (split.valid, split.test))
     with stages.stage("fit", total=cfg.model.num_boost_round) as advance:
-        booster = fit_booster(cfg, x_train, y_train, x_valid, y_valid, advance)
+        season = fit_season(cfg, builder, x_train, y_train)
+        booster = fit_booster(cfg, x_train, y_train, x_valid, y_valid, advance, season)
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_train, y_train)
     with stages.stage("snapshot"):
@@ -263,11 +284,12 @@ def run(
     fitted = Fitted(
         builder=builder,
         booster=booster,
+        season=season,
         snapshot=snapshot,
         y_valid=y_valid,
-        raw_valid=booster.predict(x_valid, raw_score=True),
+        raw_valid=margin(booster, season, x_valid),
         test=split.test,
-        raw_test=booster.predict(x_test, raw_score=True),
+        raw_test=margin(booster, season, x_test),
         baseline_test=baseline.predict_proba(x_test)[:, 1],
         bounds=split.bounds(),
         counts={**prepared.counts, **sizes},
@@ -290,6 +312,7 @@ def finish(
             booster=fitted.booster,
             calibrator=calibrator,
             snapshot=fitted.snapshot,
+            season=fitted.season,
             threshold=0.5,
             tiers=dict(cfg.routing.tiers),
             route_queue=cfg.routing.route_queue,
@@ -364,6 +387,8 @@ def _log_run(
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
         mlflow.log_params(_flatten("", config))
         mlflow.log_params({f"split.{k}": v for k, v in bounds.items()})
+        # Configured is not applied: a window shorter than a year trains without the offset.
+        mlflow.log_param("seasonal_offset_applied", model.season is not None)
         mlflow.log_metrics(
             {f"test_{k}": v for k, v in metrics.items()}
             | {f"valid_{k}": v for k, v in valid_metrics.items()}
