@@ -32,14 +32,15 @@ def new_tickets(model: EscalationModel, n: int) -> list[dict[str, Any]]:
 def single_ticket(model: EscalationModel, n_tickets: int, runs: int) -> dict[str, Any]:
     """Median/p99 of `score_record` and of the booster floor, and their ratio per run."""
     records = new_tickets(model, n_tickets)
-    # The row as LightGBM is fastest with it (dense; SHAP on a 1-row CSR is ~1.5x slower), so
-    # the floor is the best the booster can do, not the form escpredict happens to build.
+    # The row as LightGBM is fastest with it (dense; SHAP on a 1-row CSR is ~1.5x slower) and
+    # one thread (a second only adds start-up cost for one row), so the floor is the best the
+    # booster can do, not the form escpredict happens to build.
     rows = [model.builder.transform_record(model.complete_record(r)[0]).toarray() for r in records]
     booster = model.booster
 
     def floor(row: Any) -> None:
-        booster.predict(row)
-        booster.predict(row, pred_contrib=True)
+        booster.predict(row, num_threads=1)
+        booster.predict(row, pred_contrib=True, num_threads=1)
 
     ours, raw, ratios = [], [], []
     timed(model.score_record, records[:50])  # warm-up: caches, lazy imports, branch predictors

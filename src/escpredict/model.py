@@ -78,14 +78,16 @@ class EscalationModel:
         return self.proba_from_matrix(self.matrix(frame))
 
     def proba_from_matrix(self, matrix: sp.csr_matrix | np.ndarray) -> np.ndarray:
-        return self.calibrator.apply(margin(self.booster, self.season, matrix))
+        return self.calibrator.apply(
+            margin(self.booster, self.season, matrix, **_threads_for(matrix))
+        )
 
     def contributions(self, matrix: sp.csr_matrix | np.ndarray) -> np.ndarray:
         """Exact per-ticket SHAP values (log-odds); last column is the expected value.
 
         They sum to the margin the calibrator sees: booster and seasonal offset together.
         """
-        contrib = self.booster.predict(matrix, pred_contrib=True)
+        contrib = self.booster.predict(matrix, pred_contrib=True, **_threads_for(matrix))
         dense = contrib.toarray() if sp.issparse(contrib) else np.asarray(contrib)
         return with_seasonal_shap(self.season, dense, matrix)
 
@@ -149,6 +151,13 @@ class EscalationModel:
             )
             for i in top
         ]
+
+
+def _threads_for(matrix: sp.csr_matrix | np.ndarray) -> dict[str, int]:
+    """One thread for one row: LightGBM parallelises over rows, so for a single ticket the
+    second thread is only start-up cost (raw score 96 -> 29 us, SHAP 1.00 -> 0.95 ms), and
+    a row's result is the same bit for bit. Larger matrices keep the booster's setting."""
+    return {"num_threads": 1} if matrix.shape[0] == 1 else {}
 
 
 def _opt(value: Any) -> Any:

@@ -16,6 +16,8 @@ for an additive term s, phi = s(x) - E[s], added to the ``day_of_year`` column.
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
@@ -73,10 +75,12 @@ class SeasonalOffset:
 
 
 def margin(
-    booster: lgb.Booster, season: SeasonalOffset | None, matrix: sp.spmatrix | np.ndarray
+    booster: lgb.Booster, season: SeasonalOffset | None, matrix: sp.spmatrix | np.ndarray,
+    **predict_params: Any,
 ) -> np.ndarray:
     """The model's log-odds before calibration: booster raw score plus the seasonal offset."""
-    raw = np.asarray(booster.predict(matrix, raw_score=True), dtype=np.float64)
+    raw = booster.predict(matrix, raw_score=True, **predict_params)
+    raw = np.asarray(raw, dtype=np.float64)
     return raw if season is None else raw + season.of(matrix)
 
 
