@@ -141,3 +141,19 @@ def test_baseline_stops_at_a_fixed_iteration_budget_without_warning(sample_dir: 
         warnings.simplefilter("error")
         baseline = fit_baseline(config, x_train, y_train)
     assert baseline[-1].n_iter_[0] == BASELINE_ITERATIONS
+
+
+def test_baseline_leaves_the_matrices_it_is_given_untouched(sample_dir: Path) -> None:
+    config = small_config(sample_dir, "unused")
+    split = time_split(prepare(config, Stages(show=False)).frame, 0.15, 0.15)
+    builder = FeatureBuilder(config.features)
+    x_train, x_test = builder.fit_transform(split.train), builder.transform(split.test)
+    assert np.isnan(x_test.data).any()  # history gaps the imputer fills
+    x_test_csc, x_test_dense = x_test.tocsc(), x_test.toarray()  # forms scaled in place
+    given = (x_train, x_test, x_test_csc, x_test_dense)
+    before = [m.copy() for m in given]
+    baseline = fit_baseline(config, x_train, split.train[LABEL].to_numpy(int))
+    for matrix in given[1:]:
+        baseline.predict_proba(matrix)
+    for matrix, kept in zip(given, before, strict=True):
+        np.testing.assert_array_equal(getattr(matrix, "data", matrix), getattr(kept, "data", kept))
