@@ -57,10 +57,10 @@ from escpredict.train import (
     resolve_path,
 )
 
-#: The vocabulary, category levels, seasonal offset and logistic baseline are fitted on at most this many
-#: training-window tickets, and the best iteration is chosen on at most this many
-#: validation tickets (uniform samples): fitting n-gram vocabularies on tens of millions of
-#: texts would need them on one process, and term frequencies and AUC settle long before
+#: The vocabulary, category levels, seasonal offset and logistic baseline are fitted on at
+#: most this many training-window tickets, and the best iteration is chosen on at most this
+#: many validation tickets (uniform samples): fitting n-gram vocabularies on tens of millions
+#: of texts would need them on one process, and term frequencies and AUC settle long before
 #: that. Smaller windows are used whole, so results equal the local engine's.
 FIT_SAMPLE_ROWS = 300_000
 
