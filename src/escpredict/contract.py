@@ -41,6 +41,20 @@ TICKET_FIELDS: tuple[Field, ...] = (
         True,
         "Agent the ticket was first assigned to (first non-coordinator handler).",
     ),
+    # Optional fields that common exports carry at creation; each feeds the model when present.
+    Field("product", "str", False, True, "Product or business service the ticket is about."),
+    Field("configuration_item", "str", False, True, "Configuration item / asset affected."),
+    Field("location", "str", False, True, "Site or location of the requester."),
+    Field("impact", "str", False, True, "Impact as the export states it (e.g. 2 - Medium)."),
+    Field("urgency", "str", False, True, "Urgency as the export states it (e.g. 1 - High)."),
+    Field(
+        "customer_segment",
+        "str",
+        False,
+        True,
+        "Customer organisation, unit or segment (e.g. enterprise, smb).",
+    ),
+    Field("language", "str", False, True, "Language of the ticket or requester."),
     Field(
         "first_responder_id",
         "str",

@@ -56,6 +56,8 @@ _RATES: tuple[tuple[str, str, str, str], ...] = (
     ),
 )
 _CATEGORICAL: tuple[str, ...] = ("category", "channel", "priority")
+#: Source of every text n-gram column: one "ticket text" reason, not hundreds of fragments.
+TEXT_SOURCE = "text"
 #: Cumulative counts only grow with time, so as raw features they act as a clock: on a
 #: future window they lie beyond anything seen in training and shift the predicted level
 #: (demo-size ECE 0.035 -> 0.019 without them, AUC unchanged). They reach the model only
@@ -211,6 +213,9 @@ class FeatureBuilder:
 
     feature_names: list[str]
     readable_names: list[str]
+    #: The input field each column comes from (a one-hot level's field, ``TEXT_SOURCE`` for
+    #: n-grams, the column's own name otherwise): what reasons are grouped by.
+    feature_sources: list[str]
 
     def __init__(self, cfg: FeatureConfig) -> None:
         low, high = cfg.char_ngram_range
@@ -284,12 +289,14 @@ class FeatureBuilder:
         names += [name for name, *_ in _RATES]
         readable += [f"{text} (smoothed)" for _, text, *_ in _RATES]
         self._n_dense = len(names)
+        sources = list(names)
         self._onehot: dict[tuple[str, str], int] = {}
         for field in _CATEGORICAL:
             for j, level in enumerate(self._levels[field]):
                 self._onehot[field, level] = len(names)
                 names.append(f"{field}_{j}")
                 readable.append(f"{field} = {level}")
+                sources.append(field)
         self._word_offset = len(names)
         for term, j in sorted(self._word_vocab.items(), key=lambda item: item[1]):
             names.append(f"word_{j}")
@@ -298,7 +305,9 @@ class FeatureBuilder:
         for term, j in sorted(self._char_vocab.items(), key=lambda item: item[1]):
             names.append(f"char_{j}")
             readable.append(f"text contains '{term}'")
+        sources += [TEXT_SOURCE] * (len(names) - len(sources))
         self.feature_names, self.readable_names = names, readable
+        self.feature_sources = sources
 
     # -- batch path -------------------------------------------------------------------------
     def _texts(self, frame: pd.DataFrame) -> list[str]:

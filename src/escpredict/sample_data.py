@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from escpredict.contract import LABEL, TICKET_FIELDS
+from escpredict.contract import LABEL, TICKET_FIELDS, Field
+from escpredict.validation import complete
 
 #: ``generate`` reports progress as steps completed out of this many.
 PROGRESS_STEPS = 6
@@ -702,11 +703,12 @@ def generate(
         }
     )
     report(6)
-    return SampleData(tickets=tickets[_ticket_columns()], agents=agents.frame, oracle=oracle)
+    # The default profile has no product, location, ...: those columns are there, all empty.
+    return SampleData(tickets=complete(tickets, _ticket_fields()), agents=agents.frame, oracle=oracle)
 
 
-def _ticket_columns() -> list[str]:
-    return [f.name for f in TICKET_FIELDS if f.name != LABEL]
+def _ticket_fields() -> tuple[Field, ...]:
+    return tuple(f for f in TICKET_FIELDS if f.name != LABEL)
 
 
 def write(sample: SampleData, out_dir: Path, fmt: str = "parquet") -> dict[str, Path]:
