@@ -137,3 +137,25 @@ def test_cli_writes_the_realistic_profile(tmp_path: Path, monkeypatch: pytest.Mo
     assert read_table(tmp_path / "out" / "events.csv")["Incident ID"].nunique() == 400
     refused = CliRunner().invoke(app, ["sample-data", "--profile", "tidy"])
     assert refused.exit_code != 0 and "--profile" in refused.output
+
+
+def test_event_log_round_trips_through_its_mapping_to_the_truth(tmp_path: Path) -> None:
+    """The shipped realistic-events mapping turns the log back into the ticket-level view."""
+    pytest.importorskip("escpredict.mapping.spec", reason="needs the extended mapping language")
+    from escpredict.loaders import load_agents, load_tickets
+
+    sample = sr.generate(2500, seed=6, start=START, days=60)
+    paths = sr.write(sample, tmp_path, "csv")
+    agents = load_agents(paths["agents"], "realistic-events")
+    loaded = load_tickets(paths["events"], "realistic-events", agents=agents).tickets
+    view = sample.tickets
+    tickets = loaded.set_index("ticket_id").loc[view["ticket_id"]].reset_index()
+    labels = label_tickets(tickets, LabelConfig(rules=["tier_raised"]), agents)
+
+    resolved = view["resolved_at"].notna().to_numpy()
+    assert (tickets["resolved_at"].notna().to_numpy() == resolved).all()
+    assert labels[resolved].astype(bool).tolist() == sample.oracle[LABEL][resolved].tolist()
+    for field in ("agent_id", "priority", "product", "impact", "urgency", "initial_queue"):
+        pd.testing.assert_series_equal(tickets[field], view[field], check_names=False)
+    assert tickets["channel"].eq(sr.CHANNEL).all()
+    assert tickets["business_unit"].notna().all()  # the mapping's extra feature
