@@ -146,6 +146,11 @@ def realistic_targets(run: dict[str, Any] | None) -> list[dict[str, Any]]:
     ]
 
 
+def _profile_size(run: dict[str, Any]) -> str:
+    """A training row's label: the default profile's size, or the realistic run named so."""
+    return f"{run['n']:,}" if run["profile"] == "default" else f"realistic {run['n']:,} ({run['export']})"
+
+
 def _mark(ok: bool | None) -> str:
     return {True: "✅", False: "❌", None: "—"}[ok]
 
@@ -198,9 +203,9 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "## 3. Training, end to end (`train.run`, shipped defaults), seconds", "",
               "| tickets | " + " | ".join(stages) + " | total | CPU (user+sys) | peak RSS (GiB) |",
               "|---" * (len(stages) + 4) + "|"]
-    for r in results["training"]:
+    for r in [*results["training"], *filter(None, [results.get("realistic")])]:
         cells = " | ".join(f"{r['stages_s'].get(s, 0.0):.2f}" for s in stages)
-        lines.append(f"| {r['n']:,} | {cells} | {r['total_s']:.1f} | {r['cpu_s']:.1f} | "
+        lines.append(f"| {_profile_size(r)} | {cells} | {r['total_s']:.1f} | {r['cpu_s']:.1f} | "
                      f"{r['peak_rss_bytes'] / 2**30:.2f} |")
     lines += ["", ("Growth per stage (time ratio vs the n log n ratio; stages under "
               f"{training.MIN_GROWTH_SECONDS} s at the larger size are not judged):"), "",
@@ -218,8 +223,8 @@ def markdown(results: dict[str, Any]) -> str:
                "| plain reference AUC |"), "|---|---|---|---|---|---|---|---|"]
     for r in [*results["training"], *filter(None, [results.get("realistic")])]:
         q = r["quality"]
-        profile = r.get("profile", "default") + (f" ({r['export']})" if r.get("profile") == "realistic" else "")
-        plain = "—" if q.get("reference_auc") is None else f"{q['reference_auc']:.4f}"
+        profile = r["profile"] + (f" ({r['export']})" if r["profile"] == "realistic" else "")
+        plain = "—" if q["reference_auc"] is None else f"{q['reference_auc']:.4f}"
         lines.append(f"| {profile} | {r['n']:,} | {q['test_auc']:.4f} | {q['oracle_auc']:.4f} | "
                      f"{q['auc_ratio']:.3f} | {q['ece']:.4f} | {q['baseline_auc']:.4f} | {plain} |")
     return "\n".join(lines) + "\n"

@@ -60,7 +60,8 @@ PROFILES = ("default", "realistic")
 @app.command("sample-data")
 def sample_data(
     tickets: Annotated[
-        int | None, typer.Option(help="Number of tickets [default: 50000, realistic 20000].")
+        int | None,
+        typer.Option(min=1, help="Number of tickets [default: 50000, realistic 20000]."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 0,
     out: Annotated[Path, typer.Option(help="Output folder.")] = DEFAULT_SAMPLE_DIR,
@@ -69,7 +70,8 @@ def sample_data(
         str, typer.Option(help="default, or realistic: an IT-support event log (see README).")
     ] = "default",
     days: Annotated[
-        int | None, typer.Option(min=1, help="Window length in days (realistic only) [default: 91].")
+        int | None,
+        typer.Option(min=1, help="Window length in days (realistic only) [default: 91]."),
     ] = None,
 ) -> None:
     """Generate a sample export (tickets, agents; events for realistic) and the oracle file."""
@@ -78,7 +80,7 @@ def sample_data(
     if days is not None and profile != "realistic":
         raise typer.BadParameter("--days goes with --profile realistic")
     default_n = 50_000 if profile == "default" else 20_000
-    write_sample(tickets or default_n, seed, out, fmt, profile, days)
+    write_sample(default_n if tickets is None else tickets, seed, out, fmt, profile, days)
 
 
 def write_sample(
