@@ -455,7 +455,7 @@ def _course(rng: np.random.Generator, t: _Tickets, org: _Org) -> tuple[_Events, 
     moved_group = org.l1_groups[rng.integers(0, org.l1_groups.size, n)]
     moved_group = np.where(moved, moved_group, t.group)
     moved_to = np.where(moved, _owner(rng, org, moved_group, work), t.agent)
-    waits = rng.random(n) < 0.25
+    waits = rng.random(n) < 0.4
     first_actor = np.where(t.coordinator >= 0, t.coordinator, -1)
     assigner = np.where(t.coordinator >= 0, t.coordinator, t.agent)  # else taken from the queue
 
@@ -481,6 +481,9 @@ def _course(rng: np.random.Generator, t: _Tickets, org: _Org) -> tuple[_Events, 
     closed = np.where(reopen, resolved2, resolved) + rng.integers(3 * sd.DAY_S, 10 * sd.DAY_S, n)
     # Priority is sometimes raised on escalation: a later value, never known at creation.
     raised = np.where(up & (rng.random(n) < 0.2), np.maximum(t.priority - 1, 0), t.priority)
+    # Work-note updates: no new state, but real logs are mostly such rows (~8 per ticket).
+    noted = rng.random((n, 3)) < np.array([0.5, 0.5, 0.6])
+    l2_span = np.where(up3, queue3, resolved) - work2
 
     l1 = (t.tier, moved_group, moved_to)
     final = (final_level, final_group, final_owner)
@@ -491,9 +494,21 @@ def _course(rng: np.random.Generator, t: _Tickets, org: _Org) -> tuple[_Events, 
         (moved, work + span // 5, "assigned", *l1, t.agent, t.priority),
         (waits, work + 2 * span // 5, "wait", *l1, moved_to, t.priority),
         (waits, work + 3 * span // 5, "progress", *l1, moved_to, t.priority),
+        (noted[:, 0], work + span // 10, "progress", t.tier, t.group, t.agent, t.agent, t.priority),
+        (noted[:, 1], work + 4 * span // 5, "progress", *l1, moved_to, t.priority),
         (up, l1_end, "queued", t.tier + 1, group2, none, moved_to, raised),
         (up, assign2, "assigned", t.tier + 1, group2, agent2, agent2, raised),
         (up, work2, "progress", t.tier + 1, group2, agent2, agent2, raised),
+        (
+            up & noted[:, 2],
+            work2 + l2_span // 2,
+            "progress",
+            t.tier + 1,
+            group2,
+            agent2,
+            agent2,
+            raised,
+        ),
         (up3, queue3, "queued", np.full(n, 3), group3, none, agent2, raised),
         (up3, assign3, "assigned", np.full(n, 3), group3, agent3, agent3, raised),
         (up3, work3, "progress", np.full(n, 3), group3, agent3, agent3, raised),
