@@ -112,7 +112,11 @@ class CheckReport:
 
     def to_dict(self) -> dict[str, Any]:
         counts = {lvl: sum(f.level == lvl for f in self.findings) for lvl in ("error", "warning")}
-        return asdict(self) | {"ok": self.ok, "errors": counts["error"], "warnings": counts["warning"]}
+        return asdict(self) | {
+            "ok": self.ok,
+            "errors": counts["error"],
+            "warnings": counts["warning"],
+        }
 
 
 def check_export(
@@ -323,8 +327,7 @@ def _id_overlap(
     if compared and not handlers & resolvers:
         report.add(
             "warning",
-            "resolver_id values never equal a first handler's id (agent_id or "
-            "first_responder_id)",
+            "resolver_id values never equal a first handler's id (agent_id or first_responder_id)",
             "ids look anonymised per column; resolver_differs compares nothing and fires "
             "on every ticket it judges. Map both from columns that share ids, normalise "
             "them in the mapping, or drop the rule",
@@ -416,4 +419,3 @@ def _maturity(report: CheckReport, tickets: pd.DataFrame) -> None:
             "the export ends before their outcome is known: they are left out of training "
             "and the quick ones among them make the latest escalation rate read low",
         )
-
