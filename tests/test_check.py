@@ -166,6 +166,24 @@ def test_bad_rows_are_counted_by_field_as_training_would_quarantine_them(
     assert report.ok
 
 
+def test_one_row_per_update_is_diagnosed_as_an_events_export(tmp_path: Path) -> None:
+    rows = escalated_every_third(10)
+    report = check(export(tmp_path, rows + rows))
+    assert "level: events" in messages(report, "warning")
+    assert report.quarantined_by_field == {"ticket_id": 20}
+
+
+def test_an_export_with_no_usable_ticket_is_an_error(tmp_path: Path) -> None:
+    refused = [ticket(i, created_at="soon") for i in range(5)]
+    report = check(export(tmp_path, refused))
+    assert not report.ok
+    assert "no ticket survives validation" in messages(report, "error")
+    still_open = [ticket(i, resolved_at=None) for i in range(5)]
+    report = check(export(tmp_path, still_open))
+    assert "no ticket can be labelled" in messages(report, "error")
+    assert "rule tier_raised" not in messages(report, "info")
+
+
 def test_mapped_and_unused_columns_are_listed(tmp_path: Path) -> None:
     rows = [{"number": r.pop("ticket_id"), **r, "u_notes": "x"} for r in escalated_every_third()]
     mapping = tmp_path / "mine.yaml"

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from escpredict.config import TrainConfig
-from escpredict.contract import TICKET_FIELDS
+from escpredict.contract import TICKET_FIELDS, TICKETS_BY_NAME
 from escpredict.labels import (
     RULE_INPUTS,
     combine_votes,
@@ -31,7 +31,7 @@ from escpredict.labels import (
 from escpredict.loaders import DataReadError, LoadResult, load_agents, load_tickets, read_table
 from escpredict.mapping import Mapping, MappingError, load_mapping, source_labels
 from escpredict.train import TrainingDataError, check_both_classes, window_masks
-from escpredict.validation import DataValidationError
+from escpredict.validation import DataValidationError, Problem
 
 #: A rule firing on more than this share of the resolved tickets it judges marks nearly all.
 NEARLY_ALL = 0.95
@@ -147,6 +147,9 @@ def check_export(
     _quarantine(report, loaded)
     tickets = loaded.tickets
     report.tickets = len(tickets)
+    if tickets.empty:
+        report.add("error", "no ticket survives validation", "see the row problems")
+        return report
     _columns(report, tickets, spec, set(raw.columns))
     label = _labels(report, tickets, cfg, agents)
     _id_overlap(report, tickets, cfg, agents)
@@ -189,12 +192,22 @@ def _quarantine(report: CheckReport, loaded: LoadResult) -> None:
     by_field: dict[str, set[int]] = {}
     for problem in loaded.problems:
         by_field.setdefault(problem.field, set()).update(problem.rows)
-        report.add(
-            "warning",
-            str(problem),
-            "training refuses the export with these rows unless given --quarantine FILE",
-        )
+        report.add("warning", str(problem), _row_cause(problem))
     report.quarantined_by_field = {f: len(rows) for f, rows in by_field.items()}
+
+
+def _row_cause(problem: Problem) -> str:
+    """The usual reason for a row problem, then what training does with such rows."""
+    refused = "training refuses these rows unless given --quarantine FILE"
+    field = TICKETS_BY_NAME.get(problem.field)
+    if field is not None and field.kind == "datetime":
+        return (
+            "another date format, or a missing-value marker? set the mapping's "
+            f"datetime_format or missing; {refused}"
+        )
+    if problem.field == "ticket_id" and problem.message.startswith("duplicate"):
+        return f"one row per update? an events mapping (level: events) collapses them; {refused}"
+    return refused
 
 
 # --- columns ------------------------------------------------------------------------------
@@ -295,6 +308,8 @@ def _rule_share(rule: str, votes: pd.Series, only: int | None) -> RuleShare:
 
 
 def _judge_rule(report: CheckReport, share: RuleShare) -> None:
+    if report.resolved == 0:
+        return  # nothing to judge: the missing labels are reported once, not per rule
     if share.share is None:
         inputs = ", ".join(RULE_INPUTS[share.rule])
         report.add(
@@ -374,8 +389,8 @@ def _windows(
     labelled = label.notna()
     if not labelled.any():
         report.add(
-            "warning",
-            "no ticket can be labelled: nothing to train on",
+            "error",
+            "no ticket can be labelled: training would have nothing to learn from",
             "resolved_at is not mapped or every ticket is still open",
         )
         return
@@ -400,7 +415,7 @@ def _maturity(report: CheckReport, tickets: pd.DataFrame) -> None:
     end = max(created.max(), closed.max())
     recent = (created > end - typical).to_numpy()
     still_open = closed.isna().to_numpy()
-    recent_open = float(still_open[recent].mean())
+    recent_open = float(still_open[recent].mean()) if recent.any() else 0.0
     older_open = float(still_open[~recent].mean()) if (~recent).any() else 0.0
     days = typical / pd.Timedelta(days=1)
     report.maturity = {

@@ -256,7 +256,7 @@ def print_check_report(report: Any) -> None:
         if names:
             console.print(f"{label}: {', '.join(names)}", highlight=False, soft_wrap=True)
     styles = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-    for f in report.findings:
+    for f in sorted(report.findings, key=lambda f: list(styles).index(f.level)):
         cause = f"\n    [dim]{f.cause}[/]" if f.cause else ""
         console.print(f"[{styles[f.level]}]{f.level}:[/] {f.message}{cause}",
                       highlight=False, soft_wrap=True)
