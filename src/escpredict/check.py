@@ -144,6 +144,9 @@ def check_export(
         for problem in exc.problems:
             report.add("error", str(problem), MISSING_CAUSE)
         return report
+    except MappingError as exc:
+        report.add("error", str(exc))
+        return report
     _quarantine(report, loaded)
     tickets = loaded.tickets
     report.tickets = len(tickets)
@@ -365,8 +368,8 @@ def _rate(period: str, created: pd.Series, label: pd.Series) -> Rate:
     labelled, escalated = int(label.notna().sum()), int(label.fillna(False).sum())
     return Rate(
         period,
-        str(created.min()) if len(created) else "",
-        str(created.max()) if len(created) else "",
+        created.min().isoformat() if len(created) else "",
+        created.max().isoformat() if len(created) else "",
         len(created),
         labelled,
         escalated,
@@ -419,7 +422,7 @@ def _maturity(report: CheckReport, tickets: pd.DataFrame) -> None:
     older_open = float(still_open[~recent].mean()) if (~recent).any() else 0.0
     days = typical / pd.Timedelta(days=1)
     report.maturity = {
-        "export_end": str(end),
+        "export_end": end.isoformat(),
         "typical_days_to_resolve": round(days, 2),
         "recent_tickets": int(recent.sum()),
         "recent_open_share": round(recent_open, 4),
