@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+from pydantic import BaseModel
 
 from escpredict.config import TrainConfig
 from escpredict.contract import TICKET_FIELDS, TICKETS_BY_NAME
@@ -216,10 +217,18 @@ def _row_cause(problem: Problem) -> str:
 # --- columns ------------------------------------------------------------------------------
 
 
+#: Mapping settings that hold no export column of the ticket file.
+_NOT_COLUMNS = {"agents", "values"}
+
+
 def _mentioned(node: Any) -> Iterator[str]:
-    """Every string value in a nested settings structure (dict keys are not values)."""
+    """Every string a mapping's settings hold, outside value maps and the agents table."""
     if isinstance(node, str):
         yield node
+    elif isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            if name not in _NOT_COLUMNS:
+                yield from _mentioned(getattr(node, name))
     elif isinstance(node, dict):
         for value in node.values():
             yield from _mentioned(value)
@@ -232,9 +241,9 @@ def unused_columns(columns: list[str], spec: Mapping) -> list[str]:
     """Export columns the mapping never reads: named nowhere and no pass-through name.
 
     Walking every setting, not each kind of source, keeps this right as the mapping
-    language grows; value maps are left out since they hold values, not column names.
+    language grows (a stray non-column string can only hide an unused column, not invent one).
     """
-    named = set(_mentioned(spec.model_dump(exclude={"agents", "values"})))
+    named = set(_mentioned(spec))
     passed = {f.name for f in TICKET_FIELDS if f.name not in spec.columns}
     return [c for c in columns if c not in named | passed]
 
