@@ -236,6 +236,11 @@ def test_set_overrides_the_label_config(project: Path) -> None:
     assert [r["rule"] for r in json.loads(result.output)["rules"]] == ["tier_raised"]
 
 
+def test_another_export_is_not_checked_against_the_configured_agents(project: Path) -> None:
+    path = export(project, escalated_every_third())
+    result = runner.invoke(app, ["check", "--tickets", str(path), "--json"])
+    assert json.loads(result.output)["agents_path"] is None  # not data/sample/agents.parquet
+
 def test_json_output_is_valid_json_with_the_documented_keys(project: Path) -> None:
     path = export(project, escalated_every_third())
     result = runner.invoke(app, ["check", "--tickets", str(path), "--json"])
