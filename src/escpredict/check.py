@@ -304,11 +304,11 @@ def _labels(
         share = _rule_share(rule, votes[rule][done], int(alone[:, i].sum()))
         report.rules.append(share)
         _judge_rule(report, share)
-    report.combined = _rule_share("any", label[done], None)
-    if report.combined.share in (0.0, 1.0):
+    combined = report.combined = _rule_share("any", label[done], None)
+    if combined.judged and combined.fired in (0, combined.judged):
         report.add(
             "warning",
-            f"every labelled ticket has the same label (escalated share {report.combined.share:.0%})",
+            f"every labelled ticket has the same label (escalated: {combined.fired > 0})",
             "a model cannot learn from one class; see the rule shares",
         )
     return label
@@ -330,7 +330,7 @@ def _judge_rule(report: CheckReport, share: RuleShare) -> None:
             "it abstains; map those columns or drop it from labels.rules",
         )
         return
-    if share.share > NEARLY_ALL or share.fired == 0:
+    if share.fired > NEARLY_ALL * share.judged or share.fired == 0:
         kind = "none" if share.fired == 0 else "all"
         report.add(
             "warning",
