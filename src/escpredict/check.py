@@ -340,6 +340,10 @@ def _judge_rule(report: CheckReport, share: RuleShare) -> None:
         )
 
 
+#: Ticket columns holding ids of people, who should appear in the agents file.
+PERSON_COLUMNS = ("agent_id", "first_responder_id", "resolver_id")
+
+
 def _distinct(col: pd.Series) -> set[str]:
     return set(col.dropna().astype("str"))
 
@@ -360,7 +364,7 @@ def _id_overlap(
             "them in the mapping, or drop the rule",
         )
     if agents is not None:
-        people = _distinct(pd.concat([tickets[c] for c in RULE_INPUTS["resolver_differs"]]))
+        people = _distinct(pd.concat([tickets[c] for c in PERSON_COLUMNS]))
         if people and not people & _distinct(agents["agent_id"]):
             report.add(
                 "warning",
