@@ -195,6 +195,24 @@ def test_mapped_and_unused_columns_are_listed(tmp_path: Path) -> None:
     assert "csat" in report.fields_empty
 
 
+def test_an_events_export_counts_rows_read_and_tickets_after_collapsing(tmp_path: Path) -> None:
+    events = []
+    for i in range(30):
+        first = ticket(i, final_tier=None)
+        handler = "senior" if i % 3 == 0 else first["agent_id"]
+        last = first | {"updated": first["resolved_at"], "assignee": handler, "note": "done"}
+        events += [first | {"updated": first["created_at"], "assignee": first["agent_id"]}, last]
+    for event in events:
+        del event["agent_id"], event["resolver_id"], event["reassignment_count"]
+    mapping = tmp_path / "events.yaml"
+    mapping.write_text("level: events\nevents: {time: updated, assignee: assignee}\n")
+    report = check(export(tmp_path, events), mapping=str(mapping))
+    assert (report.rows_read, report.tickets) == (60, 30)
+    assert report.columns_unused == ["note"]
+    shares = {r.rule: (r.judged, r.fired) for r in report.rules}
+    assert shares["reassignments"] == (30, 0)
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
@@ -240,6 +258,7 @@ def test_another_export_is_not_checked_against_the_configured_agents(project: Pa
     path = export(project, escalated_every_third())
     result = runner.invoke(app, ["check", "--tickets", str(path), "--json"])
     assert json.loads(result.output)["agents_path"] is None  # not data/sample/agents.parquet
+
 
 def test_json_output_is_valid_json_with_the_documented_keys(project: Path) -> None:
     path = export(project, escalated_every_third())
