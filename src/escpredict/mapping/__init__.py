@@ -104,7 +104,9 @@ def apply_mapping(
     """
     fields = ticket_fields(mapping)
     chosen = select(raw, mapping, fields)
-    if problems := missing(chosen, required_columns(mapping), source, source_labels(mapping, fields)):
+    if problems := missing(
+        chosen, required_columns(mapping), source, source_labels(mapping, fields)
+    ):
         raise DataValidationError(problems)
     typed = type_columns(chosen, mapping, fields)
     if mapping.events is not None:

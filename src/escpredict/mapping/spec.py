@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -58,10 +59,17 @@ def check_datetime_format(fmt: str) -> str:
     return fmt
 
 
+def _no_yaml_null(markers: Any) -> Any:
+    """An unquoted NULL is YAML's null, not the text an export holds: say so plainly."""
+    if isinstance(markers, list) and any(m is None for m in markers):
+        raise ValueError('a marker is YAML null; write it in quotes: "NULL"')
+    return markers
+
+
 class Modifiers(_Strict):
     """How one source column's values are cleaned, in this order (see docs/mappings.md)."""
 
-    missing: list[Scalar] | None = None
+    missing: Annotated[list[Scalar] | None, BeforeValidator(_no_yaml_null)] = None
     strip_prefix: str | list[str] | None = None
     extract: str | None = None
     values: dict[Any, Any] | None = None
@@ -176,7 +184,7 @@ def _known_zone(tz: str) -> str:
 class TableMapping(_Strict):
     timezone: str = "UTC"
     datetime_format: str = "ISO8601"
-    missing: list[Scalar] = []
+    missing: Annotated[list[Scalar], BeforeValidator(_no_yaml_null)] = []
     columns: dict[str, Source] = {}
     values: dict[str, dict[Any, Any]] = {}
 
@@ -427,8 +435,7 @@ class Mapping(TableMapping):
             for column in rule.event_keys():
                 if column not in named or (column == "time" and column in rule.condition()):
                     raise ValueError(
-                        f"{key}: {column!r} is not an event column; name it under "
-                        f"events.{column}"
+                        f"{key}: {column!r} is not an event column; name it under events.{column}"
                     )
             kinds = _RULE_KINDS.get(type(rule))
             kind = TICKETS_BY_NAME[name].kind
