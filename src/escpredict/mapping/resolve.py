@@ -1,7 +1,7 @@
 """Read one source (a column, a join, a constant, …) from a raw export, values cleaned.
 
 Cleaning follows the order of ``docs/mappings.md``: missing markers → prefix strip or regex
-extract → value map. Values are only turned into text when a step needs it, so typed
+extract → value map → default. Values are only turned into text when a step needs it, so typed
 Parquet columns reach ``validation.coerce`` as they are.
 """
 
@@ -32,7 +32,11 @@ def resolve(
         return None
     if isinstance(spec, Modifiers):
         col = _normalise(col, spec)
-    return map_values(col, values) if values is not None else col
+    if values is not None:
+        col = map_values(col, values)
+    if isinstance(spec, Modifiers) and spec.default is not None:
+        col = text(col).fillna(as_text(spec.default))
+    return col
 
 
 def _read(raw: pd.DataFrame, spec: Any, markers: list[str]) -> pd.Series | None:

@@ -73,6 +73,7 @@ class Modifiers(_Strict):
     strip_prefix: str | list[str] | None = None
     extract: str | None = None
     values: dict[Any, Any] | None = None
+    default: Scalar | None = None
     datetime_format: str | None = None
 
     @field_validator("extract")
