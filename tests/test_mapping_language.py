@@ -443,3 +443,52 @@ def test_apply_mapping_keeps_features_too(tmp_path):
 )
 def test_bad_features_fail_naming_the_file_and_key(tmp_path, yaml, complaint):
     assert complaint in mapping_error(tmp_path, yaml)
+
+
+# --- long (changelog) exports, per-row alternatives, defaults -----------------------------
+
+CHANGELOG = """
+case,at,field,to,priority,category,customer
+K1,2024-01-01 09:00,,,high,billing,C1
+K1,2024-01-01 09:05,assignee,ann,high,billing,C1
+K1,2024-01-01 10:00,status,In Progress,high,billing,C1
+K1,2024-01-01 11:00,assignee,sam,high,billing,C1
+K1,2024-01-01 12:00,status,Done,high,billing,C1
+K1,2024-01-01 12:05,labels,Done,high,billing,C1
+"""
+
+CHANGELOG_MAPPING = """
+level: events
+columns:
+  ticket_id: case
+  channel: {any_of: [channel], default: web}
+  customer_id: customer
+events:
+  time: at
+  status: {column: to, when: {field: [Status]}}
+  assignee: {column: to, when: {field: [assignee]}}
+derive:
+  resolved_at: {time: last, where: {status: [Done]}}
+  resolver_id: {value: assignee, at: last}
+"""
+
+
+def test_when_reads_a_changelog_column_only_on_rows_that_changed_that_field(tmp_path):
+    row = load(tmp_path, CHANGELOG_MAPPING, CHANGELOG).loc["K1"]
+    assert row["resolved_at"] == pd.Timestamp("2024-01-01 12:00", tz=UTC)  # not the label row
+    assert (row["agent_id"], row["resolver_id"], row["reassignment_count"]) == ("ann", "sam", 1)
+
+
+def test_a_default_also_stands_in_for_a_column_the_export_lacks(tmp_path):
+    assert load(tmp_path, CHANGELOG_MAPPING, CHANGELOG).loc["K1", "channel"] == "web"
+
+
+def test_any_of_takes_per_row_the_first_column_with_a_value(tmp_path):
+    yaml = "columns: {resolved_at: {any_of: [solved_at, closed_at]}}\n"
+    csv = """
+ticket_id,created_at,channel,category,priority,customer_id,solved_at,closed_at
+T1,2024-01-01 10:00,email,billing,high,C1,2024-01-01 11:00,2024-01-03 10:00
+T2,2024-01-01 10:00,email,billing,high,C1,,2024-01-02 10:00
+"""
+    resolved = load(tmp_path, yaml, csv)["resolved_at"]
+    assert resolved.dt.day.tolist() == [1, 2]

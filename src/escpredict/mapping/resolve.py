@@ -1,7 +1,7 @@
 """Read one source (a column, a join, a constant, …) from a raw export, values cleaned.
 
 Cleaning follows the order of ``docs/mappings.md``: missing markers → prefix strip or regex
-extract → value map → default. Values are only turned into text when a step needs it, so typed
+extract → value map → default → ``when`` row filter. Values are only turned into text when a step needs it, so typed
 Parquet columns reach ``validation.coerce`` as they are.
 """
 
@@ -28,15 +28,37 @@ def resolve(
     value map (inline or from the mapping's ``values:`` section).
     """
     col = _read(raw, spec, list(markers))
+    modifiers = spec if isinstance(spec, Modifiers) else None
     if col is None:
-        return None
-    if isinstance(spec, Modifiers):
-        col = _normalise(col, spec)
+        if modifiers is None or modifiers.default is None:
+            return None
+        col = pd.Series(pd.NA, index=raw.index, dtype="str")
+    if modifiers is not None:
+        col = _normalise(col, modifiers)
     if values is not None:
         col = map_values(col, values)
-    if isinstance(spec, Modifiers) and spec.default is not None:
-        col = text(col).fillna(as_text(spec.default))
+    if modifiers is not None and modifiers.default is not None:
+        col = text(col).fillna(as_text(modifiers.default))
+    if modifiers is not None and modifiers.when:
+        col = _only_when(raw, col, modifiers.when, list(markers))
     return col
+
+
+def _only_when(
+    raw: pd.DataFrame, col: pd.Series, when: dict[str, list[Any]], markers: list[str]
+) -> pd.Series | None:
+    """Values only on rows where each named export column holds one of the listed values.
+
+    For "long" exports (a changelog: field, from, to) where one column's meaning depends on
+    another's. A ``when`` column the export lacks makes the whole source absent.
+    """
+    if any(name not in raw for name in when):
+        return None
+    keep = pd.Series(True, index=raw.index)
+    for name, accepted in when.items():
+        wanted = [as_text(v).strip().lower() for v in accepted]
+        keep &= text(without_markers(raw[name], markers)).str.strip().str.lower().isin(wanted)
+    return col.where(keep.to_numpy())
 
 
 def _read(raw: pd.DataFrame, spec: Any, markers: list[str]) -> pd.Series | None:
@@ -48,7 +70,13 @@ def _read(raw: pd.DataFrame, spec: Any, markers: list[str]) -> pd.Series | None:
     if isinstance(spec, Column):
         return column(spec.column) if spec.column in raw else None
     if isinstance(spec, AnyOf):
-        return next((column(c) for c in spec.any_of if c in raw), None)
+        found = [column(c) for c in spec.any_of if c in raw]
+        if not found:
+            return None
+        first = found[0]
+        for other in found[1:]:
+            first = first.where(first.notna(), other)
+        return first
     if isinstance(spec, Constant):
         return pd.Series(as_text(spec.constant), index=raw.index, dtype="str")
     if isinstance(spec, Contains):

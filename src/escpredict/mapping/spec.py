@@ -74,6 +74,7 @@ class Modifiers(_Strict):
     extract: str | None = None
     values: dict[Any, Any] | None = None
     default: Scalar | None = None
+    when: dict[str, list[Scalar]] = {}
     datetime_format: str | None = None
 
     @field_validator("extract")
@@ -120,7 +121,7 @@ class Join(Modifiers):
 
 
 class AnyOf(Modifiers):
-    """The first of several alternative source columns that the file has."""
+    """Per row, the first of several alternative source columns that has a value there."""
 
     any_of: list[str] = Field(min_length=1)
 
