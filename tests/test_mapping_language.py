@@ -492,3 +492,22 @@ T2,2024-01-01 10:00,email,billing,high,C1,,2024-01-02 10:00
 """
     resolved = load(tmp_path, yaml, csv)["resolved_at"]
     assert resolved.dt.day.tolist() == [1, 2]
+
+
+def test_the_example_in_docs_mappings_is_a_valid_mapping(tmp_path):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "mappings.md").read_text()
+    example = doc.split("## The whole format at a glance")[1].split("```yaml\n")[1].split("```")[0]
+    mapping = load_mapping(str(write(tmp_path / "it-support.yaml", example)))
+    assert mapping.extra_features() == {
+        "business_service": "categorical",
+        "affected_users": "numeric",
+    }
+    assert set(mapping.derive) == {"resolved_at", "escalated", "resolver_id", "reopened"}
+
+
+def test_a_whole_file_check_reads_as_one_plain_sentence(tmp_path):
+    yaml = "level: events\nevents: {time: t}\nderive: {resolved_at: {time: last, where: {status: [x]}}}\n"
+    message = mapping_error(tmp_path, yaml)
+    assert message.endswith(
+        "bad.yaml: derive.resolved_at: 'status' is not an event column; name it under events.status"
+    )
