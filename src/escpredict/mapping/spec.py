@@ -175,14 +175,6 @@ def label(spec: Any) -> str:
     return spec
 
 
-def _known_zone(tz: str) -> str:
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone {tz!r}") from exc
-    return tz
-
-
 class TableMapping(_Strict):
     timezone: str = "UTC"
     datetime_format: str = "ISO8601"
@@ -193,7 +185,11 @@ class TableMapping(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, tz: str) -> str:
-        return _known_zone(tz)
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {tz!r}") from exc
+        return tz
 
     @field_validator("datetime_format")
     @classmethod
