@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from escpredict.check import CheckReport, check_export
@@ -209,8 +210,45 @@ def test_an_events_export_counts_rows_read_and_tickets_after_collapsing(tmp_path
     report = check(export(tmp_path, events), mapping=str(mapping))
     assert (report.rows_read, report.tickets) == (60, 30)
     assert report.columns_unused == ["note"]
+    assert {c.field: c.source for c in report.columns_mapped}["agent_id"] == (
+        "events.assignee: assignee"
+    )
     shares = {r.rule: (r.judged, r.fired) for r in report.rules}
     assert shares["reassignments"] == (30, 0)
+
+
+REAL_SAMPLE = Path(__file__).parent / "data" / "servicenow-incident-events-sample.csv"
+MAPPINGS = Path(__file__).parents[1] / "pipelines" / "mappings"
+
+
+def test_the_real_servicenow_sample_checks_clean_with_the_events_mapping() -> None:
+    report = check(REAL_SAMPLE, mapping="servicenow-events")
+    assert report.ok and (report.rows_read, report.tickets) == (5998, 890)
+    resolver = {r.rule: r for r in report.rules}["resolver_differs"]
+    assert 0 < resolver.fired < 0.5 * resolver.judged
+    assert messages(report, "warning") == ""
+    sources = {c.field: c.source for c in report.columns_mapped}
+    assert sources["resolved_at"] == "derive.resolved_at"
+    assert "resolved_by" in report.columns_unused
+
+
+def test_the_real_sample_with_resolved_by_as_resolver_warns_ids_are_anonymised(
+    tmp_path: Path,
+) -> None:
+    shipped = yaml.safe_load((MAPPINGS / "servicenow-events.yaml").read_text())
+    del shipped["derive"]["resolver_id"]
+    shipped["columns"]["resolver_id"] = "resolved_by"
+    mapping = tmp_path / "naive.yaml"
+    mapping.write_text(yaml.safe_dump(shipped))
+    warnings = messages(check(REAL_SAMPLE, mapping=str(mapping)), "warning")
+    assert "ids look anonymised per column" in warnings
+    assert "rule resolver_differs fires on 100%" in warnings
+
+
+def test_the_real_sample_with_the_ticket_level_mapping_points_to_an_events_mapping() -> None:
+    report = check(REAL_SAMPLE, mapping="servicenow")
+    assert not report.ok
+    assert "level: events" in messages(report, "warning")
 
 
 @pytest.fixture

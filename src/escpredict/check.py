@@ -31,6 +31,7 @@ from escpredict.labels import (
 )
 from escpredict.loaders import DataReadError, LoadResult, load_agents, load_tickets, read_table
 from escpredict.mapping import Mapping, MappingError, load_mapping, source_labels
+from escpredict.mapping.spec import DERIVED_BY_EVENTS
 from escpredict.train import TrainingDataError, check_both_classes, window_masks
 from escpredict.validation import DataValidationError, Problem
 
@@ -237,6 +238,21 @@ def _mentioned(node: Any) -> Iterator[str]:
             yield from _mentioned(value)
 
 
+def derived_fields(spec: Mapping) -> dict[str, str]:
+    """Canonical fields an events mapping computes, each with the setting it comes from.
+
+    An export column of the same name is then not what training reads.
+    """
+    events = spec.event_columns()
+    out = {
+        name: f"events.{key}: {events[f'event_{key}']}"
+        for key, names in DERIVED_BY_EVENTS.items()
+        if f"event_{key}" in events
+        for name in names
+    }
+    return out | {name: f"derive.{name}" for name in spec.derive}
+
+
 def unused_columns(columns: list[str], spec: Mapping) -> list[str]:
     """Export columns the mapping never reads: named nowhere and no pass-through name.
 
@@ -244,7 +260,8 @@ def unused_columns(columns: list[str], spec: Mapping) -> list[str]:
     language grows (a stray non-column string can only hide an unused column, not invent one).
     """
     named = set(_mentioned(spec))
-    passed = {f.name for f in TICKET_FIELDS if f.name not in spec.columns}
+    computed = set(spec.columns) | set(derived_fields(spec))
+    passed = {f.name for f in TICKET_FIELDS if f.name not in computed}
     return [c for c in columns if c not in named | passed]
 
 
@@ -256,14 +273,16 @@ def _filled(col: pd.Series) -> float:
 
 
 def _columns(report: CheckReport, tickets: pd.DataFrame, spec: Mapping, raw: set[str]) -> None:
-    labels = source_labels(spec, TICKET_FIELDS)
+    labels = source_labels(spec, spec.output_fields()) | derived_fields(spec)
     for name in tickets.columns:
         share = _filled(tickets[name])
         if share == 0:
             report.fields_empty.append(name)
             continue
-        source = labels.get(name, name) if name in spec.columns or name in raw else "(derived)"
-        report.columns_mapped.append(ColumnUse(name, source, round(share, 4)))
+        given = name in raw or (name in labels and labels[name] != name)
+        report.columns_mapped.append(
+            ColumnUse(name, labels[name] if given else "(derived)", round(share, 4))
+        )
 
 
 # --- labels -------------------------------------------------------------------------------
