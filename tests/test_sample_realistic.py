@@ -14,7 +14,7 @@ from escpredict.cli import app
 from escpredict.config import LabelConfig
 from escpredict.contract import LABEL
 from escpredict.labels import label_tickets
-from escpredict.loaders import read_table
+from escpredict.loaders import load_agents, load_tickets, read_table
 
 N = 6000
 START, DAYS = "2024-03-04", 91
@@ -141,9 +141,6 @@ def test_cli_writes_the_realistic_profile(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_event_log_round_trips_through_its_mapping_to_the_truth(tmp_path: Path) -> None:
     """The shipped realistic-events mapping turns the log back into the ticket-level view."""
-    pytest.importorskip("escpredict.mapping.spec", reason="needs the extended mapping language")
-    from escpredict.loaders import load_agents, load_tickets
-
     sample = sr.generate(2500, seed=6, start=START, days=60)
     paths = sr.write(sample, tmp_path, "csv")
     agents = load_agents(paths["agents"], "realistic-events")
