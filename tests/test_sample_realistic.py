@@ -11,10 +11,12 @@ from typer.testing import CliRunner
 
 from escpredict import sample_realistic as sr
 from escpredict.cli import app
-from escpredict.config import LabelConfig
+from escpredict.config import LabelConfig, load_config
 from escpredict.contract import LABEL
 from escpredict.labels import label_tickets
 from escpredict.loaders import load_agents, load_tickets, read_table
+from escpredict.stages import Stages
+from escpredict.train import prepare
 
 N = 6000
 START, DAYS = "2024-03-04", 91
@@ -119,7 +121,10 @@ def test_same_seed_gives_identical_exports_and_another_seed_does_not() -> None:
 def test_written_exports_never_carry_the_oracle(tmp_path: Path) -> None:
     paths = sr.write(sr.generate(1000, seed=5, days=30), tmp_path, "csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "agents.csv", "events.csv", "oracle.parquet", "tickets.csv",
+        "agents.csv",
+        "events.csv",
+        "oracle.parquet",
+        "tickets.csv",
     ]
     for name in ("events", "tickets", "agents"):
         columns = set(read_table(paths[name]).columns)
@@ -130,8 +135,20 @@ def test_written_exports_never_carry_the_oracle(tmp_path: Path) -> None:
 def test_cli_writes_the_realistic_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
-        app, ["sample-data", "--profile", "realistic", "--tickets", "400", "--days", "28",
-              "--out", "out", "--format", "csv"],
+        app,
+        [
+            "sample-data",
+            "--profile",
+            "realistic",
+            "--tickets",
+            "400",
+            "--days",
+            "28",
+            "--out",
+            "out",
+            "--format",
+            "csv",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert read_table(tmp_path / "out" / "events.csv")["Incident ID"].nunique() == 400
@@ -157,3 +174,24 @@ def test_event_log_round_trips_through_its_mapping_to_the_truth(tmp_path: Path) 
         pd.testing.assert_series_equal(tickets[field], view[field], check_names=False)
     assert tickets["channel"].eq(sr.CHANNEL).all()
     assert tickets["business_unit"].notna().all()  # the mapping's extra feature
+
+
+def test_training_reads_the_log_with_dispatchers_recognised_from_the_agents(tmp_path: Path) -> None:
+    """The README's command: agent_id is the first handler, never the dispatcher who assigned."""
+    sample = sr.generate(1500, seed=7, start=START, days=45)
+    paths = sr.write(sample, tmp_path, "csv")
+    cfg = load_config(
+        None,
+        {
+            "data.tickets": str(paths["events"]),
+            "data.agents": str(paths["agents"]),
+            "data.mapping": "realistic-events",
+            "labels.rules": ["tier_raised"],
+        },
+    )
+    prepared = prepare(cfg, Stages(show=False))
+    roles = sample.agents.set_index("agent_id")["role"]
+    assert prepared.tickets["agent_id"].dropna().map(roles).ne("dispatcher").all()
+    truth = sample.oracle.set_index("ticket_id")[LABEL]
+    labelled = prepared.tickets["ticket_id"][prepared.labels.notna()]
+    assert prepared.labels.dropna().astype(bool).tolist() == truth[labelled].tolist()
