@@ -13,8 +13,7 @@ def test_harness_writes_every_section_and_the_targets(tmp_path: Path) -> None:
     run.main([
         "--sizes", "2000,3000", "--quality-size", "3000", "--batch-size", "3000",
         "--tickets", "20", "--runs", "1", "--skip-http",
-        "--profiles", "default,realistic", "--realistic-size", "3000",
-        "--realistic-export", "tickets",  # the event log's path is tested with its mapping
+        "--profiles", "default,realistic", "--realistic-size", "3000",  # its event log
         "--workdir", str(tmp_path / "work"), "--out", str(out),
     ])
 
@@ -35,4 +34,4 @@ def test_harness_writes_every_section_and_the_targets(tmp_path: Path) -> None:
     assert "## Targets" in table and "## 5. Quality" in table
     assert "not run" in table  # HTTP was skipped, and the targets table says so
     assert "realistic 3,000: test AUC − plain reference AUC" in table
-    assert "| realistic (tickets) | 3,000 |" in table
+    assert "| realistic (events) | 3,000 |" in table
