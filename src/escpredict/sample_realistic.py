@@ -154,7 +154,6 @@ class _Org:
     """Support groups by level, their staff and the latents that drive risk (never exported)."""
 
     group_names: np.ndarray  # str per group
-    group_level: np.ndarray  # 1..3 per group
     l1_groups: np.ndarray  # group indices, by Zipf rank
     escalation_group: np.ndarray  # (service line, level 2..3 -> column 0..1) -> group index
     group_effect: np.ndarray
@@ -224,7 +223,6 @@ def _organisation(rng: np.random.Generator, n: int, lo: int, hi: int) -> _Org:
     )
     return _Org(
         group_names=names,
-        group_level=level,
         l1_groups=np.arange(n_l1),
         escalation_group=escalation_group,
         group_effect=rng.normal(0.0, np.where(level == 1, 0.45, 0.3)),
@@ -421,7 +419,7 @@ class _Events:
 
 
 _STATUSES = ("Queued", "Accepted", RESOLVED_STATUS, CLOSED_STATUS)
-_SUB_STATUSES = {  # (status, sub status) code -> export text
+_SUB_STATUSES = {  # sub status -> (index into _STATUSES, export text)
     "queued": (0, "Awaiting Assignment"),
     "assigned": (1, "Assigned"),
     "progress": (1, "In Progress"),
@@ -485,7 +483,9 @@ def _course(rng: np.random.Generator, t: _Tickets, org: _Org) -> tuple[_Events, 
     noted = rng.random((n, 3)) < np.array([0.5, 0.5, 0.6])
     l2_span = np.where(up3, queue3, resolved) - work2
 
-    l1 = (t.tier, moved_group, moved_to)
+    l1 = (t.tier, moved_group, moved_to)  # (level, group, assignee) in each stage
+    l2 = (t.tier + 1, group2, agent2)
+    l3 = (np.full(n, 3), group3, agent3)
     final = (final_level, final_group, final_owner)
     slots = [  # (mask, time, sub status, level, group, assignee, actor, priority)
         (every, t.created, "queued", t.tier, t.group, first_actor, first_actor, t.priority),
@@ -497,21 +497,12 @@ def _course(rng: np.random.Generator, t: _Tickets, org: _Org) -> tuple[_Events, 
         (noted[:, 0], work + span // 10, "progress", t.tier, t.group, t.agent, t.agent, t.priority),
         (noted[:, 1], work + 4 * span // 5, "progress", *l1, moved_to, t.priority),
         (up, l1_end, "queued", t.tier + 1, group2, none, moved_to, raised),
-        (up, assign2, "assigned", t.tier + 1, group2, agent2, agent2, raised),
-        (up, work2, "progress", t.tier + 1, group2, agent2, agent2, raised),
-        (
-            up & noted[:, 2],
-            work2 + l2_span // 2,
-            "progress",
-            t.tier + 1,
-            group2,
-            agent2,
-            agent2,
-            raised,
-        ),
+        (up, assign2, "assigned", *l2, agent2, raised),
+        (up, work2, "progress", *l2, agent2, raised),
+        (up & noted[:, 2], work2 + l2_span // 2, "progress", *l2, agent2, raised),
         (up3, queue3, "queued", np.full(n, 3), group3, none, agent2, raised),
-        (up3, assign3, "assigned", np.full(n, 3), group3, agent3, agent3, raised),
-        (up3, work3, "progress", np.full(n, 3), group3, agent3, agent3, raised),
+        (up3, assign3, "assigned", *l3, agent3, raised),
+        (up3, work3, "progress", *l3, agent3, raised),
         (every, resolved, "resolved", *final, final_owner, raised),
         (reopen, reopened_at, "progress", *final, final_owner, raised),
         (reopen, resolved2, "resolved", *final, final_owner, raised),
