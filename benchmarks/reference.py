@@ -15,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 from escpredict.config import TrainConfig
 from escpredict.contract import LABEL, TICKET_FIELDS
+from escpredict.mapping import load_mapping
 from escpredict.train import Prepared, time_split
 
 #: Ids and free text are left out: ids are history's job, text the n-grams'.
@@ -23,7 +24,8 @@ CATEGORICAL: tuple[str, ...] = tuple(
     f.name for f in TICKET_FIELDS
     if f.known_at_creation and f.kind == "str" and f.name not in _NOT_RAW
 )
-NUMERIC: tuple[str, ...] = ("initial_tier", "hour_of_day", "day_of_week")
+#: Extra mapping features of these kinds are categorical too; text ones are left out.
+_CATEGORY_KINDS = ("categorical", "boolean")
 PARAMS = {
     "objective": "binary",
     "metric": "auc",
@@ -36,13 +38,17 @@ PARAMS = {
 ROUNDS, EARLY_STOPPING = 1000, 50
 
 
-def raw_fields(prepared: Prepared) -> pd.DataFrame:
-    """The labelled tickets' raw at-creation fields, creation time and label."""
+def raw_fields(prepared: Prepared, extras: dict[str, str]) -> pd.DataFrame:
+    """The labelled tickets' raw at-creation fields (with the mapping's extra features but
+    their free text), creation time and label."""
     tickets = prepared.tickets.loc[prepared.frame.index]
     created = prepared.frame["created_at"]
+    categorical = [*CATEGORICAL, *(n for n, kind in extras.items() if kind in _CATEGORY_KINDS)]
+    numeric = [n for n, kind in extras.items() if kind == "numeric"]
     return pd.DataFrame(
         {
-            **{name: tickets[name].astype("str") for name in CATEGORICAL},
+            **{name: tickets[name].astype("str") for name in categorical},
+            **{name: tickets[name].astype("float64") for name in numeric},
             "initial_tier": pd.to_numeric(tickets["initial_tier"]).astype("float64"),
             "hour_of_day": created.dt.hour.astype("float64"),
             "day_of_week": created.dt.day_of_week.astype("float64"),
@@ -55,14 +61,19 @@ def raw_fields(prepared: Prepared) -> pd.DataFrame:
 
 def _matrix(part: pd.DataFrame, levels: dict[str, pd.Index]) -> pd.DataFrame:
     """Categoricals share the training window's levels (unseen ones become missing)."""
-    cats = {name: pd.Categorical(part[name], categories=levels[name]) for name in CATEGORICAL}
-    return pd.DataFrame(cats, index=part.index).join(part[list(NUMERIC)])
+    cats = {name: pd.Categorical(part[name], categories=known) for name, known in levels.items()}
+    numbers = [c for c in part.columns if c not in levels and c not in ("created_at", LABEL)]
+    return pd.DataFrame(cats, index=part.index).join(part[numbers])
 
 
 def reference_auc(prepared: Prepared, cfg: TrainConfig) -> float:
     """Test ROC AUC of the plain reference on the pipeline's own time split."""
-    split = time_split(raw_fields(prepared), cfg.split.valid_fraction, cfg.split.test_fraction)
-    levels = {name: pd.Index(split.train[name].dropna().unique()) for name in CATEGORICAL}
+    frame = raw_fields(prepared, load_mapping(cfg.data.mapping).extra_features())
+    split = time_split(frame, cfg.split.valid_fraction, cfg.split.test_fraction)
+    levels = {
+        name: pd.Index(split.train[name].dropna().unique())
+        for name in frame.columns if frame[name].dtype == "str"
+    }
     x_train, x_valid, x_test = (_matrix(p, levels) for p in (split.train, split.valid, split.test))
     train_set = lgb.Dataset(x_train, label=split.train[LABEL].to_numpy(int))
     valid_set = lgb.Dataset(x_valid, label=split.valid[LABEL].to_numpy(int), reference=train_set)
