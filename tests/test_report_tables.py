@@ -246,13 +246,14 @@ def test_mean_abs_shap_by_group_follows_the_given_order_and_counts_tickets() -> 
     assert table.loc["x"].tolist() == [2, 1.5, 1.0]
 
 
-def test_cell_drivers_are_fields_pushing_more_than_usual_minus_excluded_ones() -> None:
+def test_cell_drivers_are_fields_pushing_clearly_more_than_usual_minus_excluded_ones() -> None:
     sample = shap_sample(
-        [[2.0, 0.1, 0.9, 0.5], [2.0, 0.3, 0.9, 0.5], [2.0, 0.0, 0.0, 0.0]],
-        ["text", "priority", "agent_tenure_days", "channel"],
+        [[2.0, 0.1, 0.9, 0.5, 0.0], [2.0, 0.3, 0.9, 0.5, 2.0], [2.0, 0.2, 0.9, 0.5, -1.0]],
+        ["text", "priority", "agent_tenure_days", "channel", "day_of_year"],
     )
-    baseline = np.array([2.0, 0.0, 0.0, 0.6])  # text pushes every escalation this much
-    rows = pd.Index([0, 1])
+    baseline = np.array([2.0, 0.0, 0.0, 0.6, 0.0])  # text pushes every escalation this much
+    rows = pd.Index([0, 1, 2])
+    # day_of_year: mean 0.33 above usual, but within noise (standard error 0.88)
     assert drivers.cell_drivers(sample, rows, baseline) == [2, 1]
     assert drivers.cell_drivers(sample, rows, baseline, exclude=["agent_tenure_days"]) == [1]
 

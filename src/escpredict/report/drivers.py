@@ -31,6 +31,8 @@ TEXT_NAME = "ticket text"
 #: A cell's commonest value of a field is named in its finding above this share of tickets.
 MOSTLY = 0.5
 OTHER = "other"
+#: Standard errors by which a cell's mean SHAP must exceed the usual one to name the field.
+SE_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -129,20 +131,25 @@ def mean_abs_by(sample: ShapSample, groups: pd.Series, fields: np.ndarray,
 
 def cell_drivers(sample: ShapSample, rows: pd.Index, baseline: np.ndarray,
                  exclude: Sequence[str] = (), k: int = 3) -> list[int]:
-    """Fields pushing ``rows`` towards escalation more than usual, strongest first (indices).
+    """Fields pushing ``rows`` towards escalation clearly more than usual, strongest first.
 
     ``baseline`` is each field's mean SHAP on escalated tickets in general: the ticket text
     pushes nearly every escalation, so naming it for every cell would say nothing about
-    what sets this cell apart. ``exclude`` names source fields (the agent's own record)
-    that the fairness comparison already neutralises.
+    what sets this cell apart. A field counts only when its excess is over ``SE_MARGIN``
+    standard errors, so 30 tickets' noise ("day of year") is not read out as a cause.
+    ``exclude`` names source fields (the agent's own record) that the fairness comparison
+    already neutralises. Returns column indices of ``sample.values``.
     """
     at = sample.index.get_indexer(rows)
-    if not len(at):
+    if len(at) < 2:
         return []
-    pushed = sample.values[at].mean(axis=0) - baseline
-    pushed[[j for j, s in enumerate(sample.sources) if s in set(exclude)]] = -np.inf
-    order = np.argsort(-pushed, kind="stable")[:k]
-    return [int(j) for j in order if pushed[j] > 0]
+    values = sample.values[at]
+    excess = values.mean(axis=0) - baseline
+    clear = excess > SE_MARGIN * values.std(axis=0, ddof=1) / np.sqrt(len(at))
+    excess = np.where(clear, excess, -np.inf)
+    excess[[j for j, s in enumerate(sample.sources) if s in set(exclude)]] = -np.inf
+    order = np.argsort(-excess, kind="stable")[:k]
+    return [int(j) for j in order if np.isfinite(excess[j])]
 
 
 def describe_driver(name: str, values: pd.Series | None, overall: pd.Series | None) -> str:
