@@ -123,7 +123,7 @@ def build_report(
         how="--since/--until" if since or until else "every ticket of the data",
     )
     content = assemble(model, window, frame, options, period,
-                       _source(model_uri, run_id, cfg.data.tickets))
+                       _source(model_uri, run_id, cfg.data.tickets, test_start))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out_dir = Path(out) / f"report-{stamp}"
     files = write_tables(content.tables, out_dir / TABLES_DIR)
@@ -224,10 +224,13 @@ def _report_frame(window: pd.DataFrame, labelled: pd.DataFrame, agents: pd.DataF
     )
 
 
-def _source(model_uri: str, run_id: str | None, tickets: Any) -> dict[str, str]:
+def _source(model_uri: str, run_id: str | None, tickets: Any,
+            test_start: pd.Timestamp | None) -> dict[str, str]:
     return {
         "Model": model_uri,
         "Training run": run_id or "(none)",
+        "Model's test window": (f"from {test_start:%Y-%m-%d %H:%M} UTC (--since it for an "
+                                "out-of-sample report)" if test_start is not None else "unknown"),
         "Tickets": str(tickets),
         "Generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -40,11 +40,16 @@ def kpi_figure(kpis: pd.DataFrame, freq: str) -> Figure:
     starts = pd.to_datetime(kpis["period_start"])
     labels = starts.dt.strftime("%d %b" if freq == WEEKLY else "%b %Y")
     for ax, (columns, title, fmt) in zip(axes.flat, _KPI_PANELS, strict=True):
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(x[::step], labels.iloc[::step], rotation=45, fontsize=8)
+        if kpis[list(columns)].isna().all().all():  # e.g. an export without CSAT
+            ax.text(0.5, 0.5, "not in this export", ha="center", va="center",
+                    transform=ax.transAxes, color="#777777")
+            ax.set_yticks([])
+            continue
         for column in columns:
             ax.plot(x, kpis[column].astype(float), marker="o", ms=3,
                     label=column.replace("_", " "))
-        ax.set_title(title, fontsize=10)
-        ax.set_xticks(x[::step], labels.iloc[::step], rotation=45, fontsize=8)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _, f=fmt: f.format(v)))
         ax.grid(alpha=0.3)
         if len(columns) > 1:
