@@ -444,7 +444,9 @@ def _sections(
                                 f"{_FREQ_WORD[freq].title()} KPIs; a period under "
                                 f"{kpis.WEEKLY_BELOW_DAYS} days is shown by week, a longer one "
                                 "by month. The first and last points may cover part of a "
-                                f"{_FREQ_PERIOD[freq]}.")],
+                                f"{_FREQ_PERIOD[freq]}, and the latest ones count only tickets "
+                                "resolved so far: escalated tickets take longer to close, so "
+                                "recent escalation rates read low until they do.")],
             "tables": ["kpis"],
         },
         {
