@@ -149,6 +149,7 @@ def test_monthly_kpis_follow_their_definitions() -> None:
 
 def test_a_short_period_gets_weekly_kpi_points_a_long_one_monthly() -> None:
     day = pd.Timestamp("2024-03-01", tz="UTC")
+    assert kpis.kpi_frequency(day, day + pd.Timedelta(days=3)) == kpis.DAILY  # a few days' export
     assert kpis.kpi_frequency(day, day + pd.Timedelta(days=61)) == kpis.WEEKLY
     assert kpis.kpi_frequency(day, day + pd.Timedelta(days=365)) == kpis.MONTHLY
     created = pd.Series(pd.date_range("2024-03-01", "2024-04-30 23:00", freq="6h", tz="UTC"))

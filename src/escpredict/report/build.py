@@ -311,8 +311,9 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     return ReportContent("Escalation report", facts, sections, tables)
 
 
-_FREQ_WORD = {kpis.WEEKLY: "weekly", kpis.MONTHLY: "monthly"}
-_FREQ_PERIOD = {kpis.WEEKLY: "week (Monday to Sunday)", kpis.MONTHLY: "calendar month"}
+_FREQ_WORD = {kpis.DAILY: "daily", kpis.WEEKLY: "weekly", kpis.MONTHLY: "monthly"}
+_FREQ_PERIOD = {kpis.DAILY: "day", kpis.WEEKLY: "week (Monday to Sunday)",
+                kpis.MONTHLY: "calendar month"}
 
 
 def _top_categories(categories: pd.Series, n: int) -> tuple[pd.Series, list[str]]:
@@ -442,8 +443,9 @@ def _sections(
             ),
             "figures": [_figure(figures.kpi_figure(kpi_table, freq), "KPI trends",
                                 f"{_FREQ_WORD[freq].title()} KPIs; a period under "
-                                f"{kpis.WEEKLY_BELOW_DAYS} days is shown by week, a longer one "
-                                "by month. The first and last points may cover part of a "
+                                f"{kpis.DAILY_BELOW_DAYS} days is shown by day, one under "
+                                f"{kpis.WEEKLY_BELOW_DAYS} by week, a longer one by month. "
+                                "The first and last points may cover part of a "
                                 f"{_FREQ_PERIOD[freq]}, and the latest ones count only tickets "
                                 "resolved so far: escalated tickets take longer to close, so "
                                 "recent escalation rates read low until they do.")],

@@ -16,7 +16,7 @@ from matplotlib.ticker import FuncFormatter
 
 from escpredict.plots import _figure
 from escpredict.report.drivers import ShapSample
-from escpredict.report.kpis import WEEKLY
+from escpredict.report.kpis import MONTHLY
 
 #: (column, title, y-axis format) of the KPI small multiples.
 _KPI_PANELS: tuple[tuple[tuple[str, ...], str, str], ...] = (
@@ -32,13 +32,13 @@ _KPI_PANELS: tuple[tuple[tuple[str, ...], str, str], ...] = (
 
 
 def kpi_figure(kpis: pd.DataFrame, freq: str) -> Figure:
-    """Small multiples of the weekly or monthly KPIs (``kpis.period_kpis``)."""
+    """Small multiples of the daily, weekly or monthly KPIs (``kpis.period_kpis``)."""
     fig = _figure(figsize=(15, 6.5), layout="constrained")
     axes = fig.subplots(2, 3)
     x = np.arange(len(kpis))
     step = max(1, len(kpis) // 10)
     starts = pd.to_datetime(kpis["period_start"])
-    labels = starts.dt.strftime("%d %b" if freq == WEEKLY else "%b %Y")
+    labels = starts.dt.strftime("%b %Y" if freq == MONTHLY else "%d %b")
     for ax, (columns, title, fmt) in zip(axes.flat, _KPI_PANELS, strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_xticks(x[::step], labels.iloc[::step], rotation=45, fontsize=8)

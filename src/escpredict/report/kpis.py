@@ -1,7 +1,8 @@
 """Support KPIs per week or calendar month (UTC) of ticket creation.
 
 A period shorter than ``WEEKLY_BELOW_DAYS`` gets weekly points (weeks start on Monday):
-two months by month would be two points, which shows no trend at all.
+two months by month would be two points, which shows no trend at all; one shorter than
+``DAILY_BELOW_DAYS`` (a few days' export) gets daily points for the same reason.
 
 Definitions (repeated in the report):
 
@@ -19,9 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: Reports covering fewer days than this get weekly KPI points, longer ones monthly.
+#: Reports covering fewer days than these get daily or weekly KPI points; longer ones monthly.
+DAILY_BELOW_DAYS = 28
 WEEKLY_BELOW_DAYS = 183
-WEEKLY, MONTHLY = "W-SUN", "M"  # pandas period codes: Monday-to-Sunday weeks, calendar months
+#: pandas period codes: days, Monday-to-Sunday weeks, calendar months.
+DAILY, WEEKLY, MONTHLY = "D", "W-SUN", "M"
 
 KPI_COLUMNS: tuple[str, ...] = (
     "period_start",
@@ -45,18 +48,21 @@ def resolution_hours(tickets: pd.DataFrame) -> pd.Series:
 
 
 def kpi_frequency(start: pd.Timestamp, end: pd.Timestamp) -> str:
-    """``WEEKLY`` for a period under ``WEEKLY_BELOW_DAYS`` days, else ``MONTHLY``."""
-    return WEEKLY if (end - start) < pd.Timedelta(days=WEEKLY_BELOW_DAYS) else MONTHLY
+    """``DAILY``, ``WEEKLY`` or ``MONTHLY``: the finest that keeps a long period legible."""
+    span = end - start
+    if span < pd.Timedelta(days=DAILY_BELOW_DAYS):
+        return DAILY
+    return WEEKLY if span < pd.Timedelta(days=WEEKLY_BELOW_DAYS) else MONTHLY
 
 
 def period_starts(created_at: pd.Series, freq: str) -> pd.Series:
-    """The first day (``YYYY-MM-DD``, UTC) of each timestamp's week or month."""
+    """The first day (``YYYY-MM-DD``, UTC) of each timestamp's day, week or month."""
     naive = created_at.dt.tz_convert("UTC").dt.tz_localize(None)
     return naive.dt.to_period(freq).dt.start_time.dt.strftime("%Y-%m-%d")
 
 
 def period_kpis(tickets: pd.DataFrame, freq: str) -> pd.DataFrame:
-    """One row per creation period (``freq``: ``WEEKLY`` or ``MONTHLY``), oldest first.
+    """One row per creation period (``freq``: ``DAILY``, ``WEEKLY`` or ``MONTHLY``), oldest first.
 
     ``escalated`` is boolean with NA for open tickets.
     """
