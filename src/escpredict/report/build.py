@@ -420,6 +420,32 @@ def _recognition(by_agent: pd.DataFrame, under: pd.DataFrame) -> pd.DataFrame:
     return merged.sort_values("z", kind="stable").reset_index(drop=True)  # strongest first
 
 
+def _heatmaps(by_category: pd.DataFrame, by_tenure: pd.DataFrame) -> list[dict[str, str]]:
+    """The mean |SHAP| heatmaps that compare something: one column (every tenure "unknown"
+    without an agents table) is left out."""
+    out = []
+    if len(by_category) > 1:
+        out.append(_figure(
+            figures.heatmap_figure(by_category, "Mean |SHAP| by category"), "Drivers by category",
+            "What matters most differs by category: the categories with most tickets, the rest "
+            "pooled as 'other'; n counts tickets of the SHAP sample."))
+    if len(by_tenure) > 1:
+        out.append(_figure(
+            figures.heatmap_figure(by_tenure, "Mean |SHAP| by agent tenure band"),
+            "Drivers by tenure band", "Tenure band of the assigned agent at creation."))
+    return out
+
+
+def _ratio_plot(by_agent: pd.DataFrame) -> list[dict[str, str]]:
+    """The agents' forest plot, unless no agent has enough data for a ratio."""
+    if by_agent["ratio"].isna().all():
+        return []
+    return [_figure(
+        figures.ratio_figure(by_agent, "agent_id",
+                             "Escalations vs expected, by agent (strongest evidence first)"),
+        "Agent ratios", "Red: significantly above expected; green: below; grey: within noise.")]
+
+
 def _figure(fig: Any, alt: str, caption: str) -> dict[str, str]:
     return {"uri": figure_uri(fig), "alt": alt, "caption": caption}
 
@@ -464,13 +490,7 @@ def _sections(
             "figures": [
                 _figure(figures.beeswarm_figure(summary, top), "SHAP summary",
                         f"Strongest {len(top)} input fields on {len(summary.index):,} random tickets."),
-                _figure(figures.heatmap_figure(by_category, "Mean |SHAP| by category"),
-                        "Drivers by category",
-                        "What matters most differs by category: the categories with most "
-                        "tickets, the rest pooled as 'other'; n counts tickets of the SHAP "
-                        "sample."),
-                _figure(figures.heatmap_figure(by_tenure, "Mean |SHAP| by agent tenure band"),
-                        "Drivers by tenure band", "Tenure band of the assigned agent at creation."),
+                *_heatmaps(by_category, by_tenure),
             ],
             "tables": [],
         },
@@ -488,10 +508,7 @@ def _sections(
             ),
             "findings": findings,
             "no_findings": "No agent or cell is significantly above expected.",
-            "figures": [_figure(
-                figures.ratio_figure(gaps["gaps_by_agent"], "agent_id",
-                                     "Escalations vs expected, by agent (strongest evidence first)"),
-                "Agent ratios", "Red: significantly above expected; green: below; grey: within noise.")],
+            "figures": _ratio_plot(gaps["gaps_by_agent"]),
             "tables": [g.name for g in GROUPINGS],
         },
         {
