@@ -13,10 +13,13 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
 
-from escpredict.report.build import PeriodError, ReportResult, build_report, select_period
+from escpredict.cli import app
+from escpredict.report.build import ReportResult, build_report
 from escpredict.report.drivers import OTHER
 from escpredict.report.fairness import ABOVE, BELOW, NOT_ENOUGH, OE_COLUMNS
+from escpredict.report.period import PeriodError, select_period
 from escpredict.report.render import ReportContent, Table, render_html
 from tests.conftest import Trained
 
@@ -101,6 +104,16 @@ def test_a_period_without_tickets_is_an_error_naming_the_datas_span() -> None:
         select_period(tickets, date(2025, 1, 1), None, "t.csv")
     with pytest.raises(PeriodError, match="after"):
         select_period(tickets, date(2024, 2, 1), date(2024, 1, 1), "t.csv")
+
+
+def test_cli_refuses_a_period_without_tickets_in_one_line(trained: Trained, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, [
+        "report", "--model", "models:/escalation-risk@candidate", "--out", str(tmp_path),
+        "--tracking-uri", trained.tracking_uri, "--since", "2031-01-01",
+    ])
+    assert result.exit_code == 2
+    assert "no tickets created from 2031-01-01" in " ".join(result.output.split())
+    assert not list(tmp_path.iterdir())  # nothing half-written
 
 
 def test_drivers_are_input_fields_never_one_hot_levels(report: ReportResult) -> None:

@@ -32,7 +32,7 @@ def user_errors() -> Iterator[None]:
     from escpredict.loaders import DataReadError
     from escpredict.promotion import PromotionError
     from escpredict.registry import RegistryError
-    from escpredict.report.build import PeriodError
+    from escpredict.report.period import PeriodError
     from escpredict.train import TrainingDataError
     from escpredict.validation import DataValidationError
 

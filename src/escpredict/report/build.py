@@ -34,6 +34,7 @@ from escpredict.model import EscalationModel
 from escpredict.pyfunc import load_escalation_model
 from escpredict.registry import use_store
 from escpredict.report import drivers, fairness, figures, kpis, neutral, underescalation
+from escpredict.report.period import Period, select_period
 from escpredict.report.render import (
     TABLES_DIR,
     ReportContent,
@@ -117,11 +118,7 @@ def build_report(
     window = select_period(data, since, until, str(cfg.data.tickets))
     test_start = _test_window_start(run_id)
     frame = _report_frame(window, prepared.frame, prepared.agents, test_start)
-    period = Period(
-        start=pd.Timestamp(since, tz="UTC") if since else window["created_at"].min(),
-        end=pd.Timestamp(until, tz="UTC") + pd.Timedelta(days=1) if until else window["created_at"].max(),
-        how="--since/--until" if since or until else "every ticket of the data",
-    )
+    period = Period.covering(window, since, until)
     content = assemble(model, window, frame, options, period,
                        _source(model_uri, run_id, cfg.data.tickets, test_start))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -132,45 +129,6 @@ def build_report(
     if run_id:
         MlflowClient().log_artifacts(run_id, str(out_dir), artifact_path=f"reports/{stamp}")
     return ReportResult(html, files, run_id, len(window), perf_counter() - start)
-
-
-class PeriodError(ValueError):
-    """--since/--until select no tickets, or are out of order."""
-
-
-@dataclass(frozen=True)
-class Period:
-    """What the report covers: [start, end) in UTC, and how it was chosen (for the reader)."""
-
-    start: pd.Timestamp
-    end: pd.Timestamp
-    how: str
-
-    def describe(self) -> str:
-        last = self.end - pd.Timedelta(microseconds=1)
-        return f"{self.start:%Y-%m-%d} to {last:%Y-%m-%d} ({self.how})"
-
-
-def select_period(tickets: pd.DataFrame, since: date | None, until: date | None,
-                  source: str) -> pd.DataFrame:
-    """Tickets created on ``since`` .. ``until`` (UTC dates, both included; None: open-ended).
-
-    An empty selection is an error naming the data's own span, not an empty report.
-    """
-    if since and until and since > until:
-        raise PeriodError(f"--since {since} is after --until {until}")
-    created = tickets["created_at"]
-    keep = pd.Series(True, index=tickets.index)
-    if since:
-        keep &= created >= pd.Timestamp(since, tz="UTC")
-    if until:
-        keep &= created < pd.Timestamp(until, tz="UTC") + pd.Timedelta(days=1)
-    if not keep.any():
-        raise PeriodError(
-            f"{source}: no tickets created from {since or 'the start'} to {until or 'the end'}; "
-            f"the data covers {created.min():%Y-%m-%d} to {created.max():%Y-%m-%d}"
-        )
-    return tickets[keep]
 
 
 def _config(run_id: str | None, tickets: Path | None, agents: Path | None,

@@ -65,7 +65,7 @@ def evidence_z(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         log_term = np.where(o > 0, o * np.log(o / e), 0.0)
     deviance = np.maximum(2.0 * (log_term - (o - e)), 0.0)
-    return np.sign(o - e) * np.sqrt(deviance)
+    return np.sign(o - e) * np.sqrt(deviance) + 0.0  # + 0.0: no "-0.00" when o == e
 
 
 def observed_expected(
