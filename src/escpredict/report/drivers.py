@@ -58,16 +58,20 @@ def field_names(builder: FeatureBuilder, sources: Sequence[str]) -> list[str]:
 
 
 def field_values(matrix: np.ndarray, builder: FeatureBuilder, sources: Sequence[str]) -> np.ndarray:
-    """Per field, its column's value when the field is one column of its own name, else NaN.
+    """Per field, its column's value when the field is one numeric column, else NaN.
 
-    A one-hot or text field has no single value to colour a beeswarm point by.
+    A one-hot or text field has no single value to colour a beeswarm point by, and a
+    LightGBM-native categorical column (``categorical_columns``, when the builder declares
+    them) holds level codes, whose order means nothing.
     """
     column = {name: j for j, name in enumerate(builder.feature_names)}
+    codes = set(getattr(builder, "categorical_columns", ()))
     counts = pd.Series(builder.feature_sources).value_counts()
     out = np.full((matrix.shape[0], len(sources)), np.nan)
     for g, source in enumerate(sources):
-        if source in column and counts.get(source, 0) == 1:
-            out[:, g] = matrix[:, column[source]]
+        j = column.get(source)
+        if j is not None and j not in codes and counts.get(source, 0) == 1:
+            out[:, g] = matrix[:, j]
     return out
 
 
