@@ -226,10 +226,12 @@ def test_top_resolvers_count_escalated_tickets_only() -> None:
 
 
 def test_heatmap_groups_are_the_commonest_categories_plus_other() -> None:
-    categories = pd.Series(["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d", "e"], name="category")
-    pooled = drivers.top_levels(categories, 2, "other")
-    assert pooled.value_counts().to_dict() == {"other": 5, "a": 5, "b": 4}
+    categories = pd.Series(["c"] * 3 + ["a"] * 5 + ["b"] * 4 + ["d", "e"], name="category")
+    pooled, order = drivers.top_levels(categories, 2)
+    assert order == ["a", "b", "other (3 categories)"]  # by volume, the pool last
+    assert pooled.value_counts().to_dict() == {"other (3 categories)": 5, "a": 5, "b": 4}
     assert pooled.index.equals(categories.index)  # every ticket still counted
+    assert drivers.top_levels(categories, 5)[1] == ["a", "b", "c", "d", "e"]  # nothing to pool
 
 
 def shap_sample(values: list[list[float]], sources: list[str]) -> drivers.ShapSample:

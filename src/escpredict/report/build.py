@@ -225,7 +225,7 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     summary = drivers.subset(sample, sample_rows)
     top = drivers.top_fields(summary.values, options.top_fields)
     heat = top[: options.heatmap_fields]
-    categories, order = _top_categories(frame["category"], options.heatmap_categories)
+    categories, order = drivers.top_levels(frame["category"], options.heatmap_categories)
     by_category = drivers.mean_abs_by(summary, categories, heat, order)
     by_tenure = drivers.mean_abs_by(summary, frame["tenure_band"], heat, TENURE_BANDS)
     findings = _findings(flagged, gaps, sample, summary, frame)
@@ -272,15 +272,6 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
 _FREQ_WORD = {kpis.DAILY: "daily", kpis.WEEKLY: "weekly", kpis.MONTHLY: "monthly"}
 _FREQ_PERIOD = {kpis.DAILY: "day", kpis.WEEKLY: "week (Monday to Sunday)",
                 kpis.MONTHLY: "calendar month"}
-
-
-def _top_categories(categories: pd.Series, n: int) -> tuple[pd.Series, list[str]]:
-    """The ``n`` commonest categories, the rest pooled as "other (k categories)"; and their
-    display order: by volume, the pooled column last."""
-    rest = categories.nunique() - n
-    label = f"{drivers.OTHER} ({rest:,} categories)" if rest > 1 else drivers.OTHER
-    pooled = drivers.top_levels(categories, n, label)
-    return pooled, [*(c for c in pooled.value_counts().index if c != label), label]
 
 
 #: (table name, group keys, O/E row, escalated tickets to explain) of a flagged group.

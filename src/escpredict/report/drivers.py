@@ -106,14 +106,20 @@ def top_fields(values: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-strength, kind="stable")[:k]
 
 
-def top_levels(groups: pd.Series, n: int, other: str = OTHER) -> pd.Series:
-    """``groups`` with all but its ``n`` commonest values replaced by ``other``.
+def top_levels(groups: pd.Series, n: int) -> tuple[pd.Series, list[str]]:
+    """``groups`` with all but its ``n`` commonest values pooled, and the display order.
 
     700 products side by side make an unreadable strip; the top ones by volume and one
-    pooled column keep a heatmap legible and still account for every ticket.
+    pooled column, "other (k categories)", keep a heatmap legible and still account for
+    every ticket. The order is by volume, the pooled column last.
     """
-    keep = groups.value_counts(sort=True).index[:n]
-    return groups.where(groups.isin(keep), other)
+    volume = groups.value_counts(sort=True)
+    keep = list(volume.index[:n])
+    rest = len(volume) - len(keep)
+    if rest == 0:
+        return groups, keep
+    label = f"{OTHER} ({rest:,} {'category' if rest == 1 else 'categories'})"
+    return groups.where(groups.isin(keep), label), [*keep, label]
 
 
 def mean_abs_by(sample: ShapSample, groups: pd.Series, fields: np.ndarray,
