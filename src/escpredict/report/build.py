@@ -8,7 +8,7 @@ one test month shows one KPI point and leaves most agents with too few tickets t
 The model has seen the older tickets in training, which makes it sharper on them (its
 predictions sit closer to their outcomes), so on those tickets a group's expected count
 moves towards its observed count and ratios shrink towards 1.0×: the comparison gets more
-cautious, never harsher. Expectations are rescaled separately on the training-period
+cautious, not harsher. Expectations are rescaled separately on the training-period
 tickets and on later ones, so each part is 1.0× on its own and a difference in the
 model's level between them cannot flag anyone.
 """
@@ -47,6 +47,8 @@ from escpredict.stages import Stages
 from escpredict.train import EVAL_WINDOW_ARTIFACT, prepare
 
 DEFAULT_MODEL = "models:/escalation-risk@champion"
+
+
 class Grouping(NamedTuple):
     """One table of the training-gap section."""
 
@@ -56,6 +58,7 @@ class Grouping(NamedTuple):
     noun: str  # what its rows are, in "... and 9 more agents above expected"
 
 
+#: Per-agent, per-team and per-cell tables of the training-gap section.
 GROUPINGS: tuple[Grouping, ...] = (
     Grouping("gaps_by_agent", ("agent_id",), "By agent", "agents"),
     Grouping("gaps_by_team", ("team",), "By team", "teams"),
@@ -282,7 +285,9 @@ def _findings(flagged: list[Flagged], gaps: dict[str, pd.DataFrame], sample: dri
               summary: drivers.ShapSample, frame: pd.DataFrame) -> list[str]:
     """One line per spelled-out flagged group, and per table how many more it flags."""
     escalated = frame["escalated"]
-    baseline = summary.values[escalated.loc[summary.index].to_numpy()].mean(axis=0)
+    in_sample = escalated.loc[summary.index].to_numpy()
+    baseline = (summary.values[in_sample].mean(axis=0) if in_sample.any()
+                else np.zeros(summary.values.shape[1]))
     overall = frame[escalated]
     lines: list[str] = []
     for g in GROUPINGS:
@@ -335,8 +340,10 @@ def _flagged_rows(frame: pd.DataFrame, gaps: dict[str, pd.DataFrame], per_cell: 
 
 _GAP_NOTE = (
     "ratio = observed / expected; 95% exact Poisson interval; 'above expected' when the whole "
-    f"interval is above 1. Fewer than {fairness.MIN_TICKETS} tickets or under "
-    f"{fairness.MIN_EXPECTED:g} expected: not enough data, no ratio."
+    "interval is above 1. z: signed strength of evidence, about ±2 where the interval touches 1; "
+    "rows are sorted by it, significant ones first. Fewer than "
+    f"{fairness.MIN_TICKETS} tickets or under {fairness.MIN_EXPECTED:g} expected: not enough "
+    "data, no ratio, listed last."
 )
 
 
