@@ -55,17 +55,14 @@ class Grouping(NamedTuple):
     name: str  # file name under tables/
     keys: tuple[str, ...]
     title: str
-    noun: str  # what its rows are, in "... and 9 more agents above expected"
 
 
 #: Per-agent, per-team and per-cell tables of the training-gap section.
 GROUPINGS: tuple[Grouping, ...] = (
-    Grouping("gaps_by_agent", ("agent_id",), "By agent", "agents"),
-    Grouping("gaps_by_team", ("team",), "By team", "teams"),
-    Grouping("gaps_by_team_category", ("team", "category"), "By team × category",
-             "team × category cells"),
-    Grouping("gaps_by_tenure_category", ("tenure_band", "category"), "By tenure band × category",
-             "tenure × category cells"),
+    Grouping("gaps_by_agent", ("agent_id",), "By agent"),
+    Grouping("gaps_by_team", ("team",), "By team"),
+    Grouping("gaps_by_team_category", ("team", "category"), "By team × category"),
+    Grouping("gaps_by_tenure_category", ("tenure_band", "category"), "By tenure band × category"),
 )
 _UNKNOWN = "(unknown)"
 
@@ -295,8 +292,7 @@ def _findings(flagged: list[Flagged], gaps: dict[str, pd.DataFrame], sample: dri
         lines += [fairness.finding(keys, row,
                                    _cell_drivers(sample, frame, overall, rows, baseline, g.keys))
                   for keys, row, rows in cells]
-        lines += _more(len(cells), int(gaps[g.name]["flag"].sum()), f"{g.noun} above expected",
-                       g.name)
+        lines += _more(len(cells), int(gaps[g.name]["flag"].sum()), "above expected", g.name)
     return lines
 
 
@@ -317,10 +313,10 @@ def _cell_drivers(sample: drivers.ShapSample, frame: pd.DataFrame, overall: pd.D
     ]
 
 
-def _more(shown: int, total: int, what: str, table: str) -> list[str]:
+def _more(shown: int, total: int, status: str, table: str) -> list[str]:
     """The closing line of a capped list of findings, naming the file that has them all."""
     rest = total - shown
-    return [f"… and {rest:,} more {what}: see {TABLES_DIR}/{table}.csv"] if rest > 0 else []
+    return [f"… {rest:,} more {status}: see {TABLES_DIR}/{table}.csv"] if rest > 0 else []
 
 
 def _flagged_rows(frame: pd.DataFrame, gaps: dict[str, pd.DataFrame], per_cell: int,
@@ -474,7 +470,7 @@ def _sections(
             "findings": [fairness.finding({"agent_id": row["agent_id"]}, row, [])
                          for _, row in recognised.head(n_findings).iterrows()]
                         + _more(min(n_findings, len(recognised)), len(recognised),
-                                "agents below expected", "below_expected"),
+                                "below expected", "below_expected"),
             "good": True,
             "no_findings": "No agent is significantly below expected.",
             "figures": [],
@@ -496,7 +492,8 @@ def _sections(
                                  "bad outcomes on held high-risk tickets")
                 + f" (reopened {row['reopened']}, low CSAT {row['low_csat']}, slow {row['slow']})"
                 for _, row in held_flags.head(n_findings).iterrows()
-            ] + _more(min(n_findings, len(held_flags)), len(held_flags), "agents", "under_escalation"),
+            ] + _more(min(n_findings, len(held_flags)), len(held_flags), "above expected",
+                      "under_escalation"),
             "no_findings": "No agent has significantly more bad outcomes on held high-risk tickets.",
             "figures": [],
             "tables": ["under_escalation"],
