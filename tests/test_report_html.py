@@ -9,6 +9,7 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
@@ -16,8 +17,10 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from escpredict.cli import app
+from escpredict.pyfunc import load_escalation_model
+from escpredict.registry import use_store
 from escpredict.report.build import ReportResult, build_report
-from escpredict.report.drivers import OTHER
+from escpredict.report.drivers import OTHER, shap_sample
 from escpredict.report.fairness import ABOVE, BELOW, NOT_ENOUGH, OE_COLUMNS
 from escpredict.report.period import PeriodError, select_period
 from escpredict.report.render import ReportContent, Table, render_html
@@ -116,14 +119,35 @@ def test_cli_refuses_a_period_without_tickets_in_one_line(trained: Trained, tmp_
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
+def reads_as_a_column(name: str) -> bool:
+    """A one-hot level ("priority = low") or an n-gram ("word 'refund'") rather than a field."""
+    return name.startswith(("priority = ", "channel = ", "category = ", "word ", "phrase ",
+                            "text contains "))
+
+
 def test_drivers_are_input_fields_never_one_hot_levels(report: ReportResult) -> None:
     html = report.html.read_text()
     for name in ("drivers_by_category", "drivers_by_tenure"):
         fields = set(pd.read_csv(report.files[f"{name}.csv"])["field"])
         assert {"ticket text", "priority"} <= fields
-        assert not any(" = " in f or f.startswith(("word ", "phrase ", "text contains")) for f in fields)
+        assert not any(map(reads_as_a_column, fields))
     findings = re.findall(r"drivers: ([^<]*)</li>", html)
-    assert not any(" = " in line for line in findings)
+    assert not any(reads_as_a_column(d) for line in findings for d in line.split(", "))
+
+
+def test_shap_columns_are_summed_into_one_named_group_per_input_field(trained: Trained) -> None:
+    use_store(trained.tracking_uri)
+    model = load_escalation_model("models:/escalation-risk@candidate")
+    frame = pd.read_parquet(trained.data_dir / "tickets.parquet").head(40)
+    matrix = model.matrix(model.with_history(frame))
+    sample = shap_sample(model, matrix, frame.index)
+    assert len(sample.names) == len(set(model.builder.feature_sources)) < matrix.shape[1]
+    assert {"priority", "channel", "category", "ticket text"} <= set(sample.names)
+    assert not any(map(reads_as_a_column, sample.names))
+    full = model.contributions(matrix.toarray())  # grouping loses nothing: same margins
+    assert sample.values.sum(axis=1) + sample.base == pytest.approx(full.sum(axis=1))
+    channel = sample.names.index("channel")
+    assert np.isnan(sample.data[:, channel]).all()  # a one-hot field has no single value
 
 
 def test_the_category_heatmap_shows_top_categories_plus_other(
