@@ -25,7 +25,7 @@ _KPI_PANELS: tuple[tuple[tuple[str, ...], str, str], ...] = (
      "First-contact resolution / resolved without escalation", "{:.1%}"),
     (("median_hours_escalated", "median_hours_not_escalated"),
      "Median resolution time (hours)", "{:.0f}"),
-    (("agents_per_escalated",), "Agents involved per escalated ticket", "{:.2f}"),
+    (("agents_per_escalated",), "Agents involved per escalated ticket", "{:g}"),
     (("csat_after_escalation", "csat_without_escalation"), "Mean CSAT", "{:.1f}"),
     (("tickets", "resolved"), "Tickets created / resolved", "{:,.0f}"),
 )
