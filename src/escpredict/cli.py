@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ def user_errors() -> Iterator[None]:
     from escpredict.loaders import DataReadError
     from escpredict.promotion import PromotionError
     from escpredict.registry import RegistryError
+    from escpredict.report.period import PeriodError
     from escpredict.train import TrainingDataError
     from escpredict.validation import DataValidationError
 
@@ -38,7 +40,7 @@ def user_errors() -> Iterator[None]:
         yield
     except (
         ConfigError, DataReadError, DataValidationError, LabelError, TrainingDataError,
-        PromotionError, RegistryError, FileNotFoundError,
+        PromotionError, RegistryError, PeriodError, FileNotFoundError,
     ) as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -325,17 +327,23 @@ def serve(
 @app.command()
 def report(
     model: Annotated[str, typer.Option(help="Model URI (alias or version).")] = "models:/escalation-risk@champion",
-    tickets: Annotated[Path | None, typer.Option(help="Ticket export (default: the run's test window).")] = None,
+    tickets: Annotated[Path | None, typer.Option(help="Ticket export (default: the training run's).")] = None,
     agents: Annotated[Path | None, typer.Option(help="Agents table (default: the run's).")] = None,
     mapping: Annotated[str | None, typer.Option(help="Column mapping name or YAML path.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("reports"),
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    since: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="First day covered, UTC (default: the data's first).")] = None,
+    until: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="Last day covered, UTC, included (default: the data's last).")] = None,
 ) -> None:
     """Manager report: KPIs, escalation drivers, fair per-agent comparisons (HTML + CSV/JSON)."""
     from escpredict.report.build import build_report
 
     with user_errors():
-        result = build_report(model, tickets, agents, mapping, out, tracking_uri)
+        result = build_report(model, tickets, agents, mapping, out, tracking_uri,
+                              since=since.date() if since else None,
+                              until=until.date() if until else None)
     console.print(f"report for {result.n_tickets:,} tickets in {result.seconds:.1f}s → {result.html}")
 
 
