@@ -43,6 +43,13 @@ from escpredict.history import (
 )
 from escpredict.labels import label_tickets
 from escpredict.loaders import canonical_tickets, load_agents
+from escpredict.maturity import (
+    AUTO_QUANTILE,
+    Maturity,
+    escalation_days,
+    measured_before,
+    resolve,
+)
 from escpredict.pyfunc import load_escalation_model
 from escpredict.registry import ensure_experiment, use_store
 from escpredict.season import SeasonalOffset, margin
@@ -154,9 +161,9 @@ def _sample(window: dd.DataFrame, n: int, rows: int) -> dd.DataFrame:
     return window if n <= rows else window.sample(frac=rows / n, random_state=7)
 
 
-def labelled(every: dd.DataFrame) -> dd.DataFrame:
-    """Resolved tickets only (what trains and evaluates), label as plain bool."""
-    frame = every[~every[LABEL].isna()][_WINDOW_COLUMNS]
+def labelled(every: dd.DataFrame, cut: Maturity) -> dd.DataFrame:
+    """Mature resolved tickets only (what trains and evaluates), label as plain bool."""
+    frame = every[~every[LABEL].isna() & (every["created_at"] <= cut.cutoff)][_WINDOW_COLUMNS]
     return frame.assign(**{LABEL: frame[LABEL].astype(bool)})
 
 
@@ -232,7 +239,8 @@ def run(
         snapshot = snapshot_from_events(fold_events(events, cutoff), as_of, agents, window_days)
 
     with stages.stage("split"):
-        windows, bounds, counts = _split(cfg, every, labelled(every))
+        cut = _maturity(cfg, every, as_of)
+        windows, bounds, counts = _split(cfg, every, labelled(every, cut))
     train, valid, test = windows["train"], windows["valid"], windows["test"]
 
     with stages.stage("features"):
@@ -273,8 +281,10 @@ def run(
         test=test_scores.drop(columns=["_raw", "_baseline"]).reset_index(drop=True),
         raw_test=test_scores["_raw"].to_numpy(),
         baseline_test=test_scores["_baseline"].to_numpy(),
+        baseline_valid=valid_scores["_baseline"].to_numpy(),
         bounds=bounds,
         counts=counts,
+        maturity=cut,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
 
@@ -287,6 +297,22 @@ _EVENTS_META = pd.DataFrame(
         "count": pd.Series(dtype="int64"),
     }
 )
+
+
+def _maturity(cfg: TrainConfig, every: dd.DataFrame, as_of: int) -> Maturity:
+    """`maturity.maturity` over partitions; the horizon is Dask's approximate quantile."""
+    end = pd.Timestamp(as_of, tz="UTC")
+
+    def measure() -> float:
+        before = measured_before(pd.Timestamp(every["created_at"].min().compute()), end)
+        days = every.map_partitions(_escalation_days, before, meta=(None, "float64"))
+        return float(days.quantile(AUTO_QUANTILE).compute())
+
+    return resolve(cfg.labels.maturity_days, end, measure)
+
+
+def _escalation_days(part: pd.DataFrame, before: pd.Timestamp) -> pd.Series:
+    return escalation_days(part, part[LABEL], before)
 
 
 def _latest_known(part: pd.DataFrame) -> pd.Series:
@@ -323,8 +349,9 @@ def _split(
             for name, w in windows.items()
         },
         every.shape[0],
+        every[LABEL].notna().sum(),
     )
-    per_window, n_rows = stats
+    per_window, n_rows, n_resolved = stats
     for name, (n, n_escalated, _, _) in per_window.items():
         check_both_classes(name, int(n), int(n_escalated))
     bounds = {
@@ -336,7 +363,8 @@ def _split(
     counts = {
         "n_rows": int(n_rows),
         "n_quarantined": 0,
-        "n_open_excluded": int(n_rows) - n_labelled,
+        "n_open_excluded": int(n_rows) - int(n_resolved),
+        "n_immature_excluded": int(n_resolved) - n_labelled,
         "n_labelled": n_labelled,
         **{f"n_{name}": int(n) for name, (n, *_) in per_window.items()},
     }
