@@ -43,13 +43,7 @@ from escpredict.history import (
 )
 from escpredict.labels import label_tickets
 from escpredict.loaders import canonical_tickets, load_agents
-from escpredict.maturity import (
-    AUTO_QUANTILE,
-    Maturity,
-    escalation_days,
-    measured_before,
-    resolve,
-)
+from escpredict.maturity import AUTO_QUANTILE, Maturity, escalation_days, measured_before, resolve
 from escpredict.pyfunc import load_escalation_model
 from escpredict.registry import ensure_experiment, use_store
 from escpredict.season import SeasonalOffset, margin
@@ -65,10 +59,11 @@ from escpredict.train import (
 )
 
 #: The vocabulary, category levels, seasonal offset and logistic baseline are fitted on at
-#: most this many training-window tickets, and the best iteration is chosen on at most this
-#: many validation tickets (uniform samples): fitting n-gram vocabularies on tens of millions
-#: of texts would need them on one process, and term frequencies and AUC settle long before
-#: that. Smaller windows are used whole, so results equal the local engine's.
+#: most this many training-window tickets, the best iteration is chosen on at most this many
+#: validation tickets and the label-maturity horizon measured on at most this many
+#: escalations (uniform samples): fitting n-gram vocabularies on tens of millions of texts
+#: would need them on one process, and term frequencies, AUC and percentiles settle long
+#: before that. Smaller windows are used whole, so results equal the local engine's.
 FIT_SAMPLE_ROWS = 300_000
 
 _WINDOW_COLUMNS = [*SCORING_FIELDS, *HISTORY_NAMES, LABEL]
@@ -239,7 +234,7 @@ def run(
         snapshot = snapshot_from_events(fold_events(events, cutoff), as_of, agents, window_days)
 
     with stages.stage("split"):
-        cut = _maturity(cfg, every, as_of)
+        cut = _maturity(cfg, every, as_of, fit_sample_rows)
         windows, bounds, counts = _split(cfg, every, labelled(every, cut))
     train, valid, test = windows["train"], windows["valid"], windows["test"]
 
@@ -299,14 +294,20 @@ _EVENTS_META = pd.DataFrame(
 )
 
 
-def _maturity(cfg: TrainConfig, every: dd.DataFrame, as_of: int) -> Maturity:
-    """`maturity.maturity` over partitions; the horizon is Dask's approximate quantile."""
+def _maturity(cfg: TrainConfig, every: dd.DataFrame, as_of: int, sample_rows: int) -> Maturity:
+    """`maturity.maturity` over partitions, measured on at most `sample_rows` escalations.
+
+    A uniform sample, not Dask's approximate quantile: that one was 24% off on a few
+    hundred escalations in four partitions; a sample's 95th percentile is exact when the
+    escalations fit, and within a fraction of a percent of the truth at 300,000.
+    """
     end = pd.Timestamp(as_of, tz="UTC")
 
     def measure() -> float:
         before = measured_before(pd.Timestamp(every["created_at"].min().compute()), end)
         days = every.map_partitions(_escalation_days, before, meta=(None, "float64"))
-        return float(days.quantile(AUTO_QUANTILE).compute())
+        n = int(days.shape[0].compute())
+        return float(_sample(days, n, sample_rows).compute().quantile(AUTO_QUANTILE))
 
     return resolve(cfg.labels.maturity_days, end, measure)
 
@@ -349,7 +350,7 @@ def _split(
             for name, w in windows.items()
         },
         every.shape[0],
-        every[LABEL].notna().sum(),
+        (~every[LABEL].isna()).sum(),
     )
     per_window, n_rows, n_resolved = stats
     for name, (n, n_escalated, _, _) in per_window.items():
