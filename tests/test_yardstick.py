@@ -28,6 +28,11 @@ SMALL = [
 ]
 
 
+def store(uri: str) -> MlflowClient:
+    """A client of that store's registry too, not of the process-wide one the last run set."""
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 def train(sample_dir: Path, uri: str, *sets: str) -> str:
     args = ["train", "--tickets", str(sample_dir / "tickets.parquet"),
             "--agents", str(sample_dir / "agents.parquet"), "--tracking-uri", uri]
@@ -46,7 +51,7 @@ def test_a_losing_booster_is_flagged_and_only_promoted_when_forced(
 
     output = train(sample_dir, uri, NO_SPLITS)
 
-    client = MlflowClient(uri)
+    client = store(uri)
     version = client.get_model_version_by_alias(NAME, "candidate")
     run = client.get_run(version.run_id).data
     yardstick = Yardstick.from_tags(version.tags)
@@ -70,7 +75,7 @@ def test_a_losing_booster_is_flagged_and_only_promoted_when_forced(
 
 
 def test_a_booster_that_wins_is_tagged_so(trained: Trained) -> None:
-    client = MlflowClient(trained.tracking_uri)
+    client = store(trained.tracking_uri)
     version = client.get_model_version(NAME, trained.result.model_version)
     assert version.tags["beats_baseline"] == "true"
     assert trained.result.yardstick.beaten
