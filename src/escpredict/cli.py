@@ -165,6 +165,19 @@ def print_training_summary(result: Any) -> None:
     counts = ", ".join(f"{k.removeprefix('n_')} {v:,}" for k, v in result.counts.items())
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     console.print(f"routing threshold {result.threshold:.3f} | {counts}")
+    cut = result.maturity
+    console.print(
+        f"label maturity: horizon {cut.horizon_days:.1f} days, tickets created after "
+        f"{cut.cutoff:%Y-%m-%d %H:%M} left out (export ends {cut.end:%Y-%m-%d %H:%M})"
+    )
+    if result.yardstick.beaten:
+        console.print(result.yardstick.describe(), highlight=False)
+    else:
+        console.print(
+            f"[bold red]warning:[/] {result.yardstick.describe()}; tagged beats_baseline=false, "
+            "and `escpredict promote` refuses it without --force",
+            highlight=False, soft_wrap=True,
+        )
     console.print(f"stage times: {timings}")
 
 
