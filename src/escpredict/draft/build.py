@@ -1,0 +1,323 @@
+"""Assemble a draft mapping from an export's header and a sample of its rows.
+
+The result is plain data in the mapping language of ``docs/mappings.md`` plus comments keyed
+by the path of the entry they explain, so the YAML writer can put each doubt beside the line
+it is about. Nothing here reads files: the caller passes the sample.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from escpredict.contract import HISTORY_NAMES, TICKET_FIELDS, TICKETS_BY_NAME
+from escpredict.draft import guess
+from escpredict.draft.layouts import Layout, Match, detect, find, normalise, synonyms
+from escpredict.validation import text
+
+Path = tuple[str, ...]
+
+#: Canonical fields an event column derives (``docs/mappings.md``, "Event exports").
+DERIVED_BY_EVENT: dict[str, tuple[str, ...]] = {
+    "actor": ("first_responder_id", "first_responder_role"),
+    "assignee": ("agent_id", "reassignment_count", "agents_involved"),
+    "tier": ("initial_tier", "final_tier"),
+    "queue": ("initial_queue", "final_queue"),
+}
+EVENT_KEYS = ("time", "status", "actor", "assignee", "queue", "tier")
+
+#: Required fields a draft may fill with a constant when the export lacks them.
+CONSTANT_FALLBACK = {"channel", "category", "priority", "customer_id"}
+
+#: Column names that describe a ticket's later life, not its creation: never features.
+_OUTCOME = re.compile(
+    r"resol|clos|solved|updat|modif|mod_count|reopen|reassign|sla|state|status|satisf|csat|"
+    r"survey|repl|wait|station|interaction|response|due|duration|tracked|active|escalat|"
+    r"problem|caused|rfc|_at$|date|time|count",
+)
+
+#: Most extra features a draft proposes; the rest are listed as unused.
+MAX_FEATURES = 8
+
+
+@dataclass
+class Draft:
+    """A draft mapping: YAML data, comments by key path, and notes for the file's top."""
+
+    tree: dict[str, Any]
+    comments: dict[Path, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+    layout: str = "unknown"
+
+
+@dataclass
+class _State:
+    sample: pd.DataFrame
+    layout: Layout | None
+    missing: list[str]
+    draft: Draft
+    used: set[str] = field(default_factory=set)
+
+    @property
+    def header(self) -> list[str]:
+        return [str(c) for c in self.sample.columns]
+
+    def note(self, path: Path, message: str) -> None:
+        self.draft.comments[path] = message
+
+    def find(self, key: str, events: bool = False, avoid: set[str] = frozenset()) -> Match | None:
+        """The column for a canonical field or event key; by similarity if no layout fits."""
+        taken = self.used | set(avoid)
+        names = synonyms(self.layout, key, events)
+        return find(self.header, names, taken, fuzzy=self.layout is None)
+
+
+def draft_mapping(sample: pd.DataFrame, name: str) -> Draft:
+    """A draft mapping for the export ``sample`` was taken from."""
+    layout, share = detect([str(c) for c in sample.columns])
+    missing = guess.missing_markers(sample)
+    draft = Draft(tree={"name": name}, layout=layout.name if layout else "unknown")
+    state = _State(sample, layout, missing, draft)
+    if layout:
+        draft.notes.append(f"Recognised as a {layout.title} ({share:.0%} of its marker columns).")
+    else:
+        draft.notes.append("Layout not recognised: columns matched by name similarity; check all.")
+    tree = draft.tree
+    id_match = _ticket_id(state)
+    events = _event_columns(state, id_match)
+    tree["level"] = "events" if events else "tickets"
+    tree["timezone"] = "UTC"
+    state.note(("timezone",), "zone of naive timestamps: set it to the export's zone")
+    tree["datetime_format"] = guess.ISO
+    if missing:
+        tree["missing"] = missing
+        state.note(("missing",), "seen as whole values in the sample")
+    tree["columns"] = _columns(state, id_match, events)
+    tree["values"] = _value_maps(state)
+    if events:
+        tree["events"] = events
+        _derive(state)
+    _datetime_formats(state)
+    _features(state)
+    draft.unused = [c for c in state.header if c not in state.used]
+    return draft
+
+
+def _ticket_id(state: _State) -> Match | None:
+    match = state.find("ticket_id")
+    if match is None:
+        state.draft.notes.append("No ticket id column found: add columns.ticket_id.")
+        return None
+    state.used.add(match.column)
+    return match
+
+
+def _event_columns(state: _State, id_match: Match | None) -> dict[str, Any]:
+    """The ``events:`` section when rows are updates (ids repeat), else empty."""
+    if id_match is None:
+        return {}
+    ids = text(state.sample[id_match.column]).dropna()
+    repeats = ids.duplicated().any()
+    if not repeats and not (state.layout and state.layout.always_events):
+        return {}
+    time = state.find("time", events=True)
+    if time is None or not guess.is_datetime(state.sample[time.column], state.missing):
+        state.draft.notes.append(
+            f"Ticket ids in {id_match.column!r} repeat, but no update-time column was found: "
+            "kept one row per ticket; set level: events and events.time if rows are updates."
+        )
+        return {}
+    events: dict[str, Any] = {}
+    for key in EVENT_KEYS:
+        match = time if key == "time" else state.find(key, events=True)
+        if match is None:
+            continue
+        events[key] = match.column
+        state.used.add(match.column)
+        if not match.exact:
+            state.note(("events", key), f"guessed from {match.column!r}; check")
+    if "tier" in events:
+        _tier_values(state, events)
+    if "actor" in events and events.get("assignee") == events["actor"]:
+        state.note(("events", "assignee"), "the actor of each update stands in for the assignee; check")
+    return events
+
+
+def _tier_values(state: _State, events: dict[str, Any]) -> None:
+    column = events["tier"]
+    mapped, unknown = guess.tier_map(state.sample[column], state.missing)
+    if mapped:
+        events["tier"] = {"column": column, "values": mapped}
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5])
+        state.note(("events", "tier"), f"no tier number for {shown}: add them to values")
+
+
+def _columns(state: _State, id_match: Match | None, events: dict[str, Any]) -> dict[str, Any]:
+    """``columns:``: each canonical field from its best column, constants for required gaps."""
+    derived = {f for key in events for f in DERIVED_BY_EVENT.get(key, ())}
+    columns: dict[str, Any] = {}
+    if id_match:
+        columns["ticket_id"] = id_match.column
+        if not id_match.exact:
+            state.note(("columns", "ticket_id"), f"guessed from {id_match.column!r}; check")
+    for f in TICKET_FIELDS[1:]:
+        if f.name in derived:
+            continue
+        source = _source(state, f.name)
+        if source is not None:
+            columns[f.name] = source
+            if f.name == "agent_id" and not events:
+                state.note(("columns", f.name), "the assignee at export time: the first one "
+                           "only for tickets never reassigned; check")
+        elif f.required and f.name in CONSTANT_FALLBACK:
+            columns[f.name] = {"constant": "unknown"}
+            state.note(("columns", f.name), f"the export has no {f.name} column; check")
+        elif f.required and not (f.name == "created_at" and events):
+            state.draft.notes.append(f"No column found for required field {f.name}: add it.")
+    return columns
+
+
+def _source(state: _State, name: str) -> Any:
+    """Where a canonical field comes from, or None; datetime fields must hold timestamps."""
+    rejected: set[str] = set()
+    while (match := state.find(name, avoid=rejected)) is not None:
+        col = state.sample[match.column]
+        if TICKETS_BY_NAME[name].kind == "datetime" and not guess.is_datetime(col, state.missing):
+            rejected.add(match.column)
+            continue
+        state.used.add(match.column)
+        if not match.exact:
+            state.note(("columns", name), f"guessed from {match.column!r}; check")
+        if name == "category":
+            return _with_subcategory(state, match.column)
+        return match.column
+    return None
+
+
+def _with_subcategory(state: _State, column: str) -> Any:
+    """``category`` joined with a sub-category column when the export splits the two."""
+    wanted = {"sub" + normalise(column), "sub_" + normalise(column)}
+    sub = next((c for c in state.header if normalise(c) in wanted and c not in state.used), None)
+    if sub is None:
+        return column
+    state.used.add(sub)
+    return {"join": [column, sub], "sep": " / "}
+
+
+def _value_maps(state: _State) -> dict[str, Any]:
+    """Priority and channel words mapped onto the contract's vocabulary."""
+    columns = state.draft.tree["columns"]
+    values: dict[str, Any] = {}
+    for name in guess.VOCABULARY:
+        source = columns.get(name)
+        if not isinstance(source, str):
+            continue
+        mapped, kept = guess.value_map(name, state.sample[source], state.missing)
+        if mapped:
+            values[name] = mapped
+        if kept:
+            shown = ", ".join(repr(k) for k in kept[:6])
+            path = ("values", name) if mapped else ("columns", name)
+            state.note(path, f"kept as they are: {shown}")
+    return values
+
+
+def _derive(state: _State) -> None:
+    """``derive:`` rules from the status column: resolution time and resolver."""
+    tree, events = state.draft.tree, state.draft.tree["events"]
+    status = events.get("status")
+    if status is None:
+        return
+    seen = guess.present(state.sample[status], state.missing).str.strip().unique()
+    done = sorted(s for s in seen if guess.looks_resolved(s))
+    if not done:
+        state.note(("events", "status"), "no resolved/closed status in the sample")
+        return
+    derive: dict[str, Any] = {}
+    where = {"status": done}
+    replaced = tree["columns"].pop("resolved_at", None)
+    derive["resolved_at"] = {"time": "last", "where": where}
+    state.note(("derive", "resolved_at"), _instead("last update to a resolved status", replaced))
+    if "assignee" in events:
+        _resolver(state, derive, where)
+    tree["derive"] = derive
+    if "queue" in events:
+        state.draft.notes.append(
+            "If moving a ticket to certain groups means escalation, add to derive: "
+            "escalated: {moved_to: {queue: [<group>, ...]}}."
+        )
+
+
+def _resolver(state: _State, derive: dict[str, Any], where: dict[str, Any]) -> None:
+    """The resolver from the assignee at resolution unless the export's resolver column
+    uses the same ids as the assignee column (then that column is exact and kept)."""
+    columns, assignee = state.draft.tree["columns"], state.draft.tree["events"]["assignee"]
+    resolver = columns.get("resolver_id")
+    if isinstance(resolver, str) and _shared_ids(state, resolver, assignee):
+        return
+    columns.pop("resolver_id", None)
+    derive["resolver_id"] = {"value": "assignee", "at": "last", "where": where}
+    why = "same ids as agent_id"
+    if isinstance(resolver, str):
+        why += f"; {resolver!r} shares no id with {assignee!r} in the sample"
+    state.note(("derive", "resolver_id"), why)
+
+
+def _shared_ids(state: _State, a: str, b: str) -> bool:
+    left = set(guess.present(state.sample[a], state.missing).str.strip())
+    right = set(guess.present(state.sample[b], state.missing).str.strip())
+    return bool(left & right)
+
+
+def _instead(what: str, replaced: Any) -> str:
+    return f"{what}; the export's {replaced!r} column is not used" if replaced else what
+
+
+def _datetime_formats(state: _State) -> None:
+    """One mapping-wide format (of the main time column), per-column ones where they differ."""
+    tree = state.draft.tree
+    timed: list[tuple[Path, dict[str, Any], str]] = []
+    if "events" in tree:
+        timed.append((("events", "time"), tree["events"], "time"))
+    for name in ("created_at", "resolved_at"):
+        if isinstance(tree["columns"].get(name), str):
+            timed.append((("columns", name), tree["columns"], name))
+    main: str | None = None
+    for path, section, key in timed:
+        column = section[key]
+        found = guess.datetime_format(state.sample[column], state.missing)
+        if found is None:
+            state.note(path, "no known datetime format reads every value; check")
+            continue
+        if main is None:
+            main = found.format
+            tree["datetime_format"] = main
+        elif found.format != main:
+            section[key] = {"column": column, "datetime_format": found.format}
+        if found.also:
+            where = ("datetime_format",) if found.format == main else path
+            state.note(where, f"{column!r} also reads as {found.also[0]!r}: check day/month order")
+
+
+def _features(state: _State) -> None:
+    """Unused columns that look known at creation, proposed as extra model features."""
+    reserved = {f.name for f in TICKET_FIELDS} | set(HISTORY_NAMES) | set(EVENT_KEYS)
+    features: dict[str, Any] = {}
+    for column in state.header:
+        norm = normalise(column)
+        if column in state.used or _OUTCOME.search(norm) or len(features) >= MAX_FEATURES:
+            continue
+        kind = guess.feature_kind(state.sample[column], state.missing)
+        if kind is None or guess.is_datetime(state.sample[column], state.missing):
+            continue
+        name = norm if norm not in reserved and not norm[0].isdigit() else f"x_{norm}"
+        features[name] = {"column": column, "kind": kind}
+        state.used.add(column)
+    if features:
+        state.draft.tree["features"] = features
+        state.note(("features",), "unused columns that may be known at creation; keep only those that are")
