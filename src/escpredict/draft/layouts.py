@@ -238,14 +238,20 @@ def find(header: list[str], names: Names, taken: set[str], fuzzy: bool) -> Match
     best: tuple[float, Match] | None = None
     for norm, column in by_norm.items():
         for name in names:
-            ratio = SequenceMatcher(None, norm, name).ratio()
-            if _affixed(norm, name):
-                ratio = max(ratio, MIN_FUZZY_RATIO)
-            if ratio >= MIN_FUZZY_RATIO and (best is None or ratio > best[0]):
-                best = (ratio, Match(column, name, False))
+            score = similarity(norm, name)
+            if score >= MIN_FUZZY_RATIO and (best is None or score > best[0]):
+                best = (score, Match(column, name, False))
     return best[1] if best else None
 
 
-def _affixed(norm: str, name: str) -> bool:
-    """``u_caller_id`` or ``caller_id_c``: a synonym wrapped in a custom-field prefix/suffix."""
-    return len(name) >= 4 and (norm.endswith("_" + name) or norm.startswith(name + "_"))
+def similarity(norm: str, name: str) -> float:
+    """How alike a column and a synonym are (0 to 1); containing the synonym's words counts.
+
+    ``u_caller_id`` holds ``caller_id`` and ``customer_email`` holds ``email``: wrapped in a
+    custom-field prefix or an extra word, which character similarity alone would miss.
+    """
+    ratio = SequenceMatcher(None, norm, name).ratio()
+    words = set(name.split("_"))
+    if max(map(len, words)) >= 4 and words <= set(norm.split("_")):
+        ratio = max(ratio, 0.85)
+    return ratio

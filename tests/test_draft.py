@@ -1,0 +1,376 @@
+"""`escpredict mapping init`: a draft mapping from an export's header and sample values.
+
+Each export below is built in the real column layout of its ticketing system (header names
+as the system writes them), a few rows long, and written to a file as a user would have it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from escpredict.draft import draft_mapping, draft_yaml, read_sample
+from escpredict.draft import guess
+from escpredict.draft.layouts import detect, normalise
+
+SERVICENOW_EVENTS_HEADER = (
+    "number,incident_state,active,reassignment_count,reopen_count,sys_mod_count,made_sla,"
+    "caller_id,opened_by,opened_at,sys_created_by,sys_created_at,sys_updated_by,sys_updated_at,"
+    "contact_type,location,category,subcategory,u_symptom,cmdb_ci,impact,urgency,priority,"
+    "assignment_group,assigned_to,knowledge,u_priority_confirmation,notify,problem_id,rfc,vendor,"
+    "caused_by,closed_code,resolved_by,resolved_at,closed_at"
+).split(",")
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def servicenow_event(number: str, state: str, mod: int, updated_at: str, updated_by: str,
+                     group: str, assignee: str, **other: str) -> list[str]:
+    values = {
+        "number": number, "incident_state": state, "active": "TRUE", "reassignment_count": "0",
+        "reopen_count": "0", "sys_mod_count": str(mod), "made_sla": "TRUE",
+        "caller_id": "Caller 2403", "opened_by": "Opened by  8", "opened_at": "29-02-2016 01:16",
+        "sys_created_by": "Created by 6", "sys_created_at": "29-02-2016 01:23",
+        "sys_updated_by": updated_by, "sys_updated_at": updated_at, "contact_type": "Phone",
+        "location": "Location 143", "category": "Category 55", "subcategory": "Subcategory 170",
+        "u_symptom": "Symptom 72", "cmdb_ci": "?", "impact": "2 - Medium", "urgency": "2 - Medium",
+        "priority": "3 - Moderate", "assignment_group": group, "assigned_to": assignee,
+        "knowledge": "TRUE", "u_priority_confirmation": "FALSE", "notify": "Do Not Notify",
+        "problem_id": "?", "rfc": "?", "vendor": "?", "caused_by": "?", "closed_code": "code 5",
+        "resolved_by": "Resolved by 149", "resolved_at": "29-02-2016 11:29",
+        "closed_at": "05-03-2016 12:00",
+    } | other
+    return [values[h] for h in SERVICENOW_EVENTS_HEADER]
+
+
+@pytest.fixture
+def servicenow_events(tmp_path: Path) -> Path:
+    rows = [
+        servicenow_event("INC0000045", "New", 0, "29-02-2016 01:23", "Updated by 21", "Group 56", "?"),
+        servicenow_event("INC0000045", "Active", 1, "29-02-2016 08:53", "Updated by 642", "Group 56",
+                         "Resolver 31"),
+        servicenow_event("INC0000045", "Resolved", 2, "29-02-2016 11:29", "Updated by 804",
+                         "Group 70", "Resolver 89"),
+        servicenow_event("INC0000045", "Closed", 3, "05-03-2016 12:00", "Updated by 908", "Group 70",
+                         "Resolver 89"),
+        servicenow_event("INC0000047", "New", 0, "13-03-2016 14:41", "Updated by 21", "Group 24", "?",
+                         u_symptom="Symptom 4", knowledge="FALSE"),
+        servicenow_event("INC0000047", "Awaiting User Info", 1, "14-03-2016 09:02", "Updated by 5",
+                         "Group 24", "Resolver 31", u_symptom="Symptom 4", knowledge="FALSE"),
+    ]
+    return write_csv(tmp_path / "incident_events.csv", SERVICENOW_EVENTS_HEADER, rows)
+
+
+def draft_of(path: Path) -> tuple[dict, str]:
+    """The draft's data (as a reader of its YAML sees it) and its text."""
+    text = draft_yaml(path)
+    return yaml.safe_load(text), text
+
+
+# --- recognising layouts ------------------------------------------------------------------
+
+
+def test_column_names_are_compared_in_one_normal_form() -> None:
+    assert normalise("Date/Time Opened") == "date_time_opened"
+    assert normalise("CaseNumber") == "case_number"
+    assert normalise("Custom field (Impact)") == "custom_field_impact"
+    assert normalise("case:concept:name") == "case_concept_name"
+
+
+def test_servicenow_event_export_becomes_an_event_mapping(servicenow_events: Path) -> None:
+    tree, text = draft_of(servicenow_events)
+    assert "ServiceNow" in text
+    assert tree["level"] == "events"
+    assert tree["datetime_format"] == "%d-%m-%Y %H:%M"
+    assert tree["missing"] == ["?"]
+    assert tree["events"] == {
+        "time": "sys_updated_at", "status": "incident_state", "actor": "sys_updated_by",
+        "assignee": "assigned_to", "queue": "assignment_group",
+    }
+    assert tree["columns"]["ticket_id"] == "number"
+    assert tree["columns"]["created_at"] == "opened_at"
+    assert tree["columns"]["category"] == {"join": ["category", "subcategory"], "sep": " / "}
+    # fields the events derive are not mapped twice
+    assert not {"agent_id", "final_queue", "first_responder_id"} & set(tree["columns"])
+    assert tree["values"]["priority"]["3 - Moderate"] == "medium"
+
+
+def test_event_export_resolution_comes_from_the_last_resolved_status(
+    servicenow_events: Path,
+) -> None:
+    tree, _ = draft_of(servicenow_events)
+    assert tree["derive"]["resolved_at"] == {
+        "time": "last", "where": {"status": ["Closed", "Resolved"]}
+    }
+    assert "resolved_at" not in tree["columns"]
+
+
+def test_resolver_in_another_id_namespace_is_taken_from_the_assignee(
+    servicenow_events: Path,
+) -> None:
+    """'Resolved by 149' never equals 'Resolver 89': comparing them would call every ticket
+    escalated, so the resolver becomes the assignee at resolution, and the draft says why."""
+    tree, text = draft_of(servicenow_events)
+    assert tree["derive"]["resolver_id"]["value"] == "assignee"
+    assert "'resolved_by' shares no id with 'assigned_to'" in text
+
+
+def test_servicenow_list_export_stays_one_row_per_ticket(tmp_path: Path) -> None:
+    header = ["number", "opened_at", "short_description", "description", "caller_id",
+              "category", "subcategory", "priority", "impact", "urgency", "state",
+              "assignment_group", "assigned_to", "contact_type", "cmdb_ci", "location",
+              "company", "sys_created_by", "resolved_by", "resolved_at", "reassignment_count",
+              "reopen_count", "u_business_service"]
+    rows = [
+        ["INC0010001", "2024-03-01 14:05:09", "VPN drops", "VPN drops every hour", "abel.tuter",
+         "Network", "VPN", "2 - High", "2 - Medium", "1 - High", "Resolved", "Network L2",
+         "beth.anglin", "email", "vpn-gw-01", "Paris", "ACME", "service.desk", "beth.anglin",
+         "2024-03-02 09:00:00", "1", "0", "Remote access"],
+        ["INC0010002", "2024-03-01 15:10:00", "Outlook slow", "", "fred.luddy", "Software",
+         "Email", "4 - Low", "3 - Low", "3 - Low", "New", "Service Desk", "", "self-service",
+         "", "Lyon", "ACME", "service.desk", "", "", "0", "0", "Email"],
+    ]
+    tree, text = draft_of(write_csv(tmp_path / "incident.csv", header, rows))
+    assert "ServiceNow" in text
+    assert tree["level"] == "tickets"
+    assert tree["datetime_format"] == "ISO8601"
+    assert tree["columns"]["subject"] == "short_description"
+    assert tree["columns"]["agent_id"] == "assigned_to"
+    assert "the assignee at export time" in text
+    assert tree["columns"]["product"] == "u_business_service"
+    assert tree["values"]["channel"] == {"email": "email", "self-service": "web"} or \
+        tree["values"]["channel"] == {"self-service": "web"}
+    assert tree["values"]["priority"] == {"2 - High": "high", "4 - Low": "low"}
+
+
+def test_zendesk_api_export_is_recognised_through_its_nested_fields(tmp_path: Path) -> None:
+    records = [
+        {"id": 35436, "created_at": "2024-03-01T14:05:09Z", "subject": "Help, my printer is on fire!",
+         "description": "The fire is very colorful.", "priority": "high", "status": "solved",
+         "type": "incident", "requester_id": 20978392, "submitter_id": 76872, "assignee_id": 235323,
+         "organization_id": 509974, "group_id": 98738, "tags": ["enterprise", "printer"],
+         "via": {"channel": "web"}, "satisfaction_rating": {"score": "good"}},
+        {"id": 35437, "created_at": "2024-03-02T08:00:00Z", "subject": "Refund", "description": "",
+         "priority": "normal", "status": "open", "type": "question", "requester_id": 20978393,
+         "submitter_id": 20978393, "assignee_id": None, "organization_id": None, "group_id": 98738,
+         "tags": [], "via": {"channel": "email"}, "satisfaction_rating": {"score": "unoffered"}},
+    ]
+    path = tmp_path / "tickets.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    tree, text = draft_of(path)
+    assert "Zendesk" in text
+    assert tree["columns"]["ticket_id"] == "id"
+    assert tree["columns"]["channel"] == "via.channel"
+    assert tree["columns"]["customer_id"] == "requester_id"
+    assert tree["columns"]["category"] == "type"
+    assert tree["values"]["priority"] == {"normal": "medium"}
+    assert tree["datetime_format"] == "ISO8601"
+
+
+def test_jira_export_gets_its_day_month_name_format_and_a_constant_channel(
+    tmp_path: Path,
+) -> None:
+    header = ["Summary", "Issue key", "Issue id", "Issue Type", "Status", "Project key",
+              "Project name", "Priority", "Resolution", "Assignee", "Reporter", "Creator",
+              "Created", "Updated", "Resolved", "Component/s", "Description",
+              "Custom field (Impact)", "Custom field (Urgency)"]
+    rows = [
+        ["Cannot log in", "HELP-101", "10101", "Incident", "Done", "HELP", "IT Help", "Highest",
+         "Done", "jsmith", "customer1", "customer1", "12/Mar/24 2:15 PM", "13/Mar/24 9:00 AM",
+         "13/Mar/24 9:00 AM", "Access", "SSO loop", "Extensive / Widespread", "Critical"],
+        ["New laptop", "HELP-102", "10102", "Service Request", "Open", "HELP", "IT Help",
+         "Medium", "", "", "customer2", "customer2", "25/Mar/24 11:40 AM", "25/Mar/24 11:40 AM",
+         "", "Hardware", "", "Minor / Localized", "Low"],
+    ]
+    tree, text = draft_of(write_csv(tmp_path / "jira.csv", header, rows))
+    assert "Jira" in text
+    assert tree["columns"]["ticket_id"] == "Issue key"
+    assert tree["datetime_format"] == "%d/%b/%y %I:%M %p"
+    assert tree["columns"]["resolved_at"] == "Resolved"
+    assert tree["columns"]["customer_id"] == "Reporter"
+    assert tree["columns"]["impact"] == "Custom field (Impact)"
+    assert tree["columns"]["channel"] == {"constant": "unknown"}
+    assert "the export has no channel column; check" in text
+    assert tree["values"]["priority"] == {"Highest": "urgent", "Medium": "medium"}
+
+
+def test_freshdesk_export_maps_its_source_to_channels(tmp_path: Path) -> None:
+    header = ["Ticket ID", "Subject", "Description", "Status", "Priority", "Source", "Type",
+              "Agent", "Group", "Created time", "Due by Time", "Resolved time", "Closed time",
+              "Last update time", "First response time (in hrs)", "Resolution time (in hrs)",
+              "Agent interactions", "Customer interactions", "Tags", "Survey results",
+              "Product", "Company Name", "Full name", "Contact ID"]
+    rows = [
+        ["1", "Order late", "Where is it", "Closed", "Medium", "Email", "Question", "Ann",
+         "Billing", "2024-03-12 14:05:09", "2024-03-15 14:05:09", "2024-03-13 10:00:00",
+         "2024-03-14 10:00:00", "2024-03-14 10:00:00", "1.5", "20", "2", "2", "", "N/A",
+         "Shop", "Globex", "Homer Simpson", "501"],
+        ["2", "Refund", "Please refund", "Open", "Urgent", "Portal", "Refund", "", "Billing",
+         "2024-03-13 09:00:00", "2024-03-14 09:00:00", "", "", "2024-03-13 09:00:00", "",
+         "", "0", "1", "", "N/A", "Shop", "Initech", "Peter Gibbons", "502"],
+    ]
+    tree, text = draft_of(write_csv(tmp_path / "freshdesk.csv", header, rows))
+    assert "Freshdesk" in text
+    assert tree["columns"]["ticket_id"] == "Ticket ID"
+    assert tree["columns"]["created_at"] == "Created time"
+    assert tree["columns"]["channel"] == "Source"
+    assert tree["values"]["channel"] == {"Email": "email", "Portal": "web"}
+    assert tree["columns"]["customer_id"] == "Contact ID"
+    assert tree["columns"]["customer_segment"] == "Company Name"
+    assert "N/A" in tree["missing"]
+
+
+def test_salesforce_case_report_gets_a_us_format_with_am_pm(tmp_path: Path) -> None:
+    header = ["Case Number", "Case Owner", "Subject", "Description", "Status", "Priority",
+              "Case Origin", "Date/Time Opened", "Date/Time Closed", "Account Name",
+              "Contact Name", "Escalated", "Case Reason", "Type"]
+    rows = [
+        ["00001026", "Jane Doe", "Engine fault", "Generator GC5060 fails", "Closed", "High",
+         "Phone", "3/12/2024 2:05 PM", "3/25/2024 9:30 AM", "Edge Communications",
+         "Rose Gonzalez", "1", "Performance", "Mechanical"],
+        ["00001027", "John Roe", "Manual missing", "", "New", "Low", "Web",
+         "3/25/2024 11:15 AM", "", "United Oil", "Sean Forbes", "0", "Instructions not clear",
+         "Other"],
+    ]
+    tree, text = draft_of(write_csv(tmp_path / "cases.csv", header, rows))
+    assert "Salesforce" in text
+    assert tree["columns"]["ticket_id"] == "Case Number"
+    assert tree["columns"]["channel"] == "Case Origin"
+    assert tree["columns"]["agent_id"] == "Case Owner"
+    assert tree["columns"]["escalated"] == "Escalated"
+    assert tree["columns"]["resolved_at"] == "Date/Time Closed"
+    assert tree["datetime_format"] == "%m/%d/%Y %I:%M %p"
+
+
+def test_salesforce_api_names_are_recognised_too() -> None:
+    header = ["Id", "CaseNumber", "ContactId", "AccountId", "OwnerId", "Origin", "Status",
+              "Priority", "Subject", "CreatedDate", "ClosedDate", "IsEscalated", "IsClosed",
+              "Reason", "Type"]
+    layout, share = detect(header)
+    assert layout is not None and layout.name == "salesforce" and share > 0.8
+
+
+def test_process_mining_event_log_gets_tiers_and_a_completion_time(tmp_path: Path) -> None:
+    header = ["Case ID", "Activity", "Timestamp", "Resource", "Group", "Tier", "Product",
+              "Customer", "Channel", "Category", "Priority"]
+    rows = [
+        ["C1", "Open", "12.03.2024 14:05:09", "R10", "Service Desk", "L1", "Router X",
+         "K7", "phone", "Network", "P2"],
+        ["C1", "Escalate", "12.03.2024 15:00:00", "R20", "Network", "Tier 2", "Router X",
+         "K7", "phone", "Network", "P2"],
+        ["C1", "Completed", "13.03.2024 08:00:00", "R20", "Network", "Tier 2", "Router X",
+         "K7", "phone", "Network", "P2"],
+        ["C2", "Open", "14.03.2024 09:00:00", "R11", "Service Desk", "L1", "NULL",
+         "K8", "email", "Access", "P4"],
+    ]
+    tree, text = draft_of(write_csv(tmp_path / "eventlog.csv", header, rows))
+    assert "event log" in text
+    assert tree["level"] == "events"
+    assert tree["datetime_format"] == "%d.%m.%Y %H:%M:%S"
+    assert tree["events"]["time"] == "Timestamp"
+    assert tree["events"]["status"] == "Activity"
+    assert tree["events"]["queue"] == "Group"
+    assert tree["events"]["tier"] == {"column": "Tier", "values": {"L1": 1, "Tier 2": 2}}
+    assert tree["derive"]["resolved_at"] == {"time": "last", "where": {"status": ["Completed"]}}
+    assert tree["missing"] == ["NULL"]
+    assert tree["values"]["priority"] == {"P2": "high", "P4": "low"}
+
+
+def test_unknown_layout_falls_back_to_similar_names_and_says_so(tmp_path: Path) -> None:
+    header = ["TicketNum", "OpenedOn", "Prio", "Cust_Caller_ID", "Topic", "Notes"]
+    rows = [["A-1", "2024-03-01 10:00", "high", "u1", "billing", "x"],
+            ["A-2", "2024-03-02 11:00", "low", "u2", "access", "y"]]
+    tree, text = draft_of(write_csv(tmp_path / "custom.csv", header, rows))
+    assert "Layout not recognised" in text
+    assert tree["columns"]["ticket_id"] == "TicketNum"
+    assert tree["columns"]["customer_id"] == "Cust_Caller_ID"
+    assert "guessed from 'TicketNum'; check" in text
+    assert tree["columns"]["category"] == "Topic"
+
+
+# --- what the draft proposes beyond columns ------------------------------------------------
+
+
+def test_unused_columns_are_listed_and_creation_time_ones_proposed_as_features(
+    servicenow_events: Path,
+) -> None:
+    tree, text = draft_of(servicenow_events)
+    features = tree["features"]
+    assert features["u_symptom"] == {"column": "u_symptom", "kind": "categorical"}
+    assert features["knowledge"] == {"column": "knowledge", "kind": "boolean"}
+    # outcomes are never proposed: they are not known when the ticket arrives
+    assert not {"closed_code", "made_sla", "sys_mod_count", "closed_at"} & set(features)
+    unused = text.split("Export columns this draft does not read:")[1]
+    assert "closed_code" in unused and "made_sla" in unused
+
+
+def test_draft_is_written_with_its_comments_as_valid_yaml(servicenow_events: Path) -> None:
+    text = draft_yaml(servicenow_events)
+    assert text.startswith("# Draft mapping written by `escpredict mapping init`")
+    assert "# seen as whole values in the sample" in text
+    assert yaml.safe_load(text)["name"] == "incident_events"
+
+
+def test_a_sample_keeps_the_head_and_draws_from_the_rest(tmp_path: Path) -> None:
+    n = 5000
+    path = tmp_path / "big.csv"
+    pd.DataFrame({"ticket_id": range(n)}).to_csv(path, index=False)
+    sample = read_sample(path)
+    assert len(sample) == 4000
+    assert sample["ticket_id"].head(2000).tolist() == [str(i) for i in range(2000)]
+    assert sample["ticket_id"].astype(int).iloc[2000:].min() >= 2000
+
+
+# --- value guesses ----------------------------------------------------------------------
+
+
+def test_day_first_format_without_seconds_is_found() -> None:
+    found = guess.datetime_format(pd.Series(["29-02-2016 01:16", "?", "05-03-2016 12:00"]), ["?"])
+    assert found == guess.DatetimeGuess("%d-%m-%Y %H:%M")
+
+
+def test_ambiguous_day_month_order_is_reported() -> None:
+    found = guess.datetime_format(pd.Series(["01/02/2024 10:00", "03/04/2024 11:30"]), [])
+    assert found is not None
+    assert {found.format, *found.also} >= {"%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M"}
+
+
+def test_numbers_are_not_mistaken_for_timestamps() -> None:
+    assert guess.datetime_format(pd.Series(["2016", "2403", "17"]), []) is None
+    assert not guess.is_datetime(pd.Series(["2016", "2403"]), [])
+
+
+def test_missing_markers_are_frequent_whole_values_only() -> None:
+    sample = pd.DataFrame({"a": ["?", "x", "?"], "b": ["N/A", "y", "z"], "c": ["a-b", "c", "d"],
+                           "d": ["none", "1", "2"]})
+    assert guess.missing_markers(sample) == ["N/A", "?", "none"] or \
+        set(guess.missing_markers(sample)) == {"?", "N/A", "none"}
+
+
+@pytest.mark.parametrize(
+    ("value", "tier"),
+    [("L1", 1), ("Tier 2", 2), ("level 3", 3), ("2nd line", 2), ("Second line", 2), ("3", 3),
+     ("Service Desk", None)],
+)
+def test_tier_strings_become_numbers(value: str, tier: int | None) -> None:
+    assert guess.tier_number(value) == tier
+
+
+def test_draft_mapping_works_on_a_frame_without_a_file() -> None:
+    sample = pd.DataFrame({"ticket_id": ["1", "2"], "created_at": ["2024-01-01", "2024-01-02"],
+                           "channel": ["email", "chat"], "category": ["a", "b"],
+                           "priority": ["low", "high"], "customer_id": ["c1", "c2"]})
+    draft = draft_mapping(sample, "plain")
+    assert draft.tree["columns"]["ticket_id"] == "ticket_id"
+    assert "values" not in draft.tree or not draft.tree["values"].get("priority")
