@@ -13,18 +13,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from typer.testing import CliRunner
 
-from escpredict.draft import draft_mapping, draft_yaml, read_sample
-from escpredict.draft import guess
+from escpredict.cli import app
+from escpredict.draft import draft_mapping, draft_yaml, guess, read_sample
 from escpredict.draft.layouts import detect, normalise
 
-SERVICENOW_EVENTS_HEADER = (
+#: The header of the real ServiceNow incident event log sample, as exported.
+SERVICENOW_EVENTS_LINE = (
     "number,incident_state,active,reassignment_count,reopen_count,sys_mod_count,made_sla,"
     "caller_id,opened_by,opened_at,sys_created_by,sys_created_at,sys_updated_by,sys_updated_at,"
     "contact_type,location,category,subcategory,u_symptom,cmdb_ci,impact,urgency,priority,"
     "assignment_group,assigned_to,knowledge,u_priority_confirmation,notify,problem_id,rfc,vendor,"
     "caused_by,closed_code,resolved_by,resolved_at,closed_at"
-).split(",")
+)
+SERVICENOW_EVENTS_HEADER = next(csv.reader([SERVICENOW_EVENTS_LINE]))
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
@@ -374,3 +377,28 @@ def test_draft_mapping_works_on_a_frame_without_a_file() -> None:
     draft = draft_mapping(sample, "plain")
     assert draft.tree["columns"]["ticket_id"] == "ticket_id"
     assert "values" not in draft.tree or not draft.tree["values"].get("priority")
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def test_mapping_init_prints_only_the_yaml_on_stdout(servicenow_events: Path) -> None:
+    result = CliRunner().invoke(app, ["mapping", "init", "--tickets", str(servicenow_events),
+                                      "--no-check"])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.stdout)["level"] == "events"
+
+
+def test_mapping_init_writes_the_draft_file(servicenow_events: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mappings" / "mine.yaml"
+    result = CliRunner().invoke(app, ["mapping", "init", "--tickets", str(servicenow_events),
+                                      "--out", str(out), "--no-check"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert yaml.safe_load(out.read_text())["events"]["time"] == "sys_updated_at"
+
+
+def test_mapping_init_names_an_unreadable_export(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["mapping", "init", "--tickets", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 2
+    assert "nope.csv" in result.output
