@@ -39,6 +39,9 @@ _OUTCOME = re.compile(
     r"problem|caused|rfc|_at$|date|time|count",
 )
 
+#: Identifiers: a model would only memorise them.
+_ID = re.compile(r"(?:^|_)(?:id|key|number|uuid|guid|email)$|^(?:id|key|number)_")
+
 #: Most extra features a draft proposes; the rest are listed as unused.
 MAX_FEATURES = 8
 
@@ -69,9 +72,15 @@ class _State:
     def note(self, path: Path, message: str) -> None:
         self.draft.comments[path] = message
 
-    def find(self, key: str, events: bool = False, avoid: set[str] = frozenset()) -> Match | None:
-        """The column for a canonical field or event key; by similarity if no layout fits."""
-        taken = self.used | set(avoid)
+    def find(
+        self, key: str, events: bool = False, avoid: set[str] = frozenset(),
+        reuse: set[str] = frozenset(),
+    ) -> Match | None:
+        """The column for a canonical field or event key; by similarity if no layout fits.
+
+        Columns already used are skipped, except those in ``reuse``.
+        """
+        taken = (self.used - set(reuse)) | set(avoid)
         names = synonyms(self.layout, key, events)
         return find(self.header, names, taken, fuzzy=self.layout is None)
 
@@ -97,7 +106,9 @@ def draft_mapping(sample: pd.DataFrame, name: str) -> Draft:
         tree["missing"] = missing
         state.note(("missing",), "seen as whole values in the sample")
     tree["columns"] = _columns(state, id_match, events)
-    tree["values"] = _value_maps(state)
+    _escalation_tag(state)
+    if values := _value_maps(state):
+        tree["values"] = values
     if events:
         tree["events"] = events
         _derive(state)
@@ -133,7 +144,10 @@ def _event_columns(state: _State, id_match: Match | None) -> dict[str, Any]:
         return {}
     events: dict[str, Any] = {}
     for key in EVENT_KEYS:
-        match = time if key == "time" else state.find(key, events=True)
+        # one column may describe two things of an update (an event log's resource is
+        # both who acted and who holds the ticket)
+        reuse = {c for c in events.values() if isinstance(c, str)}
+        match = time if key == "time" else state.find(key, events=True, reuse=reuse)
         if match is None:
             continue
         events[key] = match.column
@@ -182,6 +196,20 @@ def _columns(state: _State, id_match: Match | None, events: dict[str, Any]) -> d
     return columns
 
 
+def _escalation_tag(state: _State) -> None:
+    """``escalated`` from a tags column when some ticket in the sample is tagged so."""
+    columns = state.draft.tree["columns"]
+    tags = state.find("tags")
+    if "escalated" in columns or tags is None:
+        return
+    for token in ("escalated", "escalation"):
+        if guess.has_token(state.sample[tags.column], token):
+            columns["escalated"] = {"column": tags.column, "contains": token}
+            state.used.add(tags.column)
+            state.note(("columns", "escalated"), f"some tickets are tagged {token!r}; check")
+            return
+
+
 def _source(state: _State, name: str) -> Any:
     """Where a canonical field comes from, or None; datetime fields must hold timestamps."""
     rejected: set[str] = set()
@@ -210,9 +238,16 @@ def _with_subcategory(state: _State, column: str) -> Any:
 
 
 def _value_maps(state: _State) -> dict[str, Any]:
-    """Priority and channel words mapped onto the contract's vocabulary."""
+    """Priority and channel words mapped onto the contract's vocabulary, csat words to scores."""
     columns = state.draft.tree["columns"]
     values: dict[str, Any] = {}
+    if isinstance(columns.get("csat"), str):
+        scores, unknown = guess.csat_map(state.sample[columns["csat"]], state.missing)
+        if scores:
+            values["csat"] = scores
+        if unknown:
+            shown = ", ".join(repr(u) for u in unknown[:6])
+            state.note(("columns", "csat"), f"no score for {shown}: map them under values.csat")
     for name in guess.VOCABULARY:
         source = columns.get(name)
         if not isinstance(source, str):
@@ -310,8 +345,10 @@ def _features(state: _State) -> None:
     features: dict[str, Any] = {}
     for column in state.header:
         norm = normalise(column)
-        if column in state.used or _OUTCOME.search(norm) or len(features) >= MAX_FEATURES:
+        if column in state.used or _OUTCOME.search(norm) or _ID.search(norm):
             continue
+        if len(features) >= MAX_FEATURES:
+            break
         kind = guess.feature_kind(state.sample[column], state.missing)
         if kind is None or guess.is_datetime(state.sample[column], state.missing):
             continue

@@ -167,6 +167,37 @@ def value_map(field: str, col: pd.Series, missing: list[str]) -> tuple[dict[str,
     return mapped, kept
 
 
+#: Satisfaction words → a score in [0, 1]; None makes the value missing (a survey offered
+#: but not answered). Checked in this order, so "not happy" is not read as "happy".
+CSAT_WORDS: tuple[tuple[str, float | None], ...] = (
+    (r"unoffered|offered|not answered|no response|pending", None),
+    (r"not happy|unhappy|bad|dissatisf|poor|negative|terrible", 0.0),
+    (r"neutral|okay|^ok$|average", 0.5),
+    (r"good|happy|satisf|great|excellent|positive", 1.0),
+)
+
+
+def csat_map(col: pd.Series, missing: list[str]) -> tuple[dict[str, float | None], list[str]]:
+    """Satisfaction words → scores, and the words no pattern knows; numbers need no map."""
+    mapped: dict[str, float | None] = {}
+    unknown: list[str] = []
+    values = present(col, missing).str.strip()
+    words = values[pd.to_numeric(values, errors="coerce").isna()]
+    for value in sorted(words.unique()):
+        score = next((s for pattern, s in CSAT_WORDS if re.search(pattern, value.lower())), "?")
+        if score == "?":
+            unknown.append(value)
+        else:
+            mapped[value] = score
+    return mapped, unknown
+
+
+def has_token(col: pd.Series, token: str) -> bool:
+    """Some value of a list-like column (tags) holds ``token`` as a whole word."""
+    pattern = rf"(?:^|[\s,;]){re.escape(token)}(?:$|[\s,;])"
+    return bool(text(col).dropna().str.lower().str.contains(pattern).any())
+
+
 def looks_resolved(status: str) -> bool:
     """A status that ends a ticket's work: resolved, closed, solved, completed, done."""
     return bool(re.search(r"resolv|clos|solved|complet|done|fixed", status, re.IGNORECASE))
@@ -189,10 +220,9 @@ def feature_kind(col: pd.Series, missing: list[str]) -> str | None:
         return None
     if set(values.str.lower().unique()) <= _BOOL_WORDS and distinct == 2:
         return "boolean"
+    long_text = values.str.len().mean() > 40
+    if distinct > max(50, 0.5 * len(values)) and not long_text:
+        return None
     if pd.to_numeric(values, errors="coerce").notna().all():
         return "numeric"
-    if values.str.len().mean() > 40:
-        return "text"
-    if distinct > max(50, 0.5 * len(values)):
-        return None
-    return "categorical"
+    return "text" if long_text else "categorical"

@@ -71,8 +71,9 @@ COMMON_COLUMNS: dict[str, Names] = {
                          "organization", "company_name", "account_name", "account",
                          "business_unit", "department"),
     "language": ("language", "locale", "lang"),
-    "first_responder_id": ("first_responder_id", "first_responder", "sys_created_by",
-                           "created_by", "submitter_id", "submitter", "creator"),
+    # who created the record only where that is the service desk, not the customer (Jira's
+    # creator and Zendesk's submitter are usually the customer)
+    "first_responder_id": ("first_responder_id", "first_responder", "sys_created_by"),
     "resolver_id": ("resolver_id", "resolved_by", "resolver"),
     "resolved_at": ("resolved_at", "resolved", "solved_at", "resolved_time",
                     "resolution_date", "closed_at", "closed_date", "date_time_closed"),
@@ -86,6 +87,7 @@ COMMON_COLUMNS: dict[str, Names] = {
     "csat": ("csat", "satisfaction_score", "satisfaction_rating_score", "satisfaction_rating",
              "satisfaction", "survey_results"),
     "reopened": ("reopened", "reopen_count", "reopens"),
+    "tags": ("tags", "labels", "tag_list"),  # not a contract field: read for ``escalated``
 }
 
 #: Event-column synonyms (one row per update).
@@ -248,10 +250,13 @@ def similarity(norm: str, name: str) -> float:
     """How alike a column and a synonym are (0 to 1); containing the synonym's words counts.
 
     ``u_caller_id`` holds ``caller_id`` and ``customer_email`` holds ``email``: wrapped in a
-    custom-field prefix or an extra word, which character similarity alone would miss.
+    custom-field prefix or an extra word, which character similarity alone would miss; so
+    does an abbreviation such as ``prio``.
     """
     ratio = SequenceMatcher(None, norm, name).ratio()
     words = set(name.split("_"))
     if max(map(len, words)) >= 4 and words <= set(norm.split("_")):
         ratio = max(ratio, 0.85)
+    if len(norm) >= 4 and name.startswith(norm):  # an abbreviation: prio, desc, cust
+        ratio = max(ratio, MIN_FUZZY_RATIO)
     return ratio
