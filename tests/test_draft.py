@@ -150,6 +150,7 @@ def servicenow_list_export(folder: Path) -> Path:
 def test_servicenow_list_export_stays_one_row_per_ticket(tmp_path: Path) -> None:
     tree, text = draft_of(servicenow_list_export(tmp_path))
     assert "ServiceNow" in text
+    assert "try `--mapping servicenow` first" in text
     assert tree["level"] == "tickets"
     assert tree["datetime_format"] == "ISO8601"
     assert tree["columns"]["subject"] == "short_description"
@@ -505,3 +506,15 @@ def test_real_servicenow_sample_gets_a_draft_that_check_accepts(tmp_path: Path) 
     assert tree["level"] == "events"
     assert tree["datetime_format"] == "%d-%m-%Y %H:%M"
     assert tree["missing"] == ["?"]
+
+
+def test_a_large_csv_is_sampled_from_its_head_only(tmp_path: Path, monkeypatch) -> None:
+    from escpredict import draft
+
+    path = tmp_path / "big.csv"
+    pd.DataFrame({"ticket_id": range(300), "note": ["NULL"] * 300}).to_csv(path, index=False)
+    monkeypatch.setattr(draft, "WHOLE_FILE_BYTES", 100)
+    monkeypatch.setattr(draft, "HEAD_ROWS", 50)
+    sample = read_sample(path)
+    assert sample["ticket_id"].tolist() == [str(i) for i in range(50)]
+    assert sample["note"].eq("NULL").all()  # text as written: markers are the draft's to find

@@ -13,7 +13,7 @@ import pandas as pd
 
 from escpredict.draft.build import Draft, draft_mapping
 from escpredict.draft.emit import to_yaml
-from escpredict.loaders import read_table
+from escpredict.loaders import DataReadError, read_table
 
 __all__ = ["Draft", "draft_mapping", "draft_yaml", "read_sample", "to_yaml"]
 
@@ -21,14 +21,34 @@ __all__ = ["Draft", "draft_mapping", "draft_yaml", "read_sample", "to_yaml"]
 #: and as many drawn at random (formats that only show later, e.g. a day above 12).
 SAMPLE_ROWS = 2000
 
+#: A CSV file above this size is sampled from its first rows only: reading all of a
+#: multi-gigabyte export to draft a mapping would take minutes and its size in memory.
+WHOLE_FILE_BYTES = 50_000_000
+HEAD_ROWS = 20_000
+
 
 def read_sample(path: Path) -> pd.DataFrame:
-    """The head of the export plus a seeded random draw from the rest."""
-    frame = read_table(path)
+    """The head of the export plus a seeded random draw from the rest (of a bounded head
+    for a large CSV file)."""
+    path = Path(path)
+    big_csv = path.suffix.lower() == ".csv" and path.is_file()
+    if big_csv and path.stat().st_size > WHOLE_FILE_BYTES:
+        frame = _csv_head(path, HEAD_ROWS)
+    else:
+        frame = read_table(path)
     head = frame.head(SAMPLE_ROWS)
     rest = frame.iloc[SAMPLE_ROWS:]
     drawn = rest.sample(min(SAMPLE_ROWS, len(rest)), random_state=0).sort_index()
     return pd.concat([head, drawn])
+
+
+def _csv_head(path: Path, rows: int) -> pd.DataFrame:
+    """The first rows, read as ``loaders.read_table`` reads CSV: text values, blanks missing."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], nrows=rows,
+                           encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
+        raise DataReadError(f"{path}: not a readable UTF-8 CSV file: {exc}") from exc
 
 
 def draft_yaml(path: Path) -> str:

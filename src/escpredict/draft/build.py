@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from escpredict.contract import HISTORY_NAMES, TICKET_FIELDS, TICKETS_BY_NAME
 from escpredict.draft import guess
 from escpredict.draft.layouts import Layout, Match, detect, find, normalise, synonyms
+from escpredict.mapping import mapping_dirs
 from escpredict.validation import text
 
-Path = tuple[str, ...]
+KeyPath = tuple[str, ...]  # where an entry sits in the YAML: ("columns", "channel")
 
 #: Canonical fields an event column derives (``docs/mappings.md``, "Event exports").
 DERIVED_BY_EVENT: dict[str, tuple[str, ...]] = {
@@ -51,7 +54,7 @@ class Draft:
     """A draft mapping: YAML data, comments by key path, and notes for the file's top."""
 
     tree: dict[str, Any]
-    comments: dict[Path, str] = field(default_factory=dict)
+    comments: dict[KeyPath, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
     layout: str = "unknown"
@@ -69,7 +72,7 @@ class _State:
     def header(self) -> list[str]:
         return [str(c) for c in self.sample.columns]
 
-    def note(self, path: Path, message: str) -> None:
+    def note(self, path: KeyPath, message: str) -> None:
         self.draft.comments[path] = message
 
     def find(
@@ -99,6 +102,11 @@ def draft_mapping(sample: pd.DataFrame, name: str) -> Draft:
     id_match = _ticket_id(state)
     events = _event_columns(state, id_match)
     tree["level"] = "events" if events else "tickets"
+    if layout and (shipped := shipped_mapping(layout, tree["level"])):
+        draft.notes.append(
+            f"A shipped mapping exists for this layout: try `--mapping {shipped}` first; "
+            "this draft is for an export that differs from it."
+        )
     tree["timezone"] = "UTC"
     state.note(("timezone",), "zone of naive timestamps: set it to the export's zone")
     tree["datetime_format"] = guess.ISO
@@ -116,6 +124,25 @@ def draft_mapping(sample: pd.DataFrame, name: str) -> Draft:
     _features(state)
     draft.unused = [c for c in state.header if c not in state.used]
     return draft
+
+
+def shipped_mapping(layout: Layout, level: str) -> str | None:
+    """The shipped mapping for this layout and level (``servicenow-events``), if any."""
+    names = [layout.name] if layout.always_events else [layout.name, f"{layout.name}-{level}"]
+    for name in names:
+        for folder in mapping_dirs():
+            path = folder / f"{name}.yaml"
+            if path.is_file() and _level_of(path) == level:
+                return name
+    return None
+
+
+def _level_of(path: Path) -> str | None:
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return spec.get("level", "tickets") if isinstance(spec, dict) else None
 
 
 def _ticket_id(state: _State) -> Match | None:
@@ -316,7 +343,7 @@ def _instead(what: str, replaced: Any) -> str:
 def _datetime_formats(state: _State) -> None:
     """One mapping-wide format (of the main time column), per-column ones where they differ."""
     tree = state.draft.tree
-    timed: list[tuple[Path, dict[str, Any], str]] = []
+    timed: list[tuple[KeyPath, dict[str, Any], str]] = []
     if "events" in tree:
         timed.append((("events", "time"), tree["events"], "time"))
     for name in ("created_at", "resolved_at"):

@@ -181,7 +181,7 @@ LAYOUTS: tuple[Layout, ...] = (
                  "product": ("product_c", "product")},
     ),
     Layout(
-        "event_log",
+        "event-log",
         "process-mining event log",
         markers=(("case_id", "case_concept_name", "case", "caseid", "case_key"),
                  ("activity", "concept_name", "activity_name"),
