@@ -98,12 +98,13 @@ def test_servicenow_event_export_becomes_an_event_mapping(servicenow_events: Pat
     assert tree["datetime_format"] == "%d-%m-%Y %H:%M"
     assert tree["missing"] == ["?"]
     assert tree["events"] == {
-        "time": "sys_updated_at", "status": "incident_state", "actor": "sys_updated_by",
-        "assignee": "assigned_to", "queue": "assignment_group",
+        "time": "sys_updated_at", "status": "incident_state", "assignee": "assigned_to",
+        "queue": "assignment_group",
     }
     assert tree["columns"]["ticket_id"] == "number"
     assert tree["columns"]["created_at"] == "opened_at"
     assert tree["columns"]["category"] == {"join": ["category", "subcategory"], "sep": " / "}
+    assert tree["columns"]["priority"] == "priority"  # always filled: no default
     # fields the events derive are not mapped twice
     assert not {"agent_id", "final_queue", "first_responder_id"} & set(tree["columns"])
     assert tree["values"]["priority"]["3 - Moderate"] == "medium"
@@ -113,10 +114,15 @@ def test_event_export_resolution_comes_from_the_last_resolved_status(
     servicenow_events: Path,
 ) -> None:
     tree, _ = draft_of(servicenow_events)
-    assert tree["derive"]["resolved_at"] == {
-        "time": "last", "where": {"status": ["Closed", "Resolved"]}
-    }
+    assert tree["derive"]["resolved_at"] == {"time": "last", "where": {"status": ["Resolved"]}}
     assert "resolved_at" not in tree["columns"]
+
+
+def test_closed_stands_for_resolved_only_when_no_status_says_resolved() -> None:
+    assert guess.resolving_statuses(["New", "Resolved", "Closed"]) == ["Resolved"]
+    assert guess.resolving_statuses(["Open", "Closed", "Closed - duplicate"]) == [
+        "Closed", "Closed - duplicate"]
+    assert guess.resolving_statuses(["Open", "Pending"]) == []
 
 
 def test_resolver_in_another_id_namespace_is_taken_from_the_assignee(
@@ -127,6 +133,14 @@ def test_resolver_in_another_id_namespace_is_taken_from_the_assignee(
     tree, text = draft_of(servicenow_events)
     assert tree["derive"]["resolver_id"]["value"] == "assignee"
     assert "'resolved_by' shares no id with 'assigned_to'" in text
+
+
+def test_actor_ids_that_never_meet_the_assignee_ids_are_left_out(servicenow_events: Path) -> None:
+    """'Updated by 21' as first responder of an unassigned ticket would differ from its
+    resolver and mark it escalated."""
+    tree, text = draft_of(servicenow_events)
+    assert "actor" not in tree["events"]
+    assert "events.actor not mapped: 'sys_updated_by' shares no id with 'assigned_to'" in text
 
 
 def servicenow_list_export(folder: Path) -> Path:
@@ -312,7 +326,10 @@ def test_process_mining_event_log_gets_tiers_and_a_completion_time(tmp_path: Pat
     assert tree["events"]["time"] == "Timestamp"
     assert tree["events"]["status"] == "Activity"
     assert tree["events"]["queue"] == "Group"
-    assert tree["events"]["actor"] == tree["events"]["assignee"] == "Resource"
+    assert tree["events"]["actor"] == "Resource"
+    assert "assignee" not in tree["events"]  # a hand-over between steps is no reassignment
+    assert tree["derive"]["resolver_id"] == {
+        "value": "actor", "at": "last", "where": {"status": ["Completed"]}}
     assert tree["events"]["tier"] == {"column": "Tier", "values": {"L1": 1, "Tier 2": 2}}
     assert tree["derive"]["resolved_at"] == {"time": "last", "where": {"status": ["Completed"]}}
     assert tree["missing"] == ["NULL"]
@@ -480,7 +497,7 @@ def test_servicenow_event_draft_collapses_to_one_row_per_incident(
     path.write_text(draft_yaml(servicenow_events), encoding="utf-8")
     tickets = load_tickets(servicenow_events, load_mapping(str(path))).tickets.set_index("ticket_id")
     assert sorted(tickets.index) == ["INC0000045", "INC0000047"]
-    assert str(tickets.loc["INC0000045", "resolved_at"]) == "2016-03-05 12:00:00+00:00"
+    assert str(tickets.loc["INC0000045", "resolved_at"]) == "2016-02-29 11:29:00+00:00"
     assert pd.isna(tickets.loc["INC0000047", "resolved_at"])  # never reached a resolved status
     assert tickets.loc["INC0000045", "resolver_id"] == "Resolver 89"
     assert tickets.loc["INC0000045", "agent_id"] == "Resolver 31"
@@ -518,3 +535,29 @@ def test_a_large_csv_is_sampled_from_its_head_only(tmp_path: Path, monkeypatch) 
     sample = read_sample(path)
     assert sample["ticket_id"].tolist() == [str(i) for i in range(50)]
     assert sample["note"].eq("NULL").all()  # text as written: markers are the draft's to find
+
+
+def test_a_required_field_empty_on_some_rows_gets_a_default() -> None:
+    """Refusing every ticket without a category would drop real tickets from training."""
+    sample = pd.DataFrame({"ticket_id": ["1", "2", "3", "4"], "category": ["a", "?", "b", "a"],
+                           "subcategory": ["x", "?", "y", "?"], "channel": ["", "chat", "web", ""],
+                           "created_at": ["2024-01-01"] * 4, "priority": ["low"] * 4,
+                           "customer_id": ["c1"] * 4})
+    draft = draft_mapping(sample, "gaps")
+    columns = draft.tree["columns"]
+    assert columns["category"] == {"join": ["category", "subcategory"], "sep": " / ",
+                                   "default": "unknown"}
+    assert draft.comments[("columns", "category")] == "empty on 25% of sampled rows"
+    assert columns["channel"] == {"column": "channel", "default": "unknown"}
+
+
+def test_a_resolver_column_in_another_id_namespace_is_not_mapped() -> None:
+    sample = pd.DataFrame({"number": ["1", "2"], "opened_at": ["2024-01-01", "2024-01-02"],
+                           "contact_type": ["phone", "email"], "category": ["a", "b"],
+                           "priority": ["low", "high"], "caller_id": ["c1", "c2"],
+                           "assigned_to": ["Resolver 3", "Resolver 4"],
+                           "resolved_by": ["Resolved by 3", "Resolved by 9"],
+                           "assignment_group": ["g", "h"], "short_description": ["s", "t"]})
+    draft = draft_mapping(sample, "anonymised")
+    assert "resolver_id" not in draft.tree["columns"]
+    assert any("columns.resolver_id not mapped: 'resolved_by'" in n for n in draft.notes)

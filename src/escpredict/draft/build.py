@@ -75,15 +75,9 @@ class _State:
     def note(self, path: KeyPath, message: str) -> None:
         self.draft.comments[path] = message
 
-    def find(
-        self, key: str, events: bool = False, avoid: set[str] = frozenset(),
-        reuse: set[str] = frozenset(),
-    ) -> Match | None:
-        """The column for a canonical field or event key; by similarity if no layout fits.
-
-        Columns already used are skipped, except those in ``reuse``.
-        """
-        taken = (self.used - set(reuse)) | set(avoid)
+    def find(self, key: str, events: bool = False, avoid: set[str] = frozenset()) -> Match | None:
+        """The column for a canonical field or event key; by similarity if no layout fits."""
+        taken = self.used | set(avoid)
         names = synonyms(self.layout, key, events)
         return find(self.header, names, taken, fuzzy=self.layout is None)
 
@@ -114,12 +108,14 @@ def draft_mapping(sample: pd.DataFrame, name: str) -> Draft:
         tree["missing"] = missing
         state.note(("missing",), "seen as whole values in the sample")
     tree["columns"] = _columns(state, id_match, events)
+    _defaults(state)
     _escalation_tag(state)
     if values := _value_maps(state):
         tree["values"] = values
     if events:
         tree["events"] = events
         _derive(state)
+    _foreign_people(state)
     _datetime_formats(state)
     _features(state)
     draft.unused = [c for c in state.header if c not in state.used]
@@ -171,10 +167,7 @@ def _event_columns(state: _State, id_match: Match | None) -> dict[str, Any]:
         return {}
     events: dict[str, Any] = {}
     for key in EVENT_KEYS:
-        # one column may describe two things of an update (an event log's resource is
-        # both who acted and who holds the ticket)
-        reuse = {c for c in events.values() if isinstance(c, str)}
-        match = time if key == "time" else state.find(key, events=True, reuse=reuse)
+        match = time if key == "time" else state.find(key, events=True)
         if match is None:
             continue
         events[key] = match.column
@@ -183,9 +176,36 @@ def _event_columns(state: _State, id_match: Match | None) -> dict[str, Any]:
             state.note(("events", key), f"guessed from {match.column!r}; check")
     if "tier" in events:
         _tier_values(state, events)
-    if "actor" in events and events.get("assignee") == events["actor"]:
-        state.note(("events", "assignee"), "the actor of each update stands in for the assignee; check")
     return events
+
+
+def _foreign_people(state: _State) -> None:
+    """Drop people columns whose ids never meet the handler's (the assignee column).
+
+    Label rules compare people across columns: in an export anonymised per column
+    ('Updated by 21' vs 'Resolver 89') a first responder or resolver from another column
+    differs from every handler, and ``resolver_differs`` would call every ticket escalated.
+    """
+    tree = state.draft.tree
+    events, columns = tree.get("events", {}), tree["columns"]
+    handler = events.get("assignee") or columns.get("agent_id")
+    if not isinstance(handler, str):
+        return
+    for section, key in (("events", "actor"), ("columns", "first_responder_id"),
+                         ("columns", "resolver_id")):
+        entries = events if section == "events" else columns
+        column = entries.get(key)
+        if not isinstance(column, str) or column == handler:
+            continue
+        if _shared_ids(state, column, handler):
+            continue
+        del entries[key]
+        state.used.discard(column)
+        state.draft.notes.append(
+            f"{section}.{key} not mapped: {column!r} shares no id with {handler!r} in the "
+            f"sample (ids anonymised per column?); add `{key}: {column}` if they name the "
+            "same people."
+        )
 
 
 def _tier_values(state: _State, events: dict[str, Any]) -> None:
@@ -221,6 +241,38 @@ def _columns(state: _State, id_match: Match | None, events: dict[str, Any]) -> d
         elif f.required and not (f.name == "created_at" and events):
             state.draft.notes.append(f"No column found for required field {f.name}: add it.")
     return columns
+
+
+def _defaults(state: _State) -> None:
+    """``default: unknown`` for a required label-like field some sampled rows leave empty.
+
+    Without it those rows are refused or quarantined, though "no category" is a fact a
+    model can use; a missing id or creation time is different and gets no default.
+    """
+    columns = state.draft.tree["columns"]
+    for name in ("channel", "category", "priority"):
+        source = columns.get(name)
+        parts = source["join"] if isinstance(source, dict) and "join" in source else [source]
+        if not all(isinstance(p, str) for p in parts):
+            continue
+        filled = pd.concat([_filled(state, p) for p in parts], axis=1).any(axis=1)
+        if filled.all():
+            continue
+        entry = dict(source) if isinstance(source, dict) else {"column": source}
+        columns[name] = entry | {"default": "unknown"}
+        state.note(("columns", name), f"empty on {1 - filled.mean():.0%} of sampled rows")
+
+
+def _filled(state: _State, column: str) -> pd.Series:
+    values = text(state.sample[column]).str.strip()
+    return values.notna() & ~values.isin(state.missing)
+
+
+def _column_of(source: Any) -> str | None:
+    """The single export column behind a source, if it has one."""
+    if isinstance(source, dict):
+        source = source.get("column")
+    return source if isinstance(source, str) else None
 
 
 def _escalation_tag(state: _State) -> None:
@@ -268,16 +320,16 @@ def _value_maps(state: _State) -> dict[str, Any]:
     """Priority and channel words mapped onto the contract's vocabulary, csat words to scores."""
     columns = state.draft.tree["columns"]
     values: dict[str, Any] = {}
-    if isinstance(columns.get("csat"), str):
-        scores, unknown = guess.csat_map(state.sample[columns["csat"]], state.missing)
+    if csat := _column_of(columns.get("csat")):
+        scores, unknown = guess.csat_map(state.sample[csat], state.missing)
         if scores:
             values["csat"] = scores
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:6])
             state.note(("columns", "csat"), f"no score for {shown}: map them under values.csat")
     for name in guess.VOCABULARY:
-        source = columns.get(name)
-        if not isinstance(source, str):
+        source = _column_of(columns.get(name))
+        if source is None:
             continue
         mapped, kept = guess.value_map(name, state.sample[source], state.missing)
         if mapped:
@@ -296,7 +348,7 @@ def _derive(state: _State) -> None:
     if status is None:
         return
     seen = guess.present(state.sample[status], state.missing).str.strip().unique()
-    done = sorted(s for s in seen if guess.looks_resolved(s))
+    done = guess.resolving_statuses(list(seen))
     if not done:
         state.note(("events", "status"), "no resolved/closed status in the sample")
         return
@@ -305,7 +357,7 @@ def _derive(state: _State) -> None:
     replaced = tree["columns"].pop("resolved_at", None)
     derive["resolved_at"] = {"time": "last", "where": where}
     state.note(("derive", "resolved_at"), _instead("last update to a resolved status", replaced))
-    if "assignee" in events:
+    if "assignee" in events or "actor" in events:
         _resolver(state, derive, where)
     tree["derive"] = derive
     if "queue" in events:
@@ -316,17 +368,18 @@ def _derive(state: _State) -> None:
 
 
 def _resolver(state: _State, derive: dict[str, Any], where: dict[str, Any]) -> None:
-    """The resolver from the assignee at resolution unless the export's resolver column
-    uses the same ids as the assignee column (then that column is exact and kept)."""
-    columns, assignee = state.draft.tree["columns"], state.draft.tree["events"]["assignee"]
+    """The resolver from the handler at resolution (assignee, else actor) unless the
+    export's resolver column uses the same ids as that column (then it is kept)."""
+    columns, events = state.draft.tree["columns"], state.draft.tree["events"]
+    key = "assignee" if "assignee" in events else "actor"
     resolver = columns.get("resolver_id")
-    if isinstance(resolver, str) and _shared_ids(state, resolver, assignee):
+    if isinstance(resolver, str) and _shared_ids(state, resolver, events[key]):
         return
     columns.pop("resolver_id", None)
-    derive["resolver_id"] = {"value": "assignee", "at": "last", "where": where}
-    why = "same ids as agent_id"
+    derive["resolver_id"] = {"value": key, "at": "last", "where": where}
+    why = f"same ids as the {key}"
     if isinstance(resolver, str):
-        why += f"; {resolver!r} shares no id with {assignee!r} in the sample"
+        why += f"; {resolver!r} shares no id with {events[key]!r} in the sample"
     state.note(("derive", "resolver_id"), why)
 
 

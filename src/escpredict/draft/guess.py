@@ -198,9 +198,15 @@ def has_token(col: pd.Series, token: str) -> bool:
     return bool(text(col).dropna().str.lower().str.contains(pattern).any())
 
 
-def looks_resolved(status: str) -> bool:
-    """A status that ends a ticket's work: resolved, closed, solved, completed, done."""
-    return bool(re.search(r"resolv|clos|solved|complet|done|fixed", status, re.IGNORECASE))
+def resolving_statuses(statuses: list[str]) -> list[str]:
+    """The statuses that mark a ticket resolved: resolved/solved/completed/done/fixed, else
+    closed. A close usually follows the resolution days later (or by a system user), so it
+    stands in only for exports that never say resolved."""
+    for pattern in (r"resolv|solved|complet|done|fixed", r"clos"):
+        found = sorted(s for s in statuses if re.search(pattern, s, re.IGNORECASE))
+        if found:
+            return found
+    return []
 
 
 _BOOL_WORDS = {"true", "false", "t", "f", "yes", "no", "y", "n", "0", "1"}

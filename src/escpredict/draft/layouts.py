@@ -189,11 +189,11 @@ LAYOUTS: tuple[Layout, ...] = (
                   "end_timestamp"),
                  ("resource", "org_resource")),
         columns={"ticket_id": ("case_id", "case_concept_name", "case", "caseid", "case_key")},
+        # the resource is who performed an activity: the actor. It is not mapped as the
+        # assignee too: every hand-over between steps would count as a reassignment.
         events={"time": ("timestamp", "time_timestamp", "complete_timestamp",
                          "end_timestamp", "start_timestamp"),
                 "actor": ("resource", "org_resource", "user"),
-                # the resource working an activity is the ticket's handler at that time
-                "assignee": ("resource", "org_resource", "user"),
                 "status": ("activity", "concept_name", "activity_name"),
                 "queue": ("org_group", "group", "queue", "team")},
         always_events=True,
