@@ -294,6 +294,16 @@ def test_salesforce_case_report_gets_a_us_format_with_am_pm(tmp_path: Path) -> N
     assert tree["datetime_format"] == "%m/%d/%Y %I:%M %p"
 
 
+def test_a_customer_column_with_gaps_falls_back_to_the_next_candidate() -> None:
+    """A Salesforce case without a contact still belongs to an account."""
+    sample = pd.DataFrame({"CaseNumber": ["00001001", "00001002"], "ContactId": ["003X", ""],
+                           "AccountId": ["001X", "001Y"], "Origin": ["Phone", "Web"],
+                           "CreatedDate": ["2024-03-01T09:00:00.000Z"] * 2, "OwnerId": ["a", "b"],
+                           "IsEscalated": ["true", "false"], "ClosedDate": ["", ""]})
+    columns = draft_mapping(sample, "Case").tree["columns"]
+    assert columns["customer_id"] == {"any_of": ["ContactId", "AccountId"]}
+
+
 def test_salesforce_api_names_are_recognised_too() -> None:
     header = ["Id", "CaseNumber", "ContactId", "AccountId", "OwnerId", "Origin", "Status",
               "Priority", "Subject", "CreatedDate", "ClosedDate", "IsEscalated", "IsClosed",
@@ -561,3 +571,29 @@ def test_a_resolver_column_in_another_id_namespace_is_not_mapped() -> None:
     draft = draft_mapping(sample, "anonymised")
     assert "resolver_id" not in draft.tree["columns"]
     assert any("columns.resolver_id not mapped: 'resolved_by'" in n for n in draft.notes)
+
+
+def test_xes_names_and_case_attributes_are_read_through_their_prefixes(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "case:concept:name,concept:name,time:timestamp,org:resource,org:group,case:priority,"
+        "case:category\n"
+        "C1,Open ticket,2024-03-01 09:00:00,desk1,Desk,high,network\n"
+        "C1,Resolve ticket,2024-03-01 12:00:00,expert7,Experts,high,network\n"
+        "C1,Close ticket,2024-03-02 12:00:00,system,Desk,high,network\n",
+        encoding="utf-8",
+    )
+    tree, _ = draft_of(path)
+    assert tree["columns"]["ticket_id"] == "case:concept:name"
+    assert (tree["columns"]["priority"], tree["columns"]["category"]) == (
+        "case:priority", "case:category")
+    assert tree["events"]["status"] == "concept:name"
+    assert tree["derive"]["resolved_at"]["where"] == {"status": ["Resolve ticket"]}  # not the close
+
+
+def test_jira_api_field_names_are_recognised() -> None:
+    header = ["key", "fields.summary", "fields.issuetype.name", "fields.reporter.accountId",
+              "fields.created", "fields.resolutiondate", "fields.project.key",
+              "fields.priority.name", "fields.assignee.accountId", "fields.status.name"]
+    layout, _ = detect(header)
+    assert layout is not None and layout.name == "jira"

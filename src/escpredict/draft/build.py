@@ -302,8 +302,28 @@ def _source(state: _State, name: str) -> Any:
             state.note(("columns", name), f"guessed from {match.column!r}; check")
         if name == "category":
             return _with_subcategory(state, match.column)
+        if name == "customer_id":
+            return _with_fallbacks(state, name, match.column)
         return match.column
     return None
+
+
+def _with_fallbacks(state: _State, name: str, column: str) -> Any:
+    """``{any_of: [...]}`` when other candidate columns fill rows the first leaves empty
+    (a Salesforce case without a contact still has an account)."""
+    chosen, filled = [column], _filled(state, column)
+    while not filled.all() and len(chosen) < 3:
+        match = state.find(name, avoid=set(chosen))
+        if match is None:
+            break
+        more = _filled(state, match.column)
+        if (more & ~filled).any():
+            chosen.append(match.column)
+            state.used.add(match.column)
+            filled = filled | more
+        else:
+            break
+    return {"any_of": chosen} if len(chosen) > 1 else column
 
 
 def _with_subcategory(state: _State, column: str) -> Any:

@@ -29,6 +29,24 @@ def normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", spaced.lower()).strip("_")
 
 
+#: Structural wrappers around a field's name: an XES case attribute (``case:priority``), an
+#: API envelope (``fields.priority.name``, ``fields.reporter.accountId``).
+_PREFIXES = ("case_", "fields_")
+_SUFFIXES = ("_name", "_account_id", "_display_value", "_value")
+
+
+def bare(norm: str) -> str:
+    """A normalised name without its structural prefix and suffix: ``priority``."""
+    for prefix in _PREFIXES:
+        if norm.startswith(prefix) and len(norm) > len(prefix):
+            norm = norm[len(prefix):]
+            break
+    for suffix in _SUFFIXES:
+        if norm.endswith(suffix) and len(norm) > len(suffix):
+            return norm[: -len(suffix)]
+    return norm
+
+
 @dataclass(frozen=True)
 class Layout:
     """One ticketing system's export: how to recognise it and where its fields live."""
@@ -136,13 +154,15 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout(
         "jira",
         "Jira (Service Management) issues export",
-        markers=(("issue_key",), ("issue_id",), ("issue_type",), ("summary",), ("reporter",),
+        markers=(("issue_key", "key"), ("issue_id",), ("issue_type", "issuetype"), ("summary",),
+                 ("reporter",),
                  ("assignee",), ("created",), ("resolved",), ("project_key", "project_name"),
                  ("resolution",), ("component_s", "labels"), ("creator",)),
-        columns={"ticket_id": ("issue_key",), "created_at": ("created",),
+        columns={"ticket_id": ("issue_key", "key"), "created_at": ("created",),
                  "category": ("custom_field_customer_request_type",
-                              "custom_field_request_type", "issue_type", "component_s"),
-                 "customer_id": ("reporter",), "resolved_at": ("resolved",),
+                              "custom_field_request_type", "issue_type", "issuetype",
+                              "component_s"),
+                 "customer_id": ("reporter",), "resolved_at": ("resolved", "resolutiondate"),
                  "customer_segment": ("custom_field_organizations",),
                  "impact": ("custom_field_impact",), "urgency": ("custom_field_urgency",),
                  "csat": ("custom_field_satisfaction",
@@ -209,7 +229,7 @@ def marker_share(layout: Layout, names: set[str]) -> float:
 
 def detect(header: list[str]) -> tuple[Layout | None, float]:
     """The best-matching known layout and its marker share; None when no layout fits."""
-    names = {normalise(c) for c in header}
+    names = {normalise(c) for c in header} | {bare(normalise(c)) for c in header}
     scored = [(marker_share(layout, names), layout) for layout in LAYOUTS]
     share, best = max(scored, key=lambda pair: pair[0])
     return (best if share >= MIN_MARKER_SHARE else None), share
@@ -232,9 +252,11 @@ class Match:
 def find(header: list[str], names: Names, taken: set[str], fuzzy: bool) -> Match | None:
     """The export column for the first synonym it has; by similarity only when ``fuzzy``."""
     by_norm = {normalise(c): c for c in header if c not in taken}
-    for name in names:
-        if name in by_norm:
-            return Match(by_norm[name], name, True)
+    by_bare = {bare(n): c for n, c in reversed(by_norm.items())}  # the first column wins
+    for table in (by_norm, by_bare):
+        for name in names:
+            if name in table:
+                return Match(table[name], name, True)
     if not fuzzy:
         return None
     best: tuple[float, Match] | None = None
