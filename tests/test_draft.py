@@ -464,6 +464,75 @@ def test_mapping_init_names_an_unreadable_export(tmp_path: Path) -> None:
     assert "nope.csv" in result.output
 
 
+def test_an_export_without_customers_makes_each_ticket_its_own_customer(tmp_path: Path) -> None:
+    """One constant customer would give every ticket the whole export as its history."""
+    tree, text = draft_of(event_log_export(tmp_path).with_name("eventlog.csv"))
+    assert tree["columns"]["customer_id"] == "Customer"
+    sample = pd.DataFrame({"Case ID": ["7", "7"], "Activity": ["Open", "Completed"],
+                           "Timestamp": ["2024-03-01T09:00:00Z", "2024-03-01T12:00:00Z"],
+                           "Resource": ["r1", "r2"]})
+    draft = draft_mapping(sample, "log")
+    assert draft.tree["columns"]["customer_id"] == "Case ID"
+    assert "each ticket is its own customer" in draft.comments[("columns", "customer_id")]
+
+
+def jira_changelog_export(folder: Path) -> Path:
+    """Jira REST issues with their changelog flattened to one row per change item."""
+    def issue(key: str, created: str) -> dict:
+        return {"key": key, "fields": {
+            "created": created, "issuetype": {"name": "Bug"}, "priority": {"name": "High"},
+            "summary": f"{key} summary", "reporter": {"accountId": "cust-1"},
+            "project": {"key": "SUP"}, "resolutiondate": None}}
+
+    def change(base: dict, at: str, author: str, field: str, to: str, to_string: str) -> dict:
+        return {**base, "history": {"created": at, "author": {"accountId": author}},
+                "item": {"field": field, "to": to, "toString": to_string}}
+
+    sup1, sup2 = issue("SUP-1", "2024-03-01T09:00:00.000+0000"), issue(
+        "SUP-2", "2024-03-02T09:00:00.000+0100")
+    rows = [sup1,
+            change(sup1, "2024-03-01T09:05:00.000+0000", "lead", "assignee", "ann", "Ann"),
+            change(sup1, "2024-03-01T11:00:00.000+0000", "ann", "assignee", "sam", "Sam"),
+            change(sup1, "2024-03-01T15:00:00.000+0000", "sam", "status", "10001", "Done"),
+            sup2]
+    path = folder / "jira.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_a_changelog_reads_each_event_column_from_the_rows_that_changed_it(
+    tmp_path: Path,
+) -> None:
+    tree, text = draft_of(jira_changelog_export(tmp_path))
+    assert "Jira" in text and tree["level"] == "events"
+    events = tree["events"]
+    assert events["time"] == {"any_of": ["history.created", "fields.created"]}
+    assert events["status"] == {"column": "item.toString", "when": {"item.field": ["status"]}}
+    assert events["assignee"] == {"column": "item.to", "when": {"item.field": ["assignee"]}}
+    assert events["actor"] == "history.author.accountId"
+    assert tree["derive"]["resolved_at"] == {"time": "last", "where": {"status": ["Done"]}}
+    # the row setting Done names no assignee: its author is the resolver
+    assert tree["derive"]["resolver_id"]["value"] == "actor"
+
+
+def salesforce_case_history_export(folder: Path) -> Path:
+    header = ["Id", "CaseId", "CreatedById", "CreatedDate", "Field", "OldValue", "NewValue"]
+    rows = [["017A1", "500A1", "005U1", "2024-03-01T09:00:00.000Z", "created", "", ""],
+            ["017A2", "500A1", "005U1", "2024-03-01T09:10:00.000Z", "Owner", "005U1", "005U2"],
+            ["017A3", "500A1", "005U2", "2024-03-01T17:30:00.000Z", "Status", "New", "Closed"],
+            ["017A4", "500A2", "005U1", "2024-03-02T09:00:00.000Z", "created", "", ""]]
+    return write_csv(folder / "CaseHistory.csv", header, rows)
+
+
+def test_salesforce_case_history_is_a_changelog_too(tmp_path: Path) -> None:
+    tree, _ = draft_of(salesforce_case_history_export(tmp_path))
+    events = tree["events"]
+    assert tree["columns"]["ticket_id"] == "CaseId"
+    assert events["status"] == {"column": "NewValue", "when": {"Field": ["Status"]}}
+    assert events["assignee"] == {"column": "NewValue", "when": {"Field": ["Owner"]}}
+    assert tree["derive"]["resolved_at"]["where"] == {"status": ["Closed"]}
+
+
 # --- the draft in the pipeline (mapping language and check: ingest and check branches) ----
 
 REAL_SAMPLE = Path(__file__).parent / "data" / "servicenow-incident-events-sample.csv"
@@ -479,6 +548,8 @@ REAL_SAMPLE = Path(__file__).parent / "data" / "servicenow-incident-events-sampl
         salesforce_export,
         event_log_export,
         unknown_export,
+        jira_changelog_export,
+        salesforce_case_history_export,
     ],
 )
 def test_every_draft_is_a_valid_mapping_that_loads_its_export(build, tmp_path: Path) -> None:

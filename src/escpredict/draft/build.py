@@ -17,6 +17,7 @@ import yaml
 
 from escpredict.contract import HISTORY_NAMES, TICKET_FIELDS, TICKETS_BY_NAME
 from escpredict.draft import guess
+from escpredict.draft.changelog import changelog_events
 from escpredict.draft.layouts import Layout, Match, detect, find, normalise, synonyms
 from escpredict.mapping import mapping_dirs
 from escpredict.validation import text
@@ -32,8 +33,9 @@ DERIVED_BY_EVENT: dict[str, tuple[str, ...]] = {
 }
 EVENT_KEYS = ("time", "status", "actor", "assignee", "queue", "tier")
 
-#: Required fields a draft may fill with a constant when the export lacks them.
-CONSTANT_FALLBACK = {"channel", "category", "priority", "customer_id"}
+#: Required fields a draft may fill with a constant when the export lacks them (a missing
+#: customer becomes the ticket itself: one constant customer would fake a history).
+CONSTANT_FALLBACK = {"channel", "category", "priority"}
 
 #: Column names that describe a ticket's later life, not its creation: never features.
 _OUTCOME = re.compile(
@@ -67,6 +69,7 @@ class _State:
     missing: list[str]
     draft: Draft
     used: set[str] = field(default_factory=set)
+    changelog: bool = False  # rows are changes: event columns are sparse
 
     @property
     def header(self) -> list[str]:
@@ -158,6 +161,14 @@ def _event_columns(state: _State, id_match: Match | None) -> dict[str, Any]:
     repeats = ids.duplicated().any()
     if not repeats and not (state.layout and state.layout.always_events):
         return {}
+    if log := changelog_events(state.sample, state.missing, state.used):
+        state.used |= log.used
+        state.changelog = True
+        state.draft.notes.append(
+            "Rows are changes (a changed-field column and its new value): each event column "
+            "reads only the rows that changed it (when:)."
+        )
+        return log.events
     time = state.find("time", events=True)
     if time is None or not guess.is_datetime(state.sample[time.column], state.missing):
         state.draft.notes.append(
@@ -174,7 +185,7 @@ def _event_columns(state: _State, id_match: Match | None) -> dict[str, Any]:
         state.used.add(match.column)
         if not match.exact:
             state.note(("events", key), f"guessed from {match.column!r}; check")
-    if "tier" in events:
+    if isinstance(events.get("tier"), str):
         _tier_values(state, events)
     return events
 
@@ -235,6 +246,10 @@ def _columns(state: _State, id_match: Match | None, events: dict[str, Any]) -> d
             if f.name == "agent_id" and not events:
                 state.note(("columns", f.name), "the assignee at export time: the first one "
                            "only for tickets never reassigned; check")
+        elif f.name == "customer_id" and id_match:
+            columns[f.name] = id_match.column
+            state.note(("columns", f.name), "no customer column: each ticket is its own "
+                       "customer (no customer history); check")
         elif f.required and f.name in CONSTANT_FALLBACK:
             columns[f.name] = {"constant": "unknown"}
             state.note(("columns", f.name), f"the export has no {f.name} column; check")
@@ -367,7 +382,7 @@ def _derive(state: _State) -> None:
     status = events.get("status")
     if status is None:
         return
-    seen = guess.present(state.sample[status], state.missing).str.strip().unique()
+    seen = guess.present(_event_values(state, status), state.missing).str.strip().unique()
     done = guess.resolving_statuses(list(seen))
     if not done:
         state.note(("events", "status"), "no resolved/closed status in the sample")
@@ -387,19 +402,34 @@ def _derive(state: _State) -> None:
         )
 
 
+def _event_values(state: _State, source: Any) -> pd.Series:
+    """An event column's values, on the rows its ``when:`` keeps (a changelog's status rows)."""
+    if isinstance(source, str):
+        return state.sample[source]
+    values = state.sample[source["column"]]
+    for column, wanted in source.get("when", {}).items():
+        names = text(state.sample[column]).str.strip().str.lower()
+        values = values[names.isin([w.lower() for w in wanted])]
+    return values
+
+
 def _resolver(state: _State, derive: dict[str, Any], where: dict[str, Any]) -> None:
     """The resolver from the handler at resolution (assignee, else actor) unless the
     export's resolver column uses the same ids as that column (then it is kept)."""
     columns, events = state.draft.tree["columns"], state.draft.tree["events"]
-    key = "assignee" if "assignee" in events else "actor"
+    # a changelog row that sets the status names no assignee: its author resolved it
+    key = "actor" if "actor" in events and (state.changelog or "assignee" not in events) \
+        else "assignee"
     resolver = columns.get("resolver_id")
-    if isinstance(resolver, str) and _shared_ids(state, resolver, events[key]):
+    handler = events[key]
+    if isinstance(resolver, str) and isinstance(handler, str) and \
+            _shared_ids(state, resolver, handler):
         return
     columns.pop("resolver_id", None)
     derive["resolver_id"] = {"value": key, "at": "last", "where": where}
     why = f"same ids as the {key}"
-    if isinstance(resolver, str):
-        why += f"; {resolver!r} shares no id with {events[key]!r} in the sample"
+    if isinstance(resolver, str) and isinstance(handler, str):
+        why += f"; {resolver!r} shares no id with {handler!r} in the sample"
     state.note(("derive", "resolver_id"), why)
 
 
@@ -424,7 +454,8 @@ def _datetime_formats(state: _State) -> None:
             timed.append((("columns", name), tree["columns"], name))
     main: str | None = None
     for path, section, key in timed:
-        column = section[key]
+        source = section[key]
+        column = source["any_of"][0] if isinstance(source, dict) else source
         found = guess.datetime_format(state.sample[column], state.missing)
         if found is None:
             state.note(path, "no known datetime format reads every value; check")
@@ -432,7 +463,7 @@ def _datetime_formats(state: _State) -> None:
         if main is None:
             main = found.format
             tree["datetime_format"] = main
-        elif found.format != main:
+        elif found.format != main and isinstance(source, str):
             section[key] = {"column": column, "datetime_format": found.format}
         if found.also:
             where = ("datetime_format",) if found.format == main else path

@@ -61,8 +61,10 @@ class Layout:
 
 #: Synonyms any export may use, tried after the recognised layout's own.
 COMMON_COLUMNS: dict[str, Names] = {
-    "ticket_id": ("ticket_id", "id", "number", "case_id", "case_number", "incident_id",
-                  "incident_number", "issue_key", "ticket_number", "request_id", "key"),
+    # a row's own "id" comes last: in a history export it names the change, not the ticket
+    "ticket_id": ("ticket_id", "case_id", "case_number", "incident_id", "incident_number",
+                  "issue_key", "ticket_number", "request_id", "documentkey", "number", "id",
+                  "key"),
     "created_at": ("created_at", "opened_at", "created", "created_date", "created_time",
                    "creation_date", "date_created", "opened", "open_date", "sys_created_on",
                    "submitted_at", "reported_at", "date_time_opened"),
