@@ -1,8 +1,10 @@
 """Draft a mapping YAML for an unfamiliar export (``escpredict mapping init``).
 
-``layouts`` recognises the ticketing system from the header, ``guess`` reads formats and
-markers off a sample of values, ``build`` assembles the mapping with a comment for every
-doubt, ``emit`` writes it as YAML. ``read_sample`` bounds how much of a large export is read.
+``layouts`` recognises the ticketing system from the header, ``guess`` reads formats,
+markers and value maps off a sample of values, ``columns``, ``events`` and ``changelog``
+draft the mapping's sections (``build`` runs them in order over a ``state.Drafting``), and
+``emit`` writes the draft as YAML with a comment for every doubt. ``read_sample`` bounds
+how much of a large export is read.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from escpredict.draft.build import Draft, draft_mapping
+from escpredict.draft.build import draft_mapping
 from escpredict.draft.emit import to_yaml
+from escpredict.draft.state import Draft
 from escpredict.loaders import DataReadError, read_table
 
 __all__ = ["Draft", "draft_mapping", "draft_yaml", "read_sample", "to_yaml"]

@@ -14,7 +14,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from escpredict.draft.build import Draft
+from escpredict.draft.state import Draft
 
 #: Inline (flow) style for small leaf dicts and lists: ``{constant: unknown}``.
 _FLOW_MAX_ITEMS = 4
