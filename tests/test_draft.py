@@ -632,6 +632,15 @@ def test_a_required_field_empty_on_some_rows_gets_a_default() -> None:
     assert columns["channel"] == {"column": "channel", "default": "unknown"}
 
 
+def test_tier_names_of_a_ticket_export_become_numbers() -> None:
+    sample = pd.DataFrame({"ticket_id": ["1", "2"], "created_at": ["2024-01-01"] * 2,
+                           "channel": ["email"] * 2, "category": ["a"] * 2,
+                           "priority": ["low"] * 2, "customer_id": ["c"] * 2,
+                           "final_tier": ["L1", "Level 3"], "initial_tier": ["1", "1"]})
+    values = draft_mapping(sample, "tiers").tree["values"]
+    assert values == {"final_tier": {"L1": 1, "Level 3": 3}}  # plain numbers need no map
+
+
 def test_a_resolver_column_in_another_id_namespace_is_not_mapped() -> None:
     sample = pd.DataFrame({"number": ["1", "2"], "opened_at": ["2024-01-01", "2024-01-02"],
                            "contact_type": ["phone", "email"], "category": ["a", "b"],

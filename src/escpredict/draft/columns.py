@@ -141,7 +141,8 @@ def _with_subcategory(state: Drafting, column: str) -> Any:
 
 
 def value_maps(state: Drafting) -> dict[str, Any]:
-    """Priority and channel words mapped onto the contract's vocabulary, csat words to scores."""
+    """Priority and channel words onto the contract's vocabulary; csat words to scores; tier
+    names (L2, Tier 3) to numbers."""
     columns = state.draft.tree["columns"]
     values: dict[str, Any] = {}
     if csat := column_of(columns.get("csat")):
@@ -151,6 +152,14 @@ def value_maps(state: Drafting) -> dict[str, Any]:
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:6])
             state.note(("columns", "csat"), f"no score for {shown}: map them under values.csat")
+    for name in ("initial_tier", "final_tier"):
+        if tier := column_of(columns.get(name)):
+            numbers, unknown = guess.tier_map(state.sample[tier], state.missing)
+            if numbers:
+                values[name] = numbers
+            if unknown:
+                shown = ", ".join(repr(u) for u in unknown[:5])
+                state.note(("columns", name), f"no tier number for {shown}: map them under values")
     for name in guess.VOCABULARY:
         source = column_of(columns.get(name))
         if source is None:
