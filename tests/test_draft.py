@@ -377,12 +377,14 @@ def test_unused_columns_are_listed_and_creation_time_ones_proposed_as_features(
     assert not {"closed_code", "made_sla", "sys_mod_count", "closed_at"} & set(features)
     unused = text.split("Export columns this draft does not read:")[1]
     assert "closed_code" in unused and "made_sla" in unused
+    assert "resolved_by" in unused  # replaced by a derive rule: unused after all
 
 
 def test_draft_is_written_with_its_comments_as_valid_yaml(servicenow_events: Path) -> None:
     text = draft_yaml(servicenow_events)
     assert text.startswith("# Draft mapping written by `escpredict mapping init`")
-    assert "# seen as whole values in the sample" in text
+    assert "# seen as whole values in the sample" in text  # a short doubt: beside its line
+    assert "\n  # same ids as the assignee; 'resolved_by'" in text  # a long one: above it
     assert yaml.safe_load(text)["name"] == "incident_events"
 
 

@@ -19,6 +19,8 @@ from escpredict.draft.state import Draft
 #: Inline (flow) style for small leaf dicts and lists: ``{constant: unknown}``.
 _FLOW_MAX_ITEMS = 4
 _WIDTH = 96
+#: Longer comments go on their own lines above their entry.
+_EOL_MAX = 60
 
 
 def to_yaml(draft: Draft) -> str:
@@ -26,8 +28,15 @@ def to_yaml(draft: Draft) -> str:
     root = _node(draft.tree, depth=0)
     for path, comment in draft.comments.items():
         parent = _at(root, path[:-1])
-        if isinstance(parent, CommentedMap) and path[-1] in parent:
+        if not isinstance(parent, CommentedMap) or path[-1] not in parent:
+            continue
+        if len(comment) <= _EOL_MAX:
             parent.yaml_add_eol_comment(comment, path[-1])
+        else:  # a long doubt reads better on its own lines above the entry
+            indent = 2 * (len(path) - 1)
+            lines = _wrapped([comment], _WIDTH - indent - 2)
+            parent.yaml_set_comment_before_after_key(path[-1], before="\n".join(lines),
+                                                     indent=indent)
     notes = ["Draft mapping written by `escpredict mapping init`: review every commented line.",
              "Format: docs/mappings.md.", *draft.notes]
     root.yaml_set_start_comment("\n".join(_wrapped(notes)))
@@ -73,5 +82,5 @@ def _at(root: CommentedMap, path: tuple[str, ...]) -> Any:
     return node
 
 
-def _wrapped(lines: list[str]) -> list[str]:
-    return [part for line in lines for part in textwrap.wrap(line, _WIDTH - 2) or [""]]
+def _wrapped(lines: list[str], width: int = _WIDTH - 2) -> list[str]:
+    return [part for line in lines for part in textwrap.wrap(line, width) or [""]]

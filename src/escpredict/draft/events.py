@@ -82,7 +82,7 @@ def derive_rules(state: Drafting) -> None:
         return
     derive: dict[str, Any] = {}
     where = {"status": done}
-    replaced = tree["columns"].pop("resolved_at", None)
+    replaced = _unmap(state, "resolved_at")
     derive["resolved_at"] = {"time": "last", "where": where}
     state.note(("derive", "resolved_at"), _instead("last update to a resolved status", replaced))
     if "assignee" in events or "actor" in events:
@@ -93,6 +93,14 @@ def derive_rules(state: Drafting) -> None:
             "If moving a ticket to certain groups means escalation, add to derive: "
             "escalated: {moved_to: {queue: [<group>, ...]}}."
         )
+
+
+def _unmap(state: Drafting, name: str) -> Any:
+    """Take a field out of ``columns:`` (a derive rule replaces it); its column is unused again."""
+    source = state.draft.tree["columns"].pop(name, None)
+    if isinstance(source, str):
+        state.used.discard(source)
+    return source
 
 
 def _event_values(state: Drafting, source: Any) -> pd.Series:
@@ -118,7 +126,7 @@ def _resolver(state: Drafting, derive: dict[str, Any], where: dict[str, Any]) ->
     if isinstance(resolver, str) and isinstance(handler, str) and \
             shared_ids(state, resolver, handler):
         return
-    columns.pop("resolver_id", None)
+    _unmap(state, "resolver_id")
     derive["resolver_id"] = {"value": key, "at": "last", "where": where}
     why = f"same ids as the {key}"
     if isinstance(resolver, str) and isinstance(handler, str):
