@@ -460,6 +460,25 @@ def test_mapping_init_writes_the_draft_file(servicenow_events: Path, tmp_path: P
     assert yaml.safe_load(out.read_text())["events"]["time"] == "sys_updated_at"
 
 
+def test_mapping_init_refuses_an_export_without_rows(tmp_path: Path) -> None:
+    path = tmp_path / "header_only.csv"
+    path.write_text("ticket_id,created_at,channel\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["mapping", "init", "--tickets", str(path)])
+    assert result.exit_code == 2
+    assert "header_only.csv: no data rows" in result.output
+
+
+def test_an_export_in_contract_names_maps_every_column_to_itself() -> None:
+    from escpredict.contract import TICKET_FIELDS
+
+    names = [f.name for f in TICKET_FIELDS]
+    sample = pd.DataFrame({n: ["2024-01-01" if "_at" in n else f"{n}-{i}" for i in range(2)]
+                           for n in names})
+    columns = draft_mapping(sample, "canonical").tree["columns"]
+    assert all(columns[n] == n for n in names if n in columns)
+    assert "first_responder_role" in columns
+
+
 def test_mapping_init_names_an_unreadable_export(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["mapping", "init", "--tickets", str(tmp_path / "nope.csv")])
     assert result.exit_code == 2

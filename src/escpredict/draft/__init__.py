@@ -39,6 +39,8 @@ def read_sample(path: Path) -> pd.DataFrame:
         frame = _csv_head(path, HEAD_ROWS)
     else:
         frame = read_table(path)
+    if frame.empty:
+        raise DataReadError(f"{path}: no data rows: a mapping is drafted from sample values")
     head = frame.head(SAMPLE_ROWS)
     rest = frame.iloc[SAMPLE_ROWS:]
     drawn = rest.sample(min(SAMPLE_ROWS, len(rest)), random_state=0).sort_index()

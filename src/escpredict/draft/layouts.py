@@ -238,10 +238,11 @@ def detect(header: list[str]) -> tuple[Layout | None, float]:
 
 
 def synonyms(layout: Layout | None, key: str, events: bool = False) -> Names:
-    """Names to look for, the layout's own first, then the common ones."""
+    """Names to look for, the layout's own first, then the common ones; a canonical field's
+    own name always counts (an export already in contract names maps to itself)."""
     own = (layout.events if events else layout.columns).get(key, ()) if layout else ()
     common = (COMMON_EVENTS if events else COMMON_COLUMNS).get(key, ())
-    return tuple(dict.fromkeys(own + common))
+    return tuple(dict.fromkeys(own + common + (() if events else (key,))))
 
 
 @dataclass(frozen=True)
