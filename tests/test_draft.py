@@ -371,7 +371,7 @@ def test_unused_columns_are_listed_and_creation_time_ones_proposed_as_features(
 ) -> None:
     tree, text = draft_of(servicenow_events)
     features = tree["features"]
-    assert features["u_symptom"] == {"column": "u_symptom", "kind": "categorical"}
+    assert features["symptom"] == {"column": "u_symptom", "kind": "categorical"}
     assert features["knowledge"] == {"column": "knowledge", "kind": "boolean"}
     # outcomes are never proposed: they are not known when the ticket arrives
     assert not {"closed_code", "made_sla", "sys_mod_count", "closed_at"} & set(features)
@@ -410,6 +410,11 @@ def test_ambiguous_day_month_order_is_reported() -> None:
     found = guess.datetime_format(pd.Series(["01/02/2024 10:00", "03/04/2024 11:30"]), [])
     assert found is not None
     assert {found.format, *found.also} >= {"%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M"}
+
+
+def test_a_column_mixing_formats_is_read_per_value() -> None:
+    found = guess.datetime_format(pd.Series(["2024-03-01 10:00", "March 3, 2024 10:00"]), [])
+    assert found == guess.DatetimeGuess("mixed")
 
 
 def test_numbers_are_not_mistaken_for_timestamps() -> None:

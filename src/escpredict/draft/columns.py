@@ -10,7 +10,7 @@ import pandas as pd
 from escpredict.contract import HISTORY_NAMES, TICKET_FIELDS, TICKETS_BY_NAME
 from escpredict.draft import guess
 from escpredict.draft.events import DERIVED_BY_EVENT, EVENT_KEYS
-from escpredict.draft.layouts import Match, normalise
+from escpredict.draft.layouts import Match, bare, normalise
 from escpredict.draft.state import Drafting, KeyPath, column_of, filled
 
 #: Required fields a draft may fill with a constant when the export lacks them (a missing
@@ -196,6 +196,9 @@ def datetime_formats(state: Drafting) -> None:
             tree["datetime_format"] = main
         elif found.format != main and isinstance(source, str):
             section[key] = {"column": column, "datetime_format": found.format}
+        if found.format == guess.MIXED:
+            state.note(path, f"{column!r} mixes formats: 'mixed' reads each value as it can "
+                       "(slower; a day-first date may be read month-first); check")
         if found.also:
             where = ("datetime_format",) if found.format == main else path
             state.note(where, f"{column!r} also reads as {found.also[0]!r}: check day/month order")
@@ -214,7 +217,8 @@ def propose_features(state: Drafting) -> None:
         kind = guess.feature_kind(state.sample[column], state.missing)
         if kind is None or guess.is_datetime(state.sample[column], state.missing):
             continue
-        name = norm if norm not in reserved and not norm[0].isdigit() else f"x_{norm}"
+        short = bare(norm)  # u_symptom -> symptom
+        name = short if short not in reserved and not short[0].isdigit() else f"x_{short}"
         features[name] = {"column": column, "kind": kind}
         state.used.add(column)
     if features:

@@ -25,6 +25,7 @@ MISSING_MARKERS: tuple[str, ...] = (
 MARKER_SHARE = 0.01
 
 ISO = "ISO8601"
+MIXED = "mixed"
 _DATES = ("%Y-%m-%d", "%d-%m-%Y", "%m-%d-%Y", "%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y",
           "%d/%m/%y", "%m/%d/%y", "%d.%m.%y", "%d/%b/%y", "%d-%b-%Y", "%d-%b-%y", "%d %b %Y",
           "%b %d, %Y", "%Y%m%d")
@@ -81,9 +82,11 @@ def datetime_format(col: pd.Series, missing: list[str]) -> DatetimeGuess | None:
     if _parses(values, ISO):
         return DatetimeGuess(ISO)
     fits = [f for f in CANDIDATE_FORMATS if _parses(values, f)]
-    if not fits:
-        return None
-    return DatetimeGuess(fits[0], tuple(fits[1:]))
+    if fits:
+        return DatetimeGuess(fits[0], tuple(fits[1:]))
+    if _parses(values, MIXED):  # several formats in one column: pandas reads each value
+        return DatetimeGuess(MIXED)
+    return None
 
 
 def _parses(values: pd.Series, fmt: str) -> bool:

@@ -30,8 +30,9 @@ def normalise(name: str) -> str:
 
 
 #: Structural wrappers around a field's name: an XES case attribute (``case:priority``), an
-#: API envelope (``fields.priority.name``, ``fields.reporter.accountId``).
-_PREFIXES = ("case_", "fields_")
+#: API envelope (``fields.priority.name``, ``fields.reporter.accountId``), a ServiceNow
+#: custom field (``u_symptom``).
+_PREFIXES = ("case_", "fields_", "u_")
 _SUFFIXES = ("_name", "_account_id", "_display_value", "_value")
 
 
