@@ -363,6 +363,24 @@ def test_unknown_layout_falls_back_to_similar_names_and_says_so(tmp_path: Path) 
     assert tree["columns"]["priority"] == "Prio"  # an abbreviation
 
 
+def test_other_help_desks_are_matched_by_name_similarity(tmp_path: Path) -> None:
+    """osTicket: a layout the draft does not know."""
+    header = ["Ticket Number", "Date Created", "Subject", "From", "From Email", "Priority",
+              "Department", "Help Topic", "Source", "Current Status", "Last Updated",
+              "Assigned To", "Team Assigned", "Thread Count"]
+    rows = [["104553", "3/14/24 9:12 AM", "Printer jam", "Kim Lee", "kim@x.io", "Normal",
+             "Support", "Hardware", "Email", "Closed", "3/15/24 1:00 PM", "Ann Smith", "", "4"],
+            ["104554", "3/14/24 10:40 AM", "VPN down", "Bo Chan", "bo@y.io", "High", "IT",
+             "Network", "Phone", "Open", "3/14/24 10:41 AM", "", "Network Team", "1"]]
+    tree, _ = draft_of(write_csv(tmp_path / "osticket.csv", header, rows))
+    columns = tree["columns"]
+    assert (columns["ticket_id"], columns["created_at"]) == ("Ticket Number", "Date Created")
+    assert tree["datetime_format"] == "%m/%d/%y %I:%M %p"
+    assert (columns["category"], columns["customer_id"]) == ("Help Topic", "From Email")
+    assert columns["final_queue"] == "Department"  # the desk's department, not the customer's
+    assert tree["values"]["priority"] == {"High": "high", "Normal": "medium"}
+
+
 # --- what the draft proposes beyond columns ------------------------------------------------
 
 
