@@ -483,6 +483,19 @@ def test_mapping_init_writes_the_draft_file(servicenow_events: Path, tmp_path: P
     assert yaml.safe_load(out.read_text())["events"]["time"] == "sys_updated_at"
 
 
+def test_mapping_init_never_overwrites_a_mapping_unless_forced(
+    servicenow_events: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "mine.yaml"
+    out.write_text("# edited by hand\n", encoding="utf-8")
+    args = ["mapping", "init", "--tickets", str(servicenow_events), "--out", str(out), "--no-check"]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "pass --force" in refused.output
+    assert out.read_text() == "# edited by hand\n"
+    assert CliRunner().invoke(app, [*args, "--force"]).exit_code == 0
+    assert yaml.safe_load(out.read_text())["level"] == "events"
+
+
 def test_mapping_init_refuses_an_export_without_rows(tmp_path: Path) -> None:
     path = tmp_path / "header_only.csv"
     path.write_text("ticket_id,created_at,channel\n", encoding="utf-8")
