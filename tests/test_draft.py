@@ -401,7 +401,7 @@ def test_unused_columns_are_listed_and_creation_time_ones_proposed_as_features(
 def test_draft_is_written_with_its_comments_as_valid_yaml(servicenow_events: Path) -> None:
     text = draft_yaml(servicenow_events)
     assert text.startswith("# Draft mapping written by `escpredict mapping init`")
-    assert "# seen as whole values in the sample" in text  # a short doubt: beside its line
+    assert "['?']  # seen as whole values: '?' in 6 columns" in text  # a short doubt: beside it
     assert "\n  # same ids as the assignee; 'resolved_by'" in text  # a long one: above it
     assert yaml.safe_load(text)["name"] == "incident_events"
 
@@ -443,7 +443,8 @@ def test_numbers_are_not_mistaken_for_timestamps() -> None:
 def test_missing_markers_are_frequent_whole_values_only() -> None:
     sample = pd.DataFrame({"a": ["?", "x", "?"], "b": ["N/A", "y", "z"], "c": ["a-b", "c", "d"],
                            "d": ["none", "1", "2"]})
-    assert guess.missing_markers(sample) == ["?", "N/A", "none"]  # "a-b" holds "-", is not "-"
+    # "a-b" holds "-" but is not "-"
+    assert guess.missing_markers(sample) == {"?": ["a"], "N/A": ["b"], "none": ["d"]}
 
 
 @pytest.mark.parametrize(

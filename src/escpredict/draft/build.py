@@ -30,7 +30,8 @@ from escpredict.mapping import mapping_dirs
 def draft_mapping(sample: pd.DataFrame, name: str) -> Draft:
     """A draft mapping for the export ``sample`` was taken from."""
     layout, share = detect([str(c) for c in sample.columns])
-    missing = guess.missing_markers(sample)
+    markers = guess.missing_markers(sample)
+    missing = list(markers)
     draft = Draft(tree={"name": name}, layout=layout.name if layout else "unknown")
     state = Drafting(sample, layout, missing, draft)
     if layout:
@@ -51,7 +52,8 @@ def draft_mapping(sample: pd.DataFrame, name: str) -> Draft:
     tree["datetime_format"] = guess.ISO
     if missing:
         tree["missing"] = missing
-        state.note(("missing",), "seen as whole values in the sample")
+        state.note(("missing",), "seen as whole values: " + "; ".join(
+            f"{m!r} in {_columns_text(cols)}" for m, cols in markers.items()))
     tree["columns"] = map_columns(state, id_match, events)
     add_defaults(state)
     escalation_tag(state)
@@ -93,3 +95,8 @@ def _ticket_id(state: Drafting) -> Match | None:
         return None
     state.used.add(match.column)
     return match
+
+
+def _columns_text(columns: list[str]) -> str:
+    """'region', or '23 columns' (a marker used everywhere needs no list)."""
+    return repr(columns[0]) if len(columns) == 1 else f"{len(columns)} columns"

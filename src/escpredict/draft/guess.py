@@ -50,18 +50,19 @@ def present(col: pd.Series, missing: list[str]) -> pd.Series:
     return values[~values.str.strip().isin(missing)]
 
 
-def missing_markers(sample: pd.DataFrame) -> list[str]:
-    """Markers that are a noticeable share of some column: ``?`` in the ServiceNow log."""
-    seen: list[str] = []
+def missing_markers(sample: pd.DataFrame) -> dict[str, list[str]]:
+    """Markers that are a noticeable share of some column (``?`` in the ServiceNow log),
+    each with the columns it was seen in, in the order of ``MISSING_MARKERS``."""
+    seen: dict[str, list[str]] = {}
     for name in sample.columns:
         values = text(sample[name]).dropna().str.strip()
         if values.empty:
             continue
         counts = values.value_counts()
         for marker in MISSING_MARKERS:
-            if counts.get(marker, 0) >= max(1, MARKER_SHARE * len(values)) and marker not in seen:
-                seen.append(marker)
-    return [m for m in MISSING_MARKERS if m in seen]
+            if counts.get(marker, 0) >= max(1, MARKER_SHARE * len(values)):
+                seen.setdefault(marker, []).append(str(name))
+    return {m: seen[m] for m in MISSING_MARKERS if m in seen}
 
 
 def is_datetime(col: pd.Series, missing: list[str]) -> bool:
