@@ -97,6 +97,7 @@ def test_servicenow_event_export_becomes_an_event_mapping(servicenow_events: Pat
     assert tree["level"] == "events"
     assert tree["datetime_format"] == "%d-%m-%Y %H:%M"
     assert tree["missing"] == ["?"]
+    assert "No column feeds a label rule" not in text
     assert tree["events"] == {
         "time": "sys_updated_at", "status": "incident_state", "assignee": "assigned_to",
         "queue": "assignment_group",
@@ -372,12 +373,13 @@ def test_other_help_desks_are_matched_by_name_similarity(tmp_path: Path) -> None
              "Support", "Hardware", "Email", "Closed", "3/15/24 1:00 PM", "Ann Smith", "", "4"],
             ["104554", "3/14/24 10:40 AM", "VPN down", "Bo Chan", "bo@y.io", "High", "IT",
              "Network", "Phone", "Open", "3/14/24 10:41 AM", "", "Network Team", "1"]]
-    tree, _ = draft_of(write_csv(tmp_path / "osticket.csv", header, rows))
+    tree, text = draft_of(write_csv(tmp_path / "osticket.csv", header, rows))
     columns = tree["columns"]
     assert (columns["ticket_id"], columns["created_at"]) == ("Ticket Number", "Date Created")
     assert tree["datetime_format"] == "%m/%d/%y %I:%M %p"
     assert (columns["category"], columns["customer_id"]) == ("Help Topic", "From Email")
     assert columns["final_queue"] == "Department"  # the desk's department, not the customer's
+    assert "No column feeds a label rule" in text
     assert tree["values"]["priority"] == {"High": "high", "Normal": "medium"}
 
 

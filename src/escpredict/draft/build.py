@@ -21,7 +21,12 @@ from escpredict.draft.columns import (
     propose_features,
     value_maps,
 )
-from escpredict.draft.events import derive_rules, event_columns, foreign_people
+from escpredict.draft.events import (
+    DERIVED_BY_EVENT,
+    derive_rules,
+    event_columns,
+    foreign_people,
+)
 from escpredict.draft.layouts import Layout, Match, detect
 from escpredict.draft.state import Draft, Drafting
 from escpredict.mapping import mapping_dirs
@@ -63,6 +68,7 @@ def draft_mapping(sample: pd.DataFrame, name: str) -> Draft:
         tree["events"] = events
         derive_rules(state)
     foreign_people(state)
+    _label_inputs(state)
     datetime_formats(state)
     propose_features(state)
     draft.unused = [c for c in state.header if c not in state.used]
@@ -95,6 +101,23 @@ def _ticket_id(state: Drafting) -> Match | None:
         return None
     state.used.add(match.column)
     return match
+
+
+#: What each label rule reads (``labels.py``); a draft feeding none cannot train.
+LABEL_INPUTS = ("escalated", "initial_tier", "final_tier", "resolver_id", "reassignment_count")
+
+
+def _label_inputs(state: Drafting) -> None:
+    """Say so when no label rule has its data: `check` would refuse every ticket."""
+    tree = state.draft.tree
+    fed = set(tree["columns"]) | set(tree.get("derive", {}))
+    for key in tree.get("events", {}):
+        fed |= set(DERIVED_BY_EVENT.get(key, ()))
+    if not fed & set(LABEL_INPUTS):
+        state.draft.notes.append(
+            "No column feeds a label rule (escalated, initial/final tier, resolver_id, "
+            "reassignment_count): map one, or no ticket can be labelled."
+        )
 
 
 def _columns_text(columns: list[str]) -> str:
