@@ -584,6 +584,28 @@ def salesforce_case_history_export(folder: Path) -> Path:
     return write_csv(folder / "CaseHistory.csv", header, rows)
 
 
+def servicenow_audit_export(folder: Path) -> Path:
+    """sys_audit rows of incidents: state as its code, people as user names."""
+    header = ["sys_id", "documentkey", "tablename", "fieldname", "oldvalue", "newvalue", "user",
+              "sys_created_on", "record_checkpoint"]
+    rows = [["a1", "46d44a", "incident", "state", "", "1", "abel.tuter", "2024-03-01 09:00:00", "1"],
+            ["a2", "46d44a", "incident", "assigned_to", "", "beth.anglin", "abel.tuter",
+             "2024-03-01 09:05:00", "2"],
+            ["a3", "46d44a", "incident", "state", "1", "6", "beth.anglin", "2024-03-01 15:00:00", "3"],
+            ["a4", "46d44a", "incident", "state", "6", "7", "system", "2024-03-04 15:00:00", "4"],
+            ["a5", "57e55b", "incident", "state", "", "1", "abel.tuter", "2024-03-02 10:00:00", "1"]]
+    return write_csv(folder / "sys_audit.csv", header, rows)
+
+
+def test_servicenow_audit_states_are_named_so_resolution_can_be_derived(tmp_path: Path) -> None:
+    tree, _ = draft_of(servicenow_audit_export(tmp_path))
+    assert tree["columns"]["ticket_id"] == "documentkey"
+    status = tree["events"]["status"]
+    assert status == {"column": "newvalue", "when": {"fieldname": ["state"]},
+                      "values": {"1": "New", "6": "Resolved", "7": "Closed"}}
+    assert tree["derive"]["resolved_at"]["where"] == {"status": ["Resolved"]}
+
+
 def test_salesforce_case_history_is_a_changelog_too(tmp_path: Path) -> None:
     tree, _ = draft_of(salesforce_case_history_export(tmp_path))
     events = tree["events"]
@@ -610,6 +632,7 @@ REAL_SAMPLE = Path(__file__).parent / "data" / "servicenow-incident-events-sampl
         unknown_export,
         jira_changelog_export,
         salesforce_case_history_export,
+        servicenow_audit_export,
     ],
 )
 def test_every_draft_is_a_valid_mapping_that_loads_its_export(build, tmp_path: Path) -> None:

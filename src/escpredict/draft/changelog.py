@@ -35,6 +35,11 @@ CHANGED: dict[str, str] = {
 }
 
 
+#: ServiceNow's sys_audit records the incident state as its code.
+SERVICENOW_STATES = {"1": "New", "2": "In Progress", "3": "On Hold", "6": "Resolved",
+                     "7": "Closed", "8": "Canceled"}
+
+
 @dataclass
 class Changelog:
     events: dict[str, Any]
@@ -60,7 +65,22 @@ def changelog_events(sample: pd.DataFrame, missing: list[str], taken: set[str]) 
         if names and value:
             log.events[key] = {"column": value.column, "when": {field_col.column: names}}
             log.used.add(value.column)
+    _state_codes(sample, header, log, field_col.column, missing)
     return log if len(log.events) > 1 else None
+
+
+def _state_codes(sample: pd.DataFrame, header: list[str], log: Changelog, field_col: str,
+                 missing: list[str]) -> None:
+    """Name ServiceNow's state codes (6 = Resolved) so resolution can be derived from them."""
+    status = log.events.get("status")
+    if status is None or "documentkey" not in {normalise(c) for c in header}:
+        return
+    changed = present(sample[field_col], missing).str.strip().str.lower()
+    states = present(sample[status["column"]], missing).str.strip()
+    codes = set(states[changed.reindex(states.index).isin(
+        [n.lower() for n in status["when"][field_col]])])
+    if codes and codes <= set(SERVICENOW_STATES):
+        status["values"] = {c: SERVICENOW_STATES[c] for c in sorted(codes)}
 
 
 def _time(sample: pd.DataFrame, header: list[str], change: str, taken: set[str],

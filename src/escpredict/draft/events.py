@@ -104,13 +104,17 @@ def _unmap(state: Drafting, name: str) -> Any:
 
 
 def _event_values(state: Drafting, source: Any) -> pd.Series:
-    """An event column's values, on the rows its ``when:`` keeps (a changelog's status rows)."""
+    """An event column's values on the rows its ``when:`` keeps (a changelog's status rows),
+    after its value map."""
     if isinstance(source, str):
         return state.sample[source]
     values = state.sample[source["column"]]
     for column, wanted in source.get("when", {}).items():
         names = text(state.sample[column]).str.strip().str.lower()
         values = values[names.isin([w.lower() for w in wanted])]
+    if table := source.get("values"):  # what derive's conditions compare: mapped values
+        words = text(values).str.strip()
+        values = words.map(table).fillna(words)
     return values
 
 
