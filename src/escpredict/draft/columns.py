@@ -17,11 +17,12 @@ from escpredict.draft.state import Drafting, KeyPath, column_of, filled
 #: customer becomes the ticket itself: one constant customer would fake a history).
 CONSTANT_FALLBACK = {"channel", "category", "priority"}
 
-#: Column names that describe a ticket's later life, not its creation: never features.
+#: Column names that describe a ticket's later life, not its creation, or one change of a
+#: changelog (old/new value, Jira's item.* and history.*): never features.
 _OUTCOME = re.compile(
     r"resol|clos|solved|updat|modif|mod_count|reopen|reassign|sla|state|status|satisf|csat|"
     r"survey|repl|wait|station|interaction|response|due|duration|tracked|active|escalat|"
-    r"problem|caused|rfc|_at$|date|time|count",
+    r"problem|caused|rfc|_at$|date|time|count|old_?value|new_?value|checkpoint|^item_|^history_",
 )
 
 #: Identifiers: a model would only memorise them.

@@ -18,6 +18,7 @@ from escpredict.draft.state import Draft
 
 #: Inline (flow) style for small leaf dicts and lists: ``{constant: unknown}``.
 _FLOW_MAX_ITEMS = 4
+_FLOW_MAX_CHARS = 72
 _WIDTH = 96
 #: Longer comments go on their own lines above their entry.
 _EOL_MAX = 60
@@ -66,11 +67,11 @@ def _node(value: Any, depth: int) -> Any:
 
 
 def _is_leafy(value: dict[str, Any]) -> bool:
-    """A small entry such as ``{column: x, kind: numeric}`` reads best on one line."""
-    if len(value) > _FLOW_MAX_ITEMS:
+    """A small entry such as ``{column: x, kind: numeric}`` reads best on one line; one that
+    would wrap reads best as a block."""
+    if len(value) > _FLOW_MAX_ITEMS or len(str(value)) > _FLOW_MAX_CHARS:
         return False
-    return all(not isinstance(v, dict) or (len(v) <= _FLOW_MAX_ITEMS and _is_leafy(v))
-               for v in value.values())
+    return all(not isinstance(v, dict) or _is_leafy(v) for v in value.values())
 
 
 def _at(root: CommentedMap, path: tuple[str, ...]) -> Any:
