@@ -41,10 +41,25 @@ def read_sample(path: Path) -> pd.DataFrame:
         frame = read_table(path)
     if frame.empty:
         raise DataReadError(f"{path}: no data rows: a mapping is drafted from sample values")
+    _check_delimiter(path, frame)
     head = frame.head(SAMPLE_ROWS)
     rest = frame.iloc[SAMPLE_ROWS:]
     drawn = rest.sample(min(SAMPLE_ROWS, len(rest)), random_state=0).sort_index()
     return pd.concat([head, drawn])
+
+
+def _check_delimiter(path: Path, frame: pd.DataFrame) -> None:
+    """One column whose name holds ``;`` or a tab: a CSV written with another delimiter
+    (spreadsheets in many locales), which no mapping can split; say how to fix it."""
+    if len(frame.columns) != 1:
+        return
+    name = str(frame.columns[0])
+    for sep, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+        if sep in name:
+            raise DataReadError(
+                f"{path}: one column named {name[:60]!r}: the file looks {label}-separated; "
+                "export it comma-separated"
+            )
 
 
 def _csv_head(path: Path, rows: int) -> pd.DataFrame:
