@@ -768,3 +768,17 @@ def test_jira_api_field_names_are_recognised() -> None:
               "fields.priority.name", "fields.assignee.accountId", "fields.status.name"]
     layout, _ = detect(header)
     assert layout is not None and layout.name == "jira"
+
+
+def test_mapping_init_leaves_the_cli_usable_for_the_next_command(
+    servicenow_events: Path, tmp_path: Path
+) -> None:
+    """The check report goes to stderr without rebinding the CLI's console for good."""
+    pytest.importorskip("escpredict.check", reason="escpredict check of the check branch")
+    out = tmp_path / "draft.yaml"
+    CliRunner().invoke(app, ["mapping", "init", "--tickets", str(servicenow_events),
+                             "--out", str(out)])
+    again = CliRunner().invoke(app, ["check", "--tickets", str(servicenow_events),
+                                     "--mapping", str(out)])
+    assert again.exit_code == 0, again.output
+    assert "Label rules on resolved tickets" in again.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -310,9 +310,6 @@ def check_drafted(mapping: Path, tickets: Path, agents: Path | None = None) -> N
 
     The draft's next step is the user's: the same command, so its findings read alike.
     """
-    saved = console.file
-    console.file = sys.stderr
-    try:
+    # the shared console writes to whatever sys.stdout is at print time
+    with redirect_stdout(sys.stderr):
         check(tickets=tickets, mapping=str(mapping), agents=agents)
-    finally:
-        console.file = saved
