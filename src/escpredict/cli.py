@@ -257,7 +257,6 @@ def demo(
         run_demo(console, tickets, seed, examples)
 
 
-
 mapping_app = typer.Typer(help="Column mappings: draft one for a new export.", no_args_is_help=True)
 app.add_typer(mapping_app, name="mapping")
 
