@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 from escpredict.cli import app
 from escpredict.draft import draft_mapping, draft_yaml, guess, read_sample
 from escpredict.draft.layouts import detect, normalise
+from escpredict.loaders import load_tickets
+from escpredict.mapping import load_mapping
 
 #: The header of the real ServiceNow incident event log sample, as exported.
 SERVICENOW_EVENTS_LINE = (
@@ -623,7 +625,7 @@ def test_salesforce_case_history_is_a_changelog_too(tmp_path: Path) -> None:
     assert tree["derive"]["resolved_at"]["where"] == {"status": ["Closed"]}
 
 
-# --- the draft in the pipeline (mapping language and check: ingest and check branches) ----
+# --- the draft in the pipeline: the mapping loader and `escpredict check` read it ---------
 
 REAL_SAMPLE = Path(__file__).parent / "data" / "servicenow-incident-events-sample.csv"
 
@@ -644,10 +646,6 @@ REAL_SAMPLE = Path(__file__).parent / "data" / "servicenow-incident-events-sampl
     ],
 )
 def test_every_draft_is_a_valid_mapping_that_loads_its_export(build, tmp_path: Path) -> None:
-    pytest.importorskip("escpredict.mapping.spec", reason="mapping language of the ingest branch")
-    from escpredict.loaders import load_tickets
-    from escpredict.mapping import load_mapping
-
     export = build(tmp_path)
     path = tmp_path / "draft.yaml"
     path.write_text(draft_yaml(export), encoding="utf-8")
@@ -661,10 +659,6 @@ def test_every_draft_is_a_valid_mapping_that_loads_its_export(build, tmp_path: P
 def test_servicenow_event_draft_collapses_to_one_row_per_incident(
     servicenow_events: Path, tmp_path: Path
 ) -> None:
-    pytest.importorskip("escpredict.mapping.spec", reason="mapping language of the ingest branch")
-    from escpredict.loaders import load_tickets
-    from escpredict.mapping import load_mapping
-
     path = tmp_path / "draft.yaml"
     path.write_text(draft_yaml(servicenow_events), encoding="utf-8")
     tickets = load_tickets(servicenow_events, load_mapping(str(path))).tickets.set_index("ticket_id")
@@ -676,7 +670,6 @@ def test_servicenow_event_draft_collapses_to_one_row_per_incident(
 
 
 def test_mapping_init_checks_its_draft(servicenow_events: Path, tmp_path: Path) -> None:
-    pytest.importorskip("escpredict.check", reason="escpredict check of the check branch")
     out = tmp_path / "draft.yaml"
     result = CliRunner().invoke(app, ["mapping", "init", "--tickets", str(servicenow_events),
                                       "--out", str(out)])
@@ -684,9 +677,7 @@ def test_mapping_init_checks_its_draft(servicenow_events: Path, tmp_path: Path) 
     assert "Label rules on resolved tickets" in result.stderr
 
 
-@pytest.mark.skipif(not REAL_SAMPLE.exists(), reason="the sample copy lands with the ingest branch")
 def test_real_servicenow_sample_gets_a_draft_that_check_accepts(tmp_path: Path) -> None:
-    pytest.importorskip("escpredict.check", reason="escpredict check of the check branch")
     out = tmp_path / "servicenow.yaml"
     result = CliRunner().invoke(app, ["mapping", "init", "--tickets", str(REAL_SAMPLE),
                                       "--out", str(out)])
@@ -774,7 +765,6 @@ def test_mapping_init_leaves_the_cli_usable_for_the_next_command(
     servicenow_events: Path, tmp_path: Path
 ) -> None:
     """The check report goes to stderr without rebinding the CLI's console for good."""
-    pytest.importorskip("escpredict.check", reason="escpredict check of the check branch")
     out = tmp_path / "draft.yaml"
     CliRunner().invoke(app, ["mapping", "init", "--tickets", str(servicenow_events),
                              "--out", str(out)])
