@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -372,3 +373,59 @@ def demo(
     with user_errors():
         run_demo(console, tickets, seed, examples)
 
+
+mapping_app = typer.Typer(help="Column mappings: draft one for a new export.", no_args_is_help=True)
+app.add_typer(mapping_app, name="mapping")
+
+
+@mapping_app.command("init")
+def mapping_init(
+    tickets: Annotated[Path, typer.Option(help="The export to draft a mapping for.")],
+    out: Annotated[Path | None, typer.Option(help="Write the draft here (default: stdout).")] = None,
+    agents: Annotated[Path | None, typer.Option(help="Agents table, for the check.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing --out file.")] = False,
+    run_check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Dry-run the draft with `check`.")
+    ] = True,
+) -> None:
+    """Draft a mapping YAML from the export's header and values, then check it.
+
+    The draft recognises ServiceNow, Zendesk, Jira, Freshdesk, Salesforce, changelog and
+    event-log layouts, guesses datetime formats and missing markers, and comments every
+    guess to review. Only the YAML goes to stdout; the check report goes to stderr.
+    """
+    import tempfile
+
+    from escpredict.draft import draft_yaml
+
+    if out is not None and out.exists() and not force:
+        # a mapping the user has already edited must not be lost to a new draft
+        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    with user_errors():
+        text = draft_yaml(tickets)
+    if out is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        Console(stderr=True).print(f"draft mapping written to {out}", highlight=False)
+    if not run_check:
+        return
+    if out is not None:
+        check_drafted(out, tickets, agents)
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        draft = Path(scratch) / f"{tickets.stem}.yaml"
+        draft.write_text(text, encoding="utf-8")
+        check_drafted(draft, tickets, agents)
+
+
+def check_drafted(mapping: Path, tickets: Path, agents: Path | None = None) -> None:
+    """`escpredict check --tickets T --mapping M` on the draft, its report on stderr.
+
+    The draft's next step is the user's: the same command, so its findings read alike.
+    """
+    # the shared console writes to whatever sys.stdout is at print time
+    with redirect_stdout(sys.stderr):
+        check(tickets=tickets, mapping=str(mapping), agents=agents)
