@@ -108,12 +108,22 @@ def test_feature_matrix_equals_the_local_builder_ticket_by_ticket(
 
     agents = load_agents(trained.data_dir / "agents.parquet")
     every = dask_engine.with_history(dask_engine.read_tickets(partitioned), trained.config, agents)
-    frame = client.persist(dask_engine.labelled(every))
+    frame = client.persist(dask_engine.labelled(every, dask_run.maturity))
     x, y = dask_engine.model_arrays(client, frame, model.builder)
     ids = frame["ticket_id"].compute().to_numpy()
     expected = builder.transform(resolved.loc[ids].reset_index()).astype(np.float32)
     np.testing.assert_array_equal(x.compute().toarray(), expected.toarray())
     np.testing.assert_array_equal(y.compute(), resolved.loc[ids, LABEL].to_numpy(int))
+
+
+def test_label_maturity_cut_matches_the_local_engine(
+    trained: Trained, dask_run: TrainResult
+) -> None:
+    """Same export end, same horizon (measured on every escalation below FIT_SAMPLE_ROWS)."""
+    local_cut, dask_cut = trained.result.maturity, dask_run.maturity
+    assert dask_cut == local_cut
+    for key in ("n_open_excluded", "n_immature_excluded", "n_labelled"):
+        assert dask_run.counts[key] == trained.result.counts[key]
 
 
 def test_test_auc_is_within_001_of_the_local_engine_on_the_same_tickets(
