@@ -316,5 +316,5 @@ def test_kpis_count_only_tickets_old_enough_to_judge_so_the_latest_weeks_do_not_
 
 def test_the_kpi_caption_names_the_maturity_cutoff_or_warns_without_one() -> None:
     cut = Maturity(end=pd.Timestamp("2024-03-01", tz="UTC"), horizon_days=10)
-    assert "created after 2024-02-20 00:00 UTC are left out" in sections.maturity_note(cut)
+    assert "created after 2024-02-20 00:00 UTC (the last 10.0 days" in sections.maturity_note(cut)
     assert "may read low" in sections.maturity_note(Maturity(cut.end, 0))

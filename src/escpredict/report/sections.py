@@ -69,10 +69,10 @@ def maturity_note(cut: Maturity) -> str:
         return ("Every ticket counts (no label-maturity horizon): the latest points count only "
                 "tickets resolved so far, and escalated tickets take longer to close, so recent "
                 "escalation rates may read low.")
-    return (f"Tickets created after {cut.cutoff:%Y-%m-%d %H:%M} UTC are left out, as training "
-            f"leaves them out: escalated tickets take longer to close, and {cut.horizon_days:.1f} "
-            "days before the data's end too few of their escalations are known yet, so they "
-            "would read as a drop.")
+    return (f"Tickets created after {cut.cutoff:%Y-%m-%d %H:%M} UTC (the last "
+            f"{cut.horizon_days:.1f} days of the data) are left out, as training leaves them "
+            "out: escalated tickets take longer to close, so too few of their escalations are "
+            "known yet and they would read as a drop.")
 
 
 def _figure(fig: Any, alt: str, caption: str) -> dict[str, str]:
