@@ -246,7 +246,7 @@ def print_check_report(report: Any) -> None:
         console.print(table)
     if report.rules:
         table = Table("rule", "judges", "fires", "share", "only this rule",
-                      title="Label rules on resolved tickets")
+                      title="Label rules on all resolved tickets")
         for r in [*report.rules, report.combined]:
             share = "—" if r.share is None else f"{r.share:.1%}"
             only = "" if r.only is None else f"{r.only:,}"
@@ -262,6 +262,8 @@ def print_check_report(report: Any) -> None:
                 table.add_row(r.period, r.start[:10], r.end[:10], f"{r.tickets:,}",
                               f"{r.labelled:,}", f"{r.escalated:,}", rate)
             console.print(table)
+    if report.maturity:
+        console.print(report.maturity.describe(), highlight=False, soft_wrap=True)
     if report.columns_mapped:
         table = Table("field", "export column", "filled", title="Columns mapped")
         for c in report.columns_mapped:
