@@ -20,3 +20,10 @@ def test_columns_of_one_field_are_summed_in_order_of_first_appearance() -> None:
 def test_a_mismatch_between_columns_and_sources_is_refused() -> None:
     with pytest.raises(ValueError, match="3 contribution columns for 1 feature sources"):
         group_contributions(np.zeros((1, 3)), ["a"])
+
+
+def test_interleaved_columns_of_a_field_are_summed_together() -> None:
+    contrib = np.array([[1.0, 2.0, 4.0, 8.0, 16.0]])
+    grouped, names = group_contributions(contrib, ["a", "b", "a", "c", "b"])
+    assert names == ["a", "b", "c"]
+    np.testing.assert_array_equal(grouped, [[5.0, 18.0, 8.0]])

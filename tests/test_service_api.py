@@ -66,6 +66,7 @@ def test_score_answers_probability_tier_route_reasons_model_and_request_id(
     magnitudes = [abs(r["contribution"]) for r in body["reasons"]]
     assert magnitudes == sorted(magnitudes, reverse=True)
     assert all(r["name"] and r["feature"] for r in body["reasons"])
+    assert all(r["field"] and r["display_value"] and r["text"] for r in body["reasons"])
     assert body["model"] == {
         "name": trained.result.model_name,
         "version": trained.result.model_version,
@@ -336,7 +337,28 @@ def test_openapi_documents_every_endpoint_with_examples_and_limits(client: TestC
         spec["components"]["schemas"]["BatchRequest"]["properties"]["tickets"]["maxItems"]
         == MAX_BATCH
     )
+    reason = spec["components"]["schemas"]["ReasonOut"]["properties"]
+    assert {"feature", "name", "value", "contribution", "field", "display_value", "text"} <= set(
+        reason
+    )
+    assert all(reason[key].get("description") for key in ("field", "display_value", "text"))
     assert client.get("/docs").status_code == 200
+
+
+def test_a_ticket_without_an_agent_is_told_so_in_its_reasons(
+    client: TestClient, ticket: dict[str, Any]
+) -> None:
+    body = {k: v for k, v in ticket.items() if k != "agent_id"}
+    body["priority"] = "high"
+
+    reasons = client.post("/v1/score", json=body, headers=SCORING).json()["reasons"]
+    texts = [r["text"] for r in reasons]
+
+    assert not any("priority = low" in t for t in texts)
+    assert not any(r["field"].startswith("agent_") and r["field"] != "agent_id" for r in reasons)
+    for r in reasons:
+        if r["field"] == "agent_id":
+            assert r["text"] == "no agent known (agent: none given)"
 
 
 def test_cors_is_off_unless_origins_are_configured(client: TestClient, trained: Any) -> None:

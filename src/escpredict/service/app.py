@@ -1,7 +1,8 @@
 """The scoring API: ``create_app(settings)`` wires model holder, auth, limits and telemetry.
 
 Routes are thin: validate the body, turn it into a plain dict, call
-``EscalationModel.score_record`` on the model held at that moment, shape the answer.
+``EscalationModel.score_record`` (``score_records`` for a batch: one matrix, one booster
+call) on the model held at that moment, shape the answer.
 """
 
 # No `from __future__ import annotations`: the request models are made per app inside
@@ -81,7 +82,15 @@ def ticket_score(ticket_id: str | None, score: Score) -> dict[str, Any]:
         "risk_tier": score.tier,
         "route": score.route,
         "reasons": [
-            {"feature": r.feature, "name": r.name, "value": _finite(r.value), "contribution": r.contribution}
+            {
+                "feature": r.feature,
+                "name": r.name,
+                "value": _finite(r.value),
+                "contribution": r.contribution,
+                "field": r.field,
+                "display_value": r.display_value,
+                "text": r.text,
+            }
             for r in score.reasons
         ],
         "flags": score.flags,
@@ -162,7 +171,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     def score_all(loaded: LoadedModel, tickets: Sequence[Any], rid: str) -> list[dict[str, Any]]:
         """Score with one model object for the whole request; an internal failure is a clean 500."""
         try:
-            scores = [loaded.model.score_record(t.record(), settings.n_reasons) for t in tickets]
+            if len(tickets) == 1:
+                scores = [loaded.model.score_record(tickets[0].record(), settings.n_reasons)]
+            else:  # one booster call and one SHAP call for the whole batch
+                scores = loaded.model.score_records([t.record() for t in tickets], settings.n_reasons)
         except Exception as exc:  # noqa: BLE001 - any model failure must become a clean 500
             # The exception text may quote ticket content: log its type and stack only.
             stack = "".join(traceback.format_tb(exc.__traceback__))

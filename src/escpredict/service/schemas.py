@@ -128,10 +128,52 @@ class ModelRef(BaseModel):
 
 
 class ReasonOut(BaseModel):
-    feature: str = Field(description="Machine feature name.")
-    name: str = Field(description="Readable feature name.")
-    value: float | None = Field(description="The ticket's feature value (null if missing).")
-    contribution: float = Field(description="Signed SHAP value on the log-odds scale.")
+    """One input field's share of the score: its features' SHAP values summed.
+
+    All of a ticket's field contributions plus the model's expected value add up to its
+    log-odds, so nothing is lost by grouping; only the top few are returned.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "feature": "priority", "name": "priority", "value": None,
+                    "contribution": 0.58, "field": "priority", "display_value": "high",
+                    "text": "priority = high",
+                },
+                {
+                    "feature": "agent_id", "name": "agent", "value": None,
+                    "contribution": 0.16, "field": "agent_id", "display_value": "none given",
+                    "text": "no agent known (agent: none given)",
+                },
+            ]
+        }
+    )
+
+    feature: str = Field(description="Machine name of the input field (same as `field`).")
+    name: str = Field(description="Readable name of the field, e.g. 'agent tenure (days)'.")
+    value: float | None = Field(
+        description="The field's number when it is one model feature (e.g. tenure in days); "
+        "null for categorical fields, text, and missing values."
+    )
+    contribution: float = Field(
+        description="Signed sum of the field's SHAP values on the log-odds scale."
+    )
+    field: str = Field(
+        description="Input field: a request field (priority, category, ...), a derived "
+        "statistic (hour_of_day, description_length, ...), a history field, 'text' for the "
+        "subject and description words, or agent_id / customer_id when none was given."
+    )
+    display_value: str = Field(
+        description="The ticket's value as a reader sees it: 'high', '12 days', 'none given', "
+        "or the telling words of the text."
+    )
+    text: str = Field(
+        description="One readable sentence, e.g. `priority = high`, `agent's escalation rate "
+        "31%, 37 of 120 earlier tickets (overall 18%)`, `ticket text: \"refund\", \"charged "
+        "twice\"`, `no agent known (agent: none given)`."
+    )
 
 
 class TicketScore(BaseModel):
