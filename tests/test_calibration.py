@@ -28,18 +28,41 @@ def probability_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return p**3, (rng.uniform(size=n) < p).astype(int)
 
 
-@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
-def test_apply_matches_sklearn_predictions(method: str) -> None:
+def test_sigmoid_apply_matches_sklearn_within_the_windows_bound() -> None:
     raw, y = margin_sample(2_000, seed=0)
     new = np.concatenate([margin_sample(500, seed=1)[0], [-50.0, 50.0]])  # incl. out of range
-    calibrated = Calibrator().fit(raw, y, method).apply(new)
-    if method == "isotonic":
-        iso = IsotonicRegression(y_min=P_MIN, y_max=P_MAX, out_of_bounds="clip").fit(raw, y)
-        expected = iso.predict(new)
-    else:
-        lr = LogisticRegression(C=np.inf).fit(raw.reshape(-1, 1), y)
-        expected = np.clip(lr.predict_proba(new.reshape(-1, 1))[:, 1], P_MIN, P_MAX)
-    np.testing.assert_allclose(calibrated, expected, rtol=0, atol=1e-12)
+    calibrator = Calibrator().fit(raw, y, "sigmoid")
+    lr = LogisticRegression(C=np.inf).fit(raw.reshape(-1, 1), y)
+    expected = np.clip(lr.predict_proba(new.reshape(-1, 1))[:, 1], calibrator.low, calibrator.high)
+    np.testing.assert_allclose(calibrator.apply(new), expected, rtol=0, atol=1e-12)
+
+
+def test_each_isotonic_step_is_its_rate_with_one_pseudo_ticket_at_the_base_rate() -> None:
+    # Steps: scores 0-1 (2 tickets, none escalated) and 2-3 (2 tickets, both); base rate 1/2.
+    calibrator = Calibrator().fit(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0, 0, 1, 1]))
+    np.testing.assert_allclose(
+        calibrator.apply(np.array([-9.0, 0.0, 3.0, 9.0])), [1 / 6, 1 / 6, 5 / 6, 5 / 6]
+    )
+
+
+def test_isotonic_moves_plain_isotonic_only_where_a_step_holds_few_tickets() -> None:
+    raw, y = margin_sample(20_000, seed=0)
+    ours = Calibrator().fit(raw, y, "isotonic").apply(raw)
+    plain = IsotonicRegression(out_of_bounds="clip").fit(raw, y).predict(raw)
+    assert np.abs(ours - plain).mean() < 0.002
+    assert plain.min() == 0.0 and plain.max() == 1.0  # what the shrinkage exists to avoid
+    assert 0.0 < ours.min() and ours.max() < 1.0
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+def test_no_probability_passes_what_the_calibration_window_supports(method: str) -> None:
+    raw, y = margin_sample(1_000, seed=9)
+    calibrator = Calibrator().fit(raw, y, method)
+    base = y.mean()
+    assert calibrator.low == pytest.approx(base / 1_001)
+    assert calibrator.high == pytest.approx((1_000 + base) / 1_001)
+    out = calibrator.apply(np.array([-1e6, 1e6]))
+    assert calibrator.low <= out[0] and out[1] <= calibrator.high
 
 
 @pytest.mark.parametrize(
@@ -62,9 +85,10 @@ def test_calibration_improves_ece_on_fresh_data(sample, method: str) -> None:
 def test_apply_is_monotone_and_bounded(method: str) -> None:
     raw, y = margin_sample(2_000, seed=4)
     grid = np.linspace(-1e3, 1e3, 20_001)
-    out = Calibrator().fit(raw, y, method).apply(grid)
+    calibrator = Calibrator().fit(raw, y, method)
+    out = calibrator.apply(grid)
     assert np.all(np.diff(out) >= 0)
-    assert out.min() >= P_MIN and out.max() <= P_MAX
+    assert P_MIN < calibrator.low <= out.min() and out.max() <= calibrator.high < P_MAX
 
 
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
