@@ -9,7 +9,7 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from escpredict.calibration import P_MAX, P_MIN, Calibrator
+from escpredict.calibration import P_MAX, P_MIN, PRIOR_TICKETS, Calibrator
 from escpredict.metrics import expected_calibration_error
 
 
@@ -37,11 +37,15 @@ def test_sigmoid_apply_matches_sklearn_within_the_windows_bound() -> None:
     np.testing.assert_allclose(calibrator.apply(new), expected, rtol=0, atol=1e-12)
 
 
-def test_each_isotonic_step_is_its_rate_with_one_pseudo_ticket_at_the_base_rate() -> None:
-    # Steps: scores 0-1 (2 tickets, none escalated) and 2-3 (2 tickets, both); base rate 1/2.
-    calibrator = Calibrator().fit(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0, 0, 1, 1]))
+def test_each_isotonic_step_is_its_rate_with_pseudo_tickets_at_the_base_rate() -> None:
+    # Steps: scores 0-2 (3 tickets, none escalated) and 3-5 (3 tickets, all); base rate 1/2.
+    calibrator = Calibrator().fit(np.arange(6.0), np.array([0, 0, 0, 1, 1, 1]))
+    low, high = (
+        PRIOR_TICKETS / 2 / (3 + PRIOR_TICKETS),
+        (3 + PRIOR_TICKETS / 2) / (3 + PRIOR_TICKETS),
+    )
     np.testing.assert_allclose(
-        calibrator.apply(np.array([-9.0, 0.0, 3.0, 9.0])), [1 / 6, 1 / 6, 5 / 6, 5 / 6]
+        calibrator.apply(np.array([-9.0, 0.0, 5.0, 9.0])), [low, low, high, high]
     )
 
 
@@ -59,8 +63,9 @@ def test_no_probability_passes_what_the_calibration_window_supports(method: str)
     raw, y = margin_sample(1_000, seed=9)
     calibrator = Calibrator().fit(raw, y, method)
     base = y.mean()
-    assert calibrator.low == pytest.approx(base / 1_001)
-    assert calibrator.high == pytest.approx((1_000 + base) / 1_001)
+    a = PRIOR_TICKETS
+    assert calibrator.low == pytest.approx(a * base / (1_000 + a))
+    assert calibrator.high == pytest.approx((1_000 + a * base) / (1_000 + a))
     out = calibrator.apply(np.array([-1e6, 1e6]))
     assert calibrator.low <= out[0] and out[1] <= calibrator.high
 
