@@ -14,10 +14,11 @@ the scoring API, batch scoring, the MLflow pyfunc and the manager report share t
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
 
@@ -144,6 +145,16 @@ def group_contributions(
     if contrib.shape[1] == k + 1:
         grouped = np.hstack([grouped, contrib[:, k:]])
     return grouped, list(fields)
+
+
+def reasons_json(reasons: Sequence[Reason]) -> str:
+    """Reasons as JSON text (one list of objects, keys as in the scoring API; NaN as null)."""
+    return json.dumps(
+        [
+            {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(r).items()}
+            for r in reasons
+        ]
+    )
 
 
 def reason_layout(builder: _Builder, window_days: int = 30) -> ReasonLayout:
