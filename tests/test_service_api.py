@@ -160,6 +160,24 @@ def test_batch_answers_each_ticket_in_order(client: TestClient, window: pd.DataF
     assert scores[2]["reasons"] == single["reasons"]
 
 
+def test_a_batch_may_ask_for_fewer_reasons_or_none(client: TestClient, window: pd.DataFrame) -> None:
+    bodies = [ticket_body(row) for _, row in window.head(3).iterrows()]
+    full = client.post("/v1/score/batch", json={"tickets": bodies}, headers=SCORING).json()
+
+    for n in (0, 2):
+        answer = client.post(
+            "/v1/score/batch", json={"tickets": bodies}, params={"reasons": n}, headers=SCORING
+        ).json()
+        for mine, theirs in zip(answer["scores"], full["scores"], strict=True):
+            assert mine["probability"] == theirs["probability"]
+            assert mine["reasons"] == theirs["reasons"][:n]
+    refused = client.post(
+        "/v1/score/batch", json={"tickets": bodies}, params={"reasons": -1}, headers=SCORING
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["query", "reasons"]
+
+
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
@@ -287,7 +305,7 @@ def test_model_endpoint_says_what_is_loaded_since_when_and_its_metrics(
     assert body["version"] == trained.result.model_version
     assert body["loaded_at"]
     assert body["threshold"] == pytest.approx(trained.result.threshold)
-    assert body["tiers"] == trained.config.routing.tiers
+    assert body["tiers"] == trained.config.routing.tiers_at(trained.result.threshold)
     assert body["metrics"]["roc_auc"] == pytest.approx(trained.result.metrics["roc_auc"])
     assert body["last_error"] is None
 

@@ -91,6 +91,7 @@ class ReasonLayout:
     overall_rate: float  # earlier outcomes' escalation rate the history rates shrink to
     window_days: int  # the "recent tickets" window
     by_id: tuple[tuple[str, str, np.ndarray], ...]  # (id field, who, its history fields' groups)
+    known_levels: dict[str, frozenset[str]]  # categorical field -> levels with their own code
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,12 @@ def reason_layout(builder: _Builder, window_days: int = 30) -> ReasonLayout:
             for id_field, who in _IDS
             if id_field not in fields
         ),
+        # Builders with integer-coded categoricals pool rare and unseen levels into one code
+        # (``categories[field][0]``); a reason then says the level was scored as "other".
+        known_levels={
+            field: frozenset(levels[1:])
+            for field, levels in getattr(builder, "categories", {}).items()
+        },
     )
 
 
@@ -310,6 +317,9 @@ def _reason(
         shown, text = _STATED[field](value, record, layout)
     elif field in record or column < 0:  # an input field (one-hot levels, or in the ticket)
         shown, text = _field_value(layout.readable[i], record.get(field))
+        known = layout.known_levels.get(field)
+        if known is not None and shown != "none given" and shown not in known:
+            text += " (a rare or new value, scored as 'other')"
     else:
         shown = "missing" if math.isnan(value) else f"{value:g}"
         text = f"{layout.readable[i]}: {shown}"
@@ -361,10 +371,12 @@ def _tenure(value: float, *_: Any) -> tuple[str, str]:
     return f"{value:.0f} days", f"agent tenure {value:.0f} days"
 
 
-def _recent(value: float, _: Mapping[str, Any], layout: ReasonLayout) -> tuple[str, str]:
-    if math.isnan(value):
+def _recent(_: float, record: Mapping[str, Any], layout: ReasonLayout) -> tuple[str, str]:
+    # The ticket's own count, not the model's column (which may be rescaled to a rate).
+    count = record.get("agent_recent_tickets")
+    if _missing(count):
         return "unknown", "agent's recent tickets unknown"
-    return f"{value:.0f}", f"agent had {value:.0f} tickets in the last {layout.window_days} days"
+    return f"{count:.0f}", f"agent had {count:.0f} tickets in the last {layout.window_days} days"
 
 
 def _rate_text(escalated: Any, total: Any, whose: str, layout: ReasonLayout) -> tuple[str, str]:

@@ -15,9 +15,9 @@ import re
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request, Response, Security, status
+from fastapi import FastAPI, HTTPException, Query, Request, Response, Security, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -119,7 +119,6 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     use_store(settings.tracking_uri)
     holder = ModelHolder(settings.model_uri, settings.tracking_uri)
     telemetry = Telemetry()
-    Ticket, BatchRequest = request_models(settings.max_text_chars, settings.max_batch)
     auth_on = not settings.auth_disabled
     scoring_key = Security(RequireKey(settings.scoring_keys(), auth_on, "scoring"))
     admin_key = Security(RequireKey(settings.admin_keys(), auth_on, "admin"))
@@ -135,6 +134,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             telemetry.set_model(loaded.name, str(loaded.version))
         return loaded
 
+    # Loaded now, not at start-up, so the request schema can list the extra features the
+    # model's mapping declared (a model promoted later with other extras needs a restart).
+    with contextlib.suppress(ModelLoadError):  # not ready; /v1/model shows why
+        reload_now(False)
+    extras = getattr(holder.current.model.builder, "extra_features", {}) if holder.current else {}
+    Ticket, BatchRequest = request_models(settings.max_text_chars, settings.max_batch, extras)
+
     async def watch_alias(interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
@@ -143,8 +149,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with contextlib.suppress(ModelLoadError):  # not ready; /v1/model shows why
-            await run_in_threadpool(reload_now, False)
+        with contextlib.suppress(ModelLoadError):  # the alias may have moved since create_app
+            await run_in_threadpool(reload_now, holder.current is not None)
         watcher = None
         if settings.reload_interval_s > 0:
             watcher = asyncio.create_task(watch_alias(settings.reload_interval_s))
@@ -168,13 +174,15 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no model loaded yet")
         return loaded
 
-    def score_all(loaded: LoadedModel, tickets: Sequence[Any], rid: str) -> list[dict[str, Any]]:
+    def score_all(
+        loaded: LoadedModel, tickets: Sequence[Any], rid: str, n_reasons: int
+    ) -> list[dict[str, Any]]:
         """Score with one model object for the whole request; an internal failure is a clean 500."""
         try:
             if len(tickets) == 1:
-                scores = [loaded.model.score_record(tickets[0].record(), settings.n_reasons)]
+                scores = [loaded.model.score_record(tickets[0].record(), n_reasons)]
             else:  # one booster call and one SHAP call for the whole batch
-                scores = loaded.model.score_records([t.record() for t in tickets], settings.n_reasons)
+                scores = loaded.model.score_records([t.record() for t in tickets], n_reasons)
         except Exception as exc:  # noqa: BLE001 - any model failure must become a clean 500
             # The exception text may quote ticket content: log its type and stack only.
             stack = "".join(traceback.format_tb(exc.__traceback__))
@@ -196,7 +204,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         # which cost several ms each on a busy machine. Batches stay on the thread pool.
         rid = request_id(request)
         loaded = serving()
-        (scored,) = score_all(loaded, [ticket], rid)
+        (scored,) = score_all(loaded, [ticket], rid, settings.n_reasons)
         return _json({**scored, "request_id": rid, "model": _model_ref(loaded)}, rid)
 
     @app.post(
@@ -204,10 +212,23 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         tags=["scoring"], responses=_errors(400, 401, 413, 500, 503),
         description=f"Up to {settings.max_batch} tickets in one call; answers in request order.",
     )
-    def score_batch(batch: BatchRequest, request: Request) -> Response:  # type: ignore[valid-type]
+    def score_batch(
+        batch: BatchRequest,  # type: ignore[valid-type]
+        request: Request,
+        reasons: Annotated[
+            int | None,
+            Query(
+                ge=0,
+                le=50,
+                description=f"Reasons per ticket (default {settings.n_reasons}). Exact SHAP "
+                "values are most of a batch's cost: 0 skips them and scores several times faster.",
+            ),
+        ] = None,
+    ) -> Response:
         rid = request_id(request)
         loaded = serving()
-        scores = score_all(loaded, batch.tickets, rid)  # type: ignore[attr-defined]
+        n_reasons = settings.n_reasons if reasons is None else reasons
+        scores = score_all(loaded, batch.tickets, rid, n_reasons)  # type: ignore[attr-defined]
         return _json({"request_id": rid, "model": _model_ref(loaded), "scores": scores}, rid)
 
     @app.get(

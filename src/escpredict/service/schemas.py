@@ -7,19 +7,22 @@ dropped silently and the ticket scored with snapshot values instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
+    create_model,
     field_validator,
 )
 
-from escpredict.contract import HISTORY_NAMES, SCORING_FIELDS
+from escpredict.contract import HISTORY_NAMES, SCORING_FIELDS, TICKETS_BY_NAME
 
 #: Tickets created before this, or more than a day in the future, are clock or unit mistakes.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -91,21 +94,70 @@ class _TicketBase(BaseModel):
             )
         return value
 
+    #: Fields passed to the model (set per app: the contract's plus the model's extras).
+    record_fields: ClassVar[tuple[str, ...]] = SCORING_FIELDS
+
     def record(self) -> dict[str, Any]:
         """The plain dict ``EscalationModel.score_record`` takes (history only where given)."""
         values = self.__dict__
-        out = {name: values[name] for name in SCORING_FIELDS}
+        out = {name: values[name] for name in self.record_fields}
         out.update((name, values[name]) for name in HISTORY_NAMES if values[name] is not None)
         return out
 
 
-def request_models(max_text_chars: int, max_batch: int) -> tuple[type[_TicketBase], type[BaseModel]]:
-    """The ticket and batch request models for these limits."""
-    Text = Annotated[str, StringConstraints(max_length=max_text_chars)]
+#: Strict: JSON true or "2" is not a number; accepting them would contradict the schema.
+_Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+_CONTRACT_TYPES: dict[str, Any] = {
+    "str": Label,
+    "int": Annotated[int, Field(strict=True)],
+    "float": _Number,
+    "bool": StrictBool,
+}
 
-    class Ticket(_TicketBase):
-        subject: Text = ""
-        description: Text = ""
+
+def _optional_fields(max_text_chars: int, extra_features: Mapping[str, str]) -> dict[str, Any]:
+    """Optional request fields: contract scoring fields not declared above, then the extras.
+
+    Derived from the contract, so a scoring field added there is accepted (and documented)
+    without touching this module; extras are what the served model's mapping declared.
+    """
+    declared = set(_TicketBase.model_fields) | {"subject", "description"}
+    fields: dict[str, Any] = {
+        name: (
+            _CONTRACT_TYPES[TICKETS_BY_NAME[name].kind] | None,
+            Field(None, description=TICKETS_BY_NAME[name].doc),
+        )
+        for name in SCORING_FIELDS
+        if name not in declared
+    }
+    by_kind: dict[str, Any] = {
+        "categorical": Label,
+        "text": Annotated[str, StringConstraints(max_length=max_text_chars)],
+        "numeric": _Number,
+        "boolean": StrictBool,
+    }
+    for name, kind in extra_features.items():
+        fields[name] = (
+            by_kind[kind] | None,
+            Field(None, description=f"Extra {kind} feature declared in the model's mapping."),
+        )
+    return fields
+
+
+def request_models(
+    max_text_chars: int, max_batch: int, extra_features: Mapping[str, str] | None = None
+) -> tuple[type[_TicketBase], type[BaseModel]]:
+    """The ticket and batch request models for these limits and the model's extra features."""
+    Text = Annotated[str, StringConstraints(max_length=max_text_chars)]
+    extras = dict(extra_features or {})
+    Ticket = create_model(
+        "Ticket",
+        __base__=_TicketBase,
+        subject=(Text, ""),
+        description=(Text, ""),
+        **_optional_fields(max_text_chars, extras),
+    )
+    Ticket.record_fields = (*SCORING_FIELDS, *extras)
 
     class BatchRequest(BaseModel):
         model_config = ConfigDict(
