@@ -144,3 +144,26 @@ def test_mlflow_models_serve_takes_json_timestamps_ending_in_z(
         expected["probability"].tolist(), abs=1e-12
     )
     assert all(len(json.loads(p["reasons"])) == 2 for p in predictions)
+
+
+def test_the_score_command_writes_reasons_and_refuses_them_on_dask(
+    trained: Trained, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from escpredict.cli import app
+
+    export = tmp_path / "tickets.parquet"
+    trained.result.test_window[list(SCORING_FIELDS)].head(5).to_parquet(export)
+    common = ["--model", _uri(trained), "--tracking-uri", trained.tracking_uri]
+    out = tmp_path / "scores.parquet"
+
+    done = CliRunner().invoke(app, ["score", str(export), str(out), *common, "--reasons", "1"])
+    refused = CliRunner().invoke(
+        app, ["score", str(export), str(out), *common, "--reasons", "1", "--engine", "dask"]
+    )
+
+    assert done.exit_code == 0, done.output
+    assert all(len(json.loads(text)) == 1 for text in pd.read_parquet(out)["reasons"])
+    assert refused.exit_code == 2
+    assert "--reasons needs --engine local" in refused.output
