@@ -61,6 +61,7 @@ def test_a_categorical_reason_states_the_tickets_own_value(
         assert reason.text == f"priority = {priority}"
         assert reason.display_value == priority
         assert reason.name == "priority"
+        assert np.isnan(reason.value)  # a level code or one-hot column means nothing to a reader
 
 
 def test_a_ticket_without_an_agent_says_so_in_one_reason(

@@ -316,7 +316,10 @@ def _reason(
     elif field in _STATED:
         shown, text = _STATED[field](value, record, layout)
     elif field in record or column < 0:  # an input field (one-hot levels, or in the ticket)
-        shown, text = _field_value(layout.readable[i], record.get(field))
+        raw = record.get(field)
+        # A category's column holds a level code, which means nothing to a reader.
+        value = float(raw) if isinstance(raw, int | float) and not _missing(raw) else math.nan
+        shown, text = _field_value(layout.readable[i], raw)
         known = layout.known_levels.get(field)
         if known is not None and shown != "none given" and shown not in known:
             text += " (a rare or new value, scored as 'other')"

@@ -31,7 +31,8 @@ ARTIFACT_KEY = "escalation_model"
 #: The predict parameter asking for the top K reasons per ticket (0: none, the default).
 REASONS_PARAM = "reasons"
 _TEXT_FIELDS = ("subject", "description")
-_MLFLOW_TYPES = {"str": "string", "float": "double", "int": "long", "bool": "boolean"}
+#: An optional whole number (initial_tier) may be missing, which only a double can hold.
+_MLFLOW_TYPES = {"str": "string", "float": "double", "int": "double", "bool": "boolean"}
 #: Kinds of mapping-declared extra features (``FeatureBuilder.extra_features``).
 _EXTRA_TYPES = {"categorical": "string", "text": "string", "numeric": "double", "boolean": "boolean"}
 

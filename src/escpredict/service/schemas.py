@@ -109,7 +109,7 @@ class _TicketBase(BaseModel):
 _Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 _CONTRACT_TYPES: dict[str, Any] = {
     "str": Label,
-    "int": Annotated[int, Field(strict=True)],
+    "int": _Number,  # a whole number (initial_tier) that frames carry as float: NaN if missing
     "float": _Number,
     "bool": StrictBool,
 }
