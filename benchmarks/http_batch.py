@@ -4,7 +4,7 @@ Starts ``escpredict serve`` on a free local port (or measures ``--url``) and alt
 ways of scoring the same tickets run by run, so machine noise hits all alike. The batch
 route scores its tickets as one matrix (one booster and one SHAP call); single calls pay
 HTTP, validation and a booster call per ticket. Exact SHAP values cost the same per ticket
-either way, so the batch is also timed without reasons (``?reasons=0``).
+either way, so the batch is also timed without reasons (``"reasons": 0`` in the body).
 
     python -m benchmarks.http_batch --model models:/escalation-risk@champion --runs 5
 """
@@ -32,8 +32,8 @@ def measure(http: httpx.Client, bodies: list[dict[str, Any]], runs: int) -> dict
         for body in bodies:
             assert http.post("/v1/score", json=body).status_code == 200
 
-    def batch(params: dict[str, int]) -> None:
-        response = http.post("/v1/score/batch", json={"tickets": bodies}, params=params)
+    def batch(options: dict[str, int]) -> None:
+        response = http.post("/v1/score/batch", json={"tickets": bodies, **options})
         assert response.status_code == 200
 
     calls = {

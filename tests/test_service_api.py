@@ -166,16 +166,16 @@ def test_a_batch_may_ask_for_fewer_reasons_or_none(client: TestClient, window: p
 
     for n in (0, 2):
         answer = client.post(
-            "/v1/score/batch", json={"tickets": bodies}, params={"reasons": n}, headers=SCORING
+            "/v1/score/batch", json={"tickets": bodies, "reasons": n}, headers=SCORING
         ).json()
         for mine, theirs in zip(answer["scores"], full["scores"], strict=True):
             assert mine["probability"] == theirs["probability"]
             assert mine["reasons"] == theirs["reasons"][:n]
     refused = client.post(
-        "/v1/score/batch", json={"tickets": bodies}, params={"reasons": -1}, headers=SCORING
+        "/v1/score/batch", json={"tickets": bodies, "reasons": -1}, headers=SCORING
     )
     assert refused.status_code == 422
-    assert refused.json()["detail"][0]["loc"] == ["query", "reasons"]
+    assert refused.json()["detail"][0]["loc"] == ["body", "reasons"]
 
 
 @pytest.mark.parametrize(

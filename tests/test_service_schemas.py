@@ -19,7 +19,7 @@ EXTRAS = {"business_service": "categorical", "affected_users": "numeric", "vip":
 
 
 def test_extra_features_are_optional_documented_fields_passed_to_the_model() -> None:
-    ticket, _ = request_models(200, 5, EXTRAS)
+    ticket, _ = request_models(200, 5, 5, EXTRAS)
 
     record = ticket(**BASE, business_service="Payroll", affected_users=40).record()
 
@@ -38,7 +38,7 @@ def test_extra_features_are_optional_documented_fields_passed_to_the_model() -> 
 def test_extra_feature_values_of_the_wrong_kind_and_unknown_fields_are_refused(
     field: str, value: object
 ) -> None:
-    ticket, _ = request_models(200, 5, EXTRAS)
+    ticket, _ = request_models(200, 5, 5, EXTRAS)
     with pytest.raises(ValidationError, match=field):
         ticket(**BASE, **{field: value})
 

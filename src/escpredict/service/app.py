@@ -15,9 +15,9 @@ import re
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request, Response, Security, status
+from fastapi import FastAPI, HTTPException, Request, Response, Security, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -139,7 +139,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     with contextlib.suppress(ModelLoadError):  # not ready; /v1/model shows why
         reload_now(False)
     extras = getattr(holder.current.model.builder, "extra_features", {}) if holder.current else {}
-    Ticket, BatchRequest = request_models(settings.max_text_chars, settings.max_batch, extras)
+    Ticket, BatchRequest = request_models(
+        settings.max_text_chars, settings.max_batch, settings.n_reasons, extras
+    )
 
     async def watch_alias(interval: float) -> None:
         while True:
@@ -212,22 +214,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         tags=["scoring"], responses=_errors(400, 401, 413, 500, 503),
         description=f"Up to {settings.max_batch} tickets in one call; answers in request order.",
     )
-    def score_batch(
-        batch: BatchRequest,  # type: ignore[valid-type]
-        request: Request,
-        reasons: Annotated[
-            int | None,
-            Query(
-                ge=0,
-                le=50,
-                description=f"Reasons per ticket (default {settings.n_reasons}). Exact SHAP "
-                "values are most of a batch's cost: 0 skips them and scores several times faster.",
-            ),
-        ] = None,
-    ) -> Response:
+    def score_batch(batch: BatchRequest, request: Request) -> Response:  # type: ignore[valid-type]
         rid = request_id(request)
         loaded = serving()
-        n_reasons = settings.n_reasons if reasons is None else reasons
+        asked = batch.reasons  # type: ignore[attr-defined]
+        n_reasons = settings.n_reasons if asked is None else asked
         scores = score_all(loaded, batch.tickets, rid, n_reasons)  # type: ignore[attr-defined]
         return _json({"request_id": rid, "model": _model_ref(loaded), "scores": scores}, rid)
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -107,6 +108,12 @@ class _TicketBase(BaseModel):
 
 #: Strict: JSON true or "2" is not a number; accepting them would contradict the schema.
 _Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+#: How many reasons to return, as JSON Schema's integer: 3 or 3.0, never "3", true or 2.5.
+_ReasonCount = Annotated[
+    int,
+    Field(strict=True, ge=0, le=50),
+    BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v),
+]
 _CONTRACT_TYPES: dict[str, Any] = {
     "str": Label,
     "int": _Number,  # a whole number (initial_tier) that frames carry as float: NaN if missing
@@ -145,7 +152,10 @@ def _optional_fields(max_text_chars: int, extra_features: Mapping[str, str]) -> 
 
 
 def request_models(
-    max_text_chars: int, max_batch: int, extra_features: Mapping[str, str] | None = None
+    max_text_chars: int,
+    max_batch: int,
+    n_reasons: int = 5,
+    extra_features: Mapping[str, str] | None = None,
 ) -> tuple[type[_TicketBase], type[BaseModel]]:
     """The ticket and batch request models for these limits and the model's extra features."""
     Text = Annotated[str, StringConstraints(max_length=max_text_chars)]
@@ -164,6 +174,11 @@ def request_models(
             extra="forbid", json_schema_extra={"examples": [{"tickets": [EXAMPLE_TICKET]}]}
         )
         tickets: list[Ticket] = Field(min_length=1, max_length=max_batch)
+        reasons: _ReasonCount | None = Field(
+            None,
+            description=f"Reasons per ticket (default {n_reasons}). Exact SHAP values are most "
+            "of a batch's cost: 0 skips them and scores several times faster.",
+        )
 
     return Ticket, BatchRequest
 
