@@ -33,9 +33,12 @@ TEXT_FIELD = "text"
 #: How many whole words or phrases a "ticket text" reason names.
 TEXT_TERMS = 3
 _WORD_COLUMN = re.compile(r"^(?:word|phrase) '(.*)'$")
-#: Ids whose history fields mean nothing when the id is missing: the fields named
-#: ``<who>_...`` then become one reason, that no one was named (e.g. "no agent known").
+#: Ids whose history fields mean nothing when the id is missing: that agent's or customer's
+#: history fields then become one reason, that no one was named (e.g. "no agent known").
 _IDS: tuple[tuple[str, str], ...] = (("agent_id", "agent"), ("customer_id", "customer"))
+#: Model fields computed from an id's history (the smoothed rates are built from it too);
+#: not every ``customer_...`` field is (customer_segment is the ticket's own).
+_HISTORY_FIELDS = frozenset(HISTORY_NAMES) | {"agent_escalation_rate", "customer_escalation_rate"}
 _MONTHS = (
     "January",
     "February",
@@ -189,7 +192,7 @@ def reason_layout(builder: _Builder, window_days: int = 30) -> ReasonLayout:
         overall_rate=_overall_rate(builder),
         window_days=window_days,
         by_id=tuple(
-            (id_field, who, np.array([i for i, f in enumerate(fields) if f.startswith(who + "_")]))
+            (id_field, who, np.array([i for i, f in enumerate(fields) if _history_of(f, who)]))
             for id_field, who in _IDS
             if id_field not in fields
         ),
@@ -200,6 +203,10 @@ def reason_layout(builder: _Builder, window_days: int = 30) -> ReasonLayout:
             for field, levels in getattr(builder, "categories", {}).items()
         },
     )
+
+
+def _history_of(field: str, who: str) -> bool:
+    return field in _HISTORY_FIELDS and field.startswith(who + "_")
 
 
 def _field_label(field: str, first_readable: str, n_columns: int) -> str:
