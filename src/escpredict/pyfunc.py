@@ -22,7 +22,8 @@ from escpredict.model import EscalationModel
 
 ARTIFACT_KEY = "escalation_model"
 _TEXT_FIELDS = ("subject", "description")
-_MLFLOW_TYPES = {"str": "string", "datetime": "datetime", "float": "double"}
+#: An optional whole number (initial_tier) may be missing, which only a double can hold.
+_MLFLOW_TYPES = {"str": "string", "datetime": "datetime", "float": "double", "int": "double"}
 
 
 class EscalationPyfunc(PythonModel):

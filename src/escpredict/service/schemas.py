@@ -94,7 +94,7 @@ class _TicketBase(BaseModel):
     def record(self) -> dict[str, Any]:
         """The plain dict ``EscalationModel.score_record`` takes (history only where given)."""
         values = self.__dict__
-        out = {name: values[name] for name in SCORING_FIELDS}
+        out = {name: values.get(name) for name in SCORING_FIELDS}
         out.update((name, values[name]) for name in HISTORY_NAMES if values[name] is not None)
         return out
 
