@@ -438,7 +438,14 @@ class FeatureBuilder:
         columns += [(n, _readable(n)) for n in self._numeric + self._boolean]
         columns += [(n, _HISTORY_READABLE[n].format(window=window)) for n in self._history_columns]
         columns += [(name, f"{text} (smoothed)") for name, text, *_ in _RATES]
-        self.categorical_columns = list(range(len(columns), len(columns) + len(self._categorical)))
+        # Only fields with a level of their own are declared categorical: an all-missing or
+        # all-pooled code column carries nothing, and distributed LightGBM crashes on an
+        # all-missing categorical (lightgbm 4.7, lightgbm.dask).
+        self.categorical_columns = [
+            len(columns) + i
+            for i, field in enumerate(self._categorical)
+            if len(self.categories[field]) > 1
+        ]
         columns += [(n, _readable(n)) for n in self._categorical]
         names = [name for name, _ in columns]
         readable = [text for _, text in columns]
@@ -461,7 +468,7 @@ class FeatureBuilder:
         self._check_fitted()
         return OneHotCodes(
             tuple(self.categorical_columns),
-            tuple(len(self.categories[f]) for f in self._categorical),
+            tuple(len(self.categories[self.feature_names[j]]) for j in self.categorical_columns),
         )
 
     # -- batch path -------------------------------------------------------------------------
