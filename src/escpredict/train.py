@@ -268,7 +268,9 @@ def fit_baseline(
     # again, so predicting never alters a caller's matrix.
     pipeline = make_pipeline(
         FunctionTransformer(one_hot, accept_sparse=True),
-        SimpleImputer(strategy="median", copy=False),
+        # An optional field the export lacks is an all-missing column: kept (as 0), not
+        # dropped with a warning, so the baseline sees the layout the booster sees.
+        SimpleImputer(strategy="median", copy=False, keep_empty_features=True),
         MaxAbsScaler(copy=False),
         LogisticRegression(C=cfg.model.baseline_C, max_iter=BASELINE_ITERATIONS, tol=0.0),
     )
