@@ -55,8 +55,8 @@ from escpredict.train import (
     declared_extras,
     finish,
     fit_baseline,
-    model_inputs,
     fit_season,
+    model_inputs,
     resolve_path,
 )
 

@@ -105,10 +105,6 @@ def _text(value: Any) -> str:
     return "" if _missing(value) else str(value)
 
 
-def _category(value: Any) -> str | None:
-    return None if _missing(value) else str(value)
-
-
 def _number(value: Any) -> float:
     return np.nan if _missing(value) else float(value)
 
@@ -127,10 +123,7 @@ def _boolean(value: Any, name: str) -> float:
 
 def _ns(value: Any) -> float:
     """UTC epoch nanoseconds as a float (NaN when missing); naive times are taken as UTC."""
-    if _missing(value):
-        return np.nan
-    stamp = pd.Timestamp(value)
-    return float((stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).value)
+    return np.nan if _missing(value) else float(pd.Timestamp(value).value)
 
 
 def _column(frame: pd.DataFrame, name: str) -> list[Any]:
