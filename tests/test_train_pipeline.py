@@ -49,6 +49,10 @@ def test_registers_a_candidate_with_metrics_plots_and_config(trained: Trained) -
         assert f"test_{name}" in run_data.metrics
         assert f"baseline_test_{name}" in run_data.metrics
     assert run_data.params["split.test_fraction"] == "0.15"
+    # The size-aware values the booster used, not only what the config said.
+    used = trained.result.booster_params
+    assert run_data.params["booster.min_child_samples"] == str(used["min_child_samples"])
+    assert run_data.params["booster.min_data_per_group"] == str(used["min_data_per_group"])
     artifacts = {a.path for a in client.list_artifacts(trained.result.run_id, "plots")}
     assert artifacts == {f"plots/{n}.png" for n in ("roc", "pr", "calibration", "importance")}
     logged = {a.path for a in client.list_artifacts(trained.result.run_id)}
