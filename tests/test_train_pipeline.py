@@ -139,7 +139,9 @@ def test_baseline_stops_at_a_fixed_iteration_budget_without_warning(sample_dir: 
     x_train = builder.fit_transform(split.train)
     y_train = split.train[LABEL].to_numpy(int)
     to_convergence = make_pipeline(
-        SimpleImputer(strategy="median"), MaxAbsScaler(), LogisticRegression(max_iter=1000)
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        MaxAbsScaler(),
+        LogisticRegression(max_iter=1000),
     ).fit(builder.one_hot(x_train), y_train)
     assert to_convergence[-1].n_iter_[0] > BASELINE_ITERATIONS  # so the budget binds here
     with warnings.catch_warnings():
