@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from escpredict.config import LabelConfig
-from escpredict.labels import LabelError, first_handler, label_tickets
+from escpredict.labels import LabelError, first_handler, label_tickets, rule_votes
 
 RESOLVED = pd.Timestamp("2024-01-02", tz="UTC")
 CFG = LabelConfig()
@@ -145,6 +145,17 @@ def test_rules_left_out_of_the_config_do_not_fire():
 def test_labels_keep_the_ticket_index():
     frame = tickets({"agent_id": "a1", "resolver_id": "s1"}).set_axis([42])
     assert label_tickets(frame, CFG).index.tolist() == [42]
+
+
+def test_rule_votes_give_one_column_per_configured_rule_with_na_where_it_abstains():
+    frame = tickets(
+        {"agent_id": "a1", "resolver_id": "s1", "final_tier": 2},
+        {"agent_id": "a1", "resolver_id": "a1", "final_tier": None},
+    )
+    votes = rule_votes(frame, LabelConfig(rules=["tier_raised", "resolver_differs"]))
+    assert list(votes.columns) == ["tier_raised", "resolver_differs"]
+    assert votes["tier_raised"].tolist() == [True, pd.NA]
+    assert votes["resolver_differs"].tolist() == [True, False]
 
 
 people = st.sampled_from(["a1", "a2", "s1", "d1"])

@@ -30,11 +30,9 @@ def write_yaml(path: Path, text: str) -> Path:
 
 
 def test_shipped_mappings_load_by_name():
-    assert {load_mapping(n).name for n in ("generic", "servicenow", "zendesk")} == {
-        "generic",
-        "servicenow",
-        "zendesk",
-    }
+    names = ("generic", "servicenow", "servicenow-events", "zendesk", "jira", "freshdesk")
+    names += ("salesforce", "event-log")
+    assert {load_mapping(n).name for n in names} == set(names)
 
 
 def test_escpredict_home_mappings_win_over_the_shipped_ones(tmp_path, monkeypatch):
@@ -69,8 +67,8 @@ def test_invalid_mappings_fail_naming_the_file_and_key(tmp_path, text, complaint
 
 
 def test_unknown_mapping_name_says_where_it_looked():
-    with pytest.raises(MappingError, match="no mapping named 'jira'.*pipelines/mappings"):
-        load_mapping("jira")
+    with pytest.raises(MappingError, match="no mapping named 'remedy'.*pipelines/mappings"):
+        load_mapping("remedy")
 
 
 # --- generic ------------------------------------------------------------------------------

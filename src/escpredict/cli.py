@@ -170,6 +170,102 @@ def print_training_summary(result: Any) -> None:
 
 
 @app.command()
+def check(
+    tickets: Annotated[Path | None, typer.Option(help="Ticket export (overrides data.tickets).")] = None,
+    mapping: Annotated[str | None, typer.Option(help="Column mapping name or YAML path.")] = None,
+    agents: Annotated[
+        Path | None,
+        typer.Option(help="Agents table (default: data.agents, unless --tickets is given)."),
+    ] = None,
+    config: Annotated[Path, typer.Option(help="Pipeline YAML (label rules, split).")] = DEFAULT_CONFIG,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override any config key: a.b=value.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Dry-run an export before training: rows refused, label-rule shares, rates, warnings.
+
+    Exit code 1 when training would refuse the export; warnings alone exit 0.
+    """
+    import json
+
+    from escpredict.check import check_export
+    from escpredict.config import load_config
+    from escpredict.train import resolve_path
+
+    if config == DEFAULT_CONFIG and not config.exists():
+        config = None
+    overrides = _overrides(set_ or [])
+    if tickets is not None:  # another export: the configured agents file is not its agents
+        overrides["data.tickets"] = str(tickets)
+        overrides["data.agents"] = str(agents) if agents is not None else None
+    elif agents is not None:
+        overrides["data.agents"] = str(agents)
+    if mapping is not None:
+        overrides["data.mapping"] = mapping
+    with user_errors():
+        cfg = load_config(config, overrides)
+    data = cfg.data
+    report = check_export(
+        resolve_path(data.tickets), data.mapping, resolve_path(data.agents), cfg
+    )
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
+    else:
+        print_check_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def print_check_report(report: Any) -> None:
+    """The check report as rich tables, findings last so they are what the user reads."""
+    console.print(
+        f"[bold]{report.tickets_path}[/] via mapping [bold]{report.mapping}[/]: "
+        f"{report.rows_read:,} rows read → {report.tickets:,} tickets "
+        f"({report.resolved:,} resolved, {report.open:,} open); "
+        f"{report.quarantined_rows:,} rows would be quarantined",
+        highlight=False,
+    )
+    if report.quarantined_by_field:
+        table = Table("field", "rows quarantined", title="Quarantine by field")
+        for name, rows in report.quarantined_by_field.items():
+            table.add_row(name, f"{rows:,}")
+        console.print(table)
+    if report.rules:
+        table = Table("rule", "judges", "fires", "share", "only this rule",
+                      title="Label rules on resolved tickets")
+        for r in [*report.rules, report.combined]:
+            share = "—" if r.share is None else f"{r.share:.1%}"
+            only = "" if r.only is None else f"{r.only:,}"
+            table.add_row(r.rule, f"{r.judged:,}", f"{r.fired:,}", share, only)
+        console.print(table)
+    for title, rates in (("Escalation rate by month", report.months),
+                         ("Escalation rate by split window", report.windows)):
+        if rates:
+            table = Table("period", "from", "to", "tickets", "labelled", "escalated", "rate",
+                          title=title)
+            for r in rates:
+                rate = "—" if r.rate is None else f"{r.rate:.1%}"
+                table.add_row(r.period, r.start[:10], r.end[:10], f"{r.tickets:,}",
+                              f"{r.labelled:,}", f"{r.escalated:,}", rate)
+            console.print(table)
+    if report.columns_mapped:
+        table = Table("field", "export column", "filled", title="Columns mapped")
+        for c in report.columns_mapped:
+            table.add_row(c.field, c.source, f"{c.filled:.0%}")
+        console.print(table)
+    for label, names in (("fields with no values", report.fields_empty),
+                         ("export columns unused", report.columns_unused)):
+        if names:
+            console.print(f"{label}: {', '.join(names)}", highlight=False, soft_wrap=True)
+    styles = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+    for f in sorted(report.findings, key=lambda f: list(styles).index(f.level)):
+        cause = f"\n    [dim]{f.cause}[/]" if f.cause else ""
+        console.print(f"[{styles[f.level]}]{f.level}:[/] {f.message}{cause}",
+                      highlight=False, soft_wrap=True)
+
+
+@app.command()
 def promote(
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "escalation-risk",
     metric: Annotated[str, typer.Option(help="roc_auc or pr_auc.")] = "roc_auc",

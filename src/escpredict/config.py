@@ -18,11 +18,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: Where ``make demo`` / ``escpredict sample-data`` put the embedded sample.
+SAMPLE_TICKETS = Path("data/sample/tickets.parquet")
+SAMPLE_AGENTS = Path("data/sample/agents.parquet")
+
+
 class DataConfig(_Strict):
-    tickets: Path = Path("data/sample/tickets.parquet")
-    agents: Path | None = Path("data/sample/agents.parquet")
+    tickets: Path = SAMPLE_TICKETS
+    #: Optional: a ticket export alone trains. Left unset, it is the sample's agents file
+    #: only when the tickets are the sample's, so ``--tickets mine.csv`` never reads it.
+    agents: Path | None = None
     mapping: str = "generic"  # a name in pipelines/mappings/ or a path to a YAML file
     quarantine: Path | None = None  # write bad rows here instead of refusing the data
+
+    @model_validator(mode="after")
+    def _sample_agents(self) -> DataConfig:
+        if "agents" not in self.model_fields_set and self.tickets == SAMPLE_TICKETS:
+            self.agents = SAMPLE_AGENTS
+        return self
 
 
 class LabelConfig(_Strict):

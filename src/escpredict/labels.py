@@ -83,34 +83,69 @@ RULES: dict[str, Rule] = {
     "reassignments": _reassignments,
 }
 
+#: Canonical columns each rule reads; without values in them the rule abstains.
+RULE_INPUTS: dict[str, tuple[str, ...]] = {
+    "explicit_flag": ("escalated",),
+    "tier_raised": ("initial_tier", "final_tier"),
+    "resolver_differs": ("resolver_id", "agent_id", "first_responder_id"),
+    "reassignments": ("reassignment_count",),
+}
+
+
+def rule_votes(
+    tickets: pd.DataFrame, cfg: LabelConfig, agents: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Each configured rule's verdict per ticket: True fires, False judged quiet, NA abstains.
+
+    Public so that a dry run (``escpredict check``) reports what each rule does on an
+    export with the very votes the labels are made of.
+    """
+    return pd.DataFrame(
+        {rule: RULES[rule](tickets, cfg, agents) for rule in cfg.rules}, index=tickets.index
+    )
+
+
+def resolved(tickets: pd.DataFrame) -> np.ndarray:
+    """Tickets whose outcome is known; the others are open and get no label."""
+    if "resolved_at" not in tickets:
+        return np.zeros(len(tickets), dtype=bool)
+    return tickets["resolved_at"].notna().to_numpy()
+
+
+def combine_votes(votes: pd.DataFrame, cfg: LabelConfig, done: np.ndarray) -> pd.Series:
+    """``escalated`` from rule votes: any applicable rule firing marks a ticket.
+
+    With ``explicit_flag_overrides`` an explicit flag, where present, replaces the derived
+    verdict. NA for open tickets (``done`` False) and for resolved ones no rule judged.
+    """
+    derived = [r for r in cfg.rules if not (r == "explicit_flag" and cfg.explicit_flag_overrides)]
+    chosen = votes[derived]
+    fired = chosen.fillna(False).to_numpy(dtype=bool).any(axis=1)
+    judged = chosen.notna().to_numpy().any(axis=1)
+    label = pd.Series(fired, index=votes.index, dtype="boolean").where(judged)
+    if "explicit_flag" in cfg.rules and cfg.explicit_flag_overrides:
+        flag = votes["explicit_flag"]
+        label = flag.where(flag.notna(), label)
+    return label.where(done).rename(LABEL)
+
+
+def unjudged(tickets: pd.DataFrame, label: pd.Series, cfg: LabelConfig) -> LabelError | None:
+    """The error naming resolved tickets that ``label`` leaves NA, if any."""
+    rows = np.flatnonzero(resolved(tickets) & label.isna().to_numpy())
+    if not len(rows):
+        return None
+    ids = _column(tickets, "ticket_id", "str").iloc[rows[:MAX_LISTED]].tolist()
+    return LabelError((rows + 1).tolist(), ids, list(cfg.rules))
+
 
 def label_tickets(
     tickets: pd.DataFrame, cfg: LabelConfig, agents: pd.DataFrame | None = None
 ) -> pd.Series:
-    """``escalated`` per ticket (nullable boolean): any applicable rule firing marks it.
+    """``escalated`` per ticket (nullable boolean), NA for open tickets (see ``combine_votes``).
 
-    Open tickets are NA: their outcome is not known yet. With ``explicit_flag_overrides``
-    an explicit flag, where present, replaces the derived verdict. Raises LabelError for
-    resolved tickets that no rule could judge.
+    Raises LabelError for resolved tickets that no rule could judge.
     """
-    derived = [r for r in cfg.rules if not (r == "explicit_flag" and cfg.explicit_flag_overrides)]
-    fired = np.zeros(len(tickets), dtype=bool)
-    judged = np.zeros(len(tickets), dtype=bool)
-    for rule in derived:
-        vote = RULES[rule](tickets, cfg, agents)
-        fired |= vote.to_numpy(dtype=bool, na_value=False)
-        judged |= vote.notna().to_numpy()
-    label = pd.Series(fired, index=tickets.index, dtype="boolean").where(judged)
-    if "explicit_flag" in cfg.rules and cfg.explicit_flag_overrides:
-        flag = _explicit_flag(tickets, cfg, agents)
-        label = flag.where(flag.notna(), label)
-    resolved = np.zeros(len(tickets), dtype=bool)
-    if "resolved_at" in tickets:
-        resolved = tickets["resolved_at"].notna().to_numpy()
-    label = label.where(resolved)
-    unjudged = resolved & label.isna().to_numpy()
-    if unjudged.any():
-        rows = np.flatnonzero(unjudged)
-        ids = _column(tickets, "ticket_id", "str").iloc[rows[:MAX_LISTED]].tolist()
-        raise LabelError((rows + 1).tolist(), ids, list(cfg.rules))
-    return label.rename(LABEL)
+    label = combine_votes(rule_votes(tickets, cfg, agents), cfg, resolved(tickets))
+    if (error := unjudged(tickets, label, cfg)) is not None:
+        raise error
+    return label

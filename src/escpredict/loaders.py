@@ -19,21 +19,21 @@ import pandas as pd
 import pyarrow as pa
 
 from escpredict.config import ConfigError
-from escpredict.contract import AGENT_FIELDS, TICKET_FIELDS, required
+from escpredict.contract import AGENT_FIELDS, required
 from escpredict.mapping import (
     Mapping,
-    collapse_events,
+    collapse_and_derive,
     load_mapping,
     required_columns,
     select,
     source_labels,
     ticket_fields,
+    type_columns,
 )
 from escpredict.validation import (
     DataValidationError,
     Problem,
     check_tickets,
-    coerce,
     complete,
     duplicated,
     empty,
@@ -182,12 +182,14 @@ def load_tickets(
     if quarantine is not None and Path(quarantine).suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"{quarantine}: quarantine file must end in .csv or .parquet")
     raw = read_table(Path(path))
-    tickets, problems, bad = _map_checked(raw, _mapping(mapping), str(path), agents)
+    spec = _mapping(mapping)
+    tickets, problems, bad = _map_checked(raw, spec, str(path), agents)
     if problems and quarantine is None:
         raise DataValidationError(problems)
     if quarantine is not None:
         _write_quarantine(raw, problems, bad, Path(quarantine))
-    return LoadResult(complete(tickets, TICKET_FIELDS).reset_index(drop=True), len(bad), problems)
+    canonical = complete(tickets, spec.output_fields()).reset_index(drop=True)
+    return LoadResult(canonical, len(bad), problems)
 
 
 def canonical_tickets(raw: pd.DataFrame, mapping: str | Mapping, source: str) -> pd.DataFrame:
@@ -202,21 +204,22 @@ def canonical_tickets(raw: pd.DataFrame, mapping: str | Mapping, source: str) ->
     tickets, problems, _ = _map_checked(raw, spec, source, None)
     if problems:
         raise DataValidationError(problems)
-    return complete(tickets, TICKET_FIELDS)
+    return complete(tickets, spec.output_fields())
 
 
 def _map_checked(
     raw: pd.DataFrame, spec: Mapping, source: str, agents: pd.DataFrame | None
 ) -> tuple[pd.DataFrame, list[Problem], set[int]]:
     """Map, type and check raw rows: good tickets, problems, and the bad source rows."""
-    before = select(raw, spec, TICKET_FIELDS, spec.event_columns())
-    labels = source_labels(spec, TICKET_FIELDS)
+    fields = ticket_fields(spec)
+    before = select(raw, spec, fields)
+    labels = source_labels(spec, fields)
     if problems := missing(before, required_columns(spec), source, labels):
         raise DataValidationError(problems)
-    typed = coerce(before, ticket_fields(spec), spec.timezone, spec.datetime_format)
+    typed = type_columns(before, spec, fields)
     if spec.events is not None:
         return _collapse_checked(before, typed, spec, source, labels, agents)
-    problems = check_tickets(before, typed, source, labels)
+    problems = check_tickets(before, typed, source, labels, spec.output_fields())
     bad = _rows_of(problems)
     return typed.drop(index=list(bad)), problems, bad
 
@@ -242,8 +245,12 @@ def _collapse_checked(
     problems += empty(before, ["ticket_id", "event_time"], source)
     ids = typed["ticket_id"]
     bad_event = ids.index.isin(list(_rows_of(problems)))
-    tickets = collapse_events(typed[~ids.isin(ids[bad_event]) & ~bad_event], spec.events, agents)
-    ticket_problems = empty(tickets, required(TICKET_FIELDS), source)
+    good = typed[~ids.isin(ids[bad_event]) & ~bad_event]
+    tickets, derived = collapse_and_derive(good, spec, agents)
+    derive_fields = tuple(f for f in spec.output_fields() if f.name in derived)
+    derive_labels = {name: f"derive.{name}" for name in derived}
+    ticket_problems = unparseable(derived, tickets, derive_fields, source, derive_labels)
+    ticket_problems += empty(tickets, required(spec.output_fields()), source)
     ticket_problems += resolved_before_created(tickets, source)
     failed = tickets.index.isin(list(_rows_of(ticket_problems)))
     bad_ids = ids.isin(ids[bad_event]) | ids.isin(tickets["ticket_id"][failed])
@@ -275,7 +282,7 @@ def load_agents(path: Path | str, mapping: str | Mapping = "generic") -> pd.Data
     source = str(path)
     table = _mapping(mapping).agents
     before = select(read_table(Path(path)), table, AGENT_FIELDS)
-    typed = coerce(before, AGENT_FIELDS, table.timezone, table.datetime_format)
+    typed = type_columns(before, table, AGENT_FIELDS)
     names = required(AGENT_FIELDS)
     labels = source_labels(table, AGENT_FIELDS)
     problems = (

@@ -152,18 +152,28 @@ def time_split(frame: pd.DataFrame, valid_fraction: float, test_fraction: float)
     Cut points are creation-time quantiles, so tickets created at the same instant never
     straddle a boundary.
     """
-    created = frame["created_at"]
-    valid_start = created.quantile(1 - valid_fraction - test_fraction)
-    test_start = created.quantile(1 - test_fraction)
-    parts = Split(
-        train=frame[created < valid_start],
-        valid=frame[(created >= valid_start) & (created < test_start)],
-        test=frame[created >= test_start],
-    )
+    masks = window_masks(frame["created_at"], valid_fraction, test_fraction)
+    parts = Split(**{name: frame[mask] for name, mask in masks.items()})
     for name in ("train", "valid", "test"):
         labels = getattr(parts, name)[LABEL]
         check_both_classes(name, len(labels), int(labels.sum()))
     return parts
+
+
+def window_masks(
+    created: pd.Series, valid_fraction: float, test_fraction: float
+) -> dict[str, pd.Series]:
+    """Which tickets fall in the train, valid and test windows (``time_split``'s cuts).
+
+    Public so that a dry run reports per-window rates with the very cuts training uses.
+    """
+    valid_start = created.quantile(1 - valid_fraction - test_fraction)
+    test_start = created.quantile(1 - test_fraction)
+    return {
+        "train": created < valid_start,
+        "valid": (created >= valid_start) & (created < test_start),
+        "test": created >= test_start,
+    }
 
 
 def check_both_classes(window: str, n: int, n_escalated: int) -> None:

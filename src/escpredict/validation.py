@@ -148,18 +148,28 @@ def parse_bool(col: pd.Series) -> pd.Series:
 
 
 def coerce(
-    frame: pd.DataFrame, fields: tuple[Field, ...], tz: str = "UTC", fmt: str = "ISO8601"
+    frame: pd.DataFrame,
+    fields: tuple[Field, ...],
+    tz: str = "UTC",
+    fmt: str | dict[str, str] = "ISO8601",
 ) -> pd.DataFrame:
-    """Contract dtypes for the fields present in ``frame`` (others are left out)."""
-    parsers = {
-        "str": text,
-        "datetime": lambda c: parse_datetime(c, tz, fmt),
-        "int": parse_int,
-        "float": _numbers,
-        "bool": parse_bool,
-    }
-    typed = {f.name: parsers[f.kind](frame[f.name]) for f in fields if f.name in frame}
+    """Contract dtypes for the fields present in ``frame`` (others are left out).
+
+    ``fmt`` is one datetime format for every timestamp, or a format per field name.
+    """
+    formats = fmt if isinstance(fmt, dict) else {}
+
+    def parse(f: Field) -> pd.Series:
+        col = frame[f.name]
+        if f.kind == "datetime":
+            return parse_datetime(col, tz, formats.get(f.name, "ISO8601") if formats else fmt)
+        return _PARSERS[f.kind](col)
+
+    typed = {f.name: parse(f) for f in fields if f.name in frame}
     return pd.DataFrame(typed, index=frame.index)
+
+
+_PARSERS = {"str": text, "int": parse_int, "float": _numbers, "bool": parse_bool}
 
 
 def unparsed(
@@ -257,11 +267,15 @@ def check_tickets(
     typed: pd.DataFrame,
     source: str,
     labels: dict[str, str] | None = None,
+    fields: tuple[Field, ...] = TICKET_FIELDS,
 ) -> list[Problem]:
-    """Row problems of a ticket-level frame, before (as read) and after typing."""
+    """Row problems of a ticket-level frame, before (as read) and after typing.
+
+    ``fields`` are the contract fields plus any extra features a mapping declares.
+    """
     return (
-        unparseable(before, typed, TICKET_FIELDS, source, labels)
-        + empty(before, required(TICKET_FIELDS), source)
+        unparseable(before, typed, fields, source, labels)
+        + empty(before, required(fields), source)
         + duplicated(typed, "ticket_id", source)
         + resolved_before_created(typed, source)
     )

@@ -33,7 +33,12 @@ def validate(model: type[M], raw: dict[str, Any], where: object, error: type[Exc
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_describe(err) for err in exc.errors())
         raise error(f"{where}: {problems}") from exc
+
+
+def _describe(err: Any) -> str:
+    """``key.path: message``; a whole-file check's message already names its keys."""
+    key = ".".join(str(p) for p in err["loc"])
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{key}: {message}" if key else message

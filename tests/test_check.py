@@ -1,0 +1,340 @@
+"""``escpredict check``: a dry run that says what training would read, refuse and label."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from escpredict.check import CheckReport, check_export
+from escpredict.cli import app
+from escpredict.config import LabelConfig, TrainConfig
+
+runner = CliRunner()
+START = pd.Timestamp("2024-01-01")
+
+
+def ticket(i: int, **fields: object) -> dict[str, object]:
+    """Ticket ``i`` created on day i, resolved by its own agent at tier 1 five hours later."""
+    created = START + pd.Timedelta(days=i)
+    return {
+        "ticket_id": f"T{i}",
+        "created_at": created.isoformat(),
+        "channel": "email",
+        "category": "billing",
+        "priority": "low",
+        "customer_id": f"c{i % 7}",
+        "agent_id": f"a{i % 3}",
+        "resolver_id": f"a{i % 3}",
+        "resolved_at": (created + pd.Timedelta(hours=5)).isoformat(),
+        "initial_tier": 1,
+        "final_tier": 1,
+        "reassignment_count": 0,
+    } | fields
+
+
+def export(tmp_path: Path, rows: list[dict[str, object]], name: str = "tickets.csv") -> Path:
+    path = tmp_path / name
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def escalated_every_third(n: int = 30) -> list[dict[str, object]]:
+    """Every window of the default split holds both classes."""
+    return [ticket(i, final_tier=2 if i % 3 == 0 else 1) for i in range(n)]
+
+
+def check(path: Path, cfg: TrainConfig | None = None, **kwargs: object) -> CheckReport:
+    return check_export(
+        path, kwargs.get("mapping", "generic"), kwargs.get("agents"), cfg or TrainConfig()
+    )
+
+
+def messages(report: CheckReport, level: str) -> str:
+    return "\n".join(f.message + " | " + f.cause for f in report.findings if f.level == level)
+
+
+def test_each_rule_share_counts_resolved_tickets_alone_and_combined(tmp_path: Path) -> None:
+    rows = [ticket(i) for i in range(20)]
+    for i in (0, 5, 10, 15, 18):
+        rows[i]["final_tier"] = 2
+    for i in (5, 10, 16, 19):
+        rows[i]["resolver_id"] = "senior"
+    rows[3]["reassignment_count"] = 3
+    rows[7]["resolved_at"] = None  # open: no rule counts it
+    rows[7]["final_tier"] = 2
+    report = check(export(tmp_path, rows))
+    shares = {r.rule: (r.judged, r.fired, r.share, r.only) for r in report.rules}
+    assert shares == {
+        "explicit_flag": (0, 0, None, 0),
+        "tier_raised": (19, 5, round(5 / 19, 4), 3),
+        "resolver_differs": (19, 4, round(4 / 19, 4), 2),
+        "reassignments": (19, 1, round(1 / 19, 4), 1),
+    }
+    combined = report.combined
+    assert (combined.judged, combined.fired) == (19, 5 + 2 + 1)
+    assert (report.resolved, report.open) == (19, 1)
+    assert "rule explicit_flag judges no resolved ticket" in messages(report, "info")
+    assert report.ok
+
+
+def test_a_rule_firing_on_every_ticket_warns_with_a_likely_cause(tmp_path: Path) -> None:
+    rows = [ticket(i, reassignment_count=4, final_tier=2 if i % 3 else 1) for i in range(30)]
+    warnings = messages(check(export(tmp_path, rows)), "warning")
+    assert "rule reassignments fires on 100% of the 30 resolved tickets" in warnings
+    assert "labels.max_reassignments" in warnings
+    assert "every labelled ticket has the same label" in warnings
+
+
+def test_a_rule_that_never_fires_warns(tmp_path: Path) -> None:
+    warnings = messages(check(export(tmp_path, escalated_every_third())), "warning")
+    assert "rule reassignments fires on 0%" in warnings
+    assert "rule tier_raised" not in warnings
+
+
+def test_ids_anonymised_per_column_warn_that_resolver_differs_compares_nothing(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        ticket(i, agent_id=f"Agent {i % 3}", resolver_id=f"Resolved by {i % 3}") for i in range(30)
+    ]
+    report = check(export(tmp_path, rows))
+    assert "ids look anonymised per column" in messages(report, "warning")
+    only_tiers = TrainConfig(labels=LabelConfig(rules=["tier_raised"]))
+    assert "anonymised" not in messages(check(export(tmp_path, rows), only_tiers), "warning")
+
+
+def test_agents_file_sharing_no_id_with_the_tickets_warns(tmp_path: Path) -> None:
+    agents = tmp_path / "agents.csv"
+    pd.DataFrame({"agent_id": ["u1", "u2"], "hire_date": ["2020-01-01"] * 2}).to_csv(
+        agents, index=False
+    )
+    report = check(export(tmp_path, escalated_every_third()), agents=agents)
+    assert "no person id of the ticket export appears in the agents file" in messages(
+        report, "warning"
+    )
+    assert "no agents file" not in messages(report, "info")
+    assert "no agents file" in messages(check(export(tmp_path, escalated_every_third())), "info")
+
+
+def test_a_window_with_one_class_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    rows = [ticket(i, final_tier=2 if i % 3 == 0 and i < 20 else 1) for i in range(30)]
+    report = check(export(tmp_path, rows))
+    windows = {w.period: (w.labelled, w.escalated) for w in report.windows}
+    assert windows["test"][1] == 0 and windows["train"][1] > 0
+    assert "the test window" in messages(report, "warning")
+    assert "only one class" in messages(report, "warning")
+    assert report.ok
+
+
+def test_rates_per_month_count_labelled_and_escalated_tickets(tmp_path: Path) -> None:
+    rows = [ticket(i, final_tier=2 if i in (0, 1, 40) else 1) for i in range(45)]
+    rows[44]["resolved_at"] = None
+    months = {
+        m.period: (m.tickets, m.labelled, m.escalated) for m in check(export(tmp_path, rows)).months
+    }
+    assert months == {"2024-01": (31, 31, 2), "2024-02": (14, 13, 1)}
+
+
+def test_recent_tickets_still_open_warn_that_the_export_is_not_mature(tmp_path: Path) -> None:
+    rows = [
+        ticket(i, resolved_at=(START + pd.Timedelta(days=i + 3)).isoformat()) for i in range(30)
+    ]
+    for row in rows[-3:]:
+        row["resolved_at"] = None
+    report = check(export(tmp_path, rows))
+    assert report.maturity["typical_days_to_resolve"] == 3
+    assert report.maturity["recent_open_share"] == 1.0
+    assert "are still open" in messages(report, "warning")
+
+
+def test_bad_rows_are_counted_by_field_as_training_would_quarantine_them(
+    tmp_path: Path,
+) -> None:
+    rows = escalated_every_third()
+    rows[4]["created_at"] = "yesterday"
+    rows[6]["created_at"] = "soon"
+    rows[6]["initial_tier"] = "one"
+    report = check(export(tmp_path, rows))
+    assert report.quarantined_rows == 2
+    assert report.quarantined_by_field == {"created_at": 2, "initial_tier": 1}
+    assert report.tickets == 28
+    assert "--quarantine" in messages(report, "warning")
+    assert report.ok
+
+
+def test_one_row_per_update_is_diagnosed_as_an_events_export(tmp_path: Path) -> None:
+    rows = escalated_every_third(10)
+    report = check(export(tmp_path, rows + rows))
+    assert "level: events" in messages(report, "warning")
+    assert report.quarantined_by_field == {"ticket_id": 20}
+
+
+def test_an_export_with_no_usable_ticket_is_an_error(tmp_path: Path) -> None:
+    refused = [ticket(i, created_at="soon") for i in range(5)]
+    report = check(export(tmp_path, refused))
+    assert not report.ok
+    assert "no ticket survives validation" in messages(report, "error")
+    still_open = [ticket(i, resolved_at=None) for i in range(5)]
+    report = check(export(tmp_path, still_open))
+    assert "no ticket can be labelled" in messages(report, "error")
+    assert "rule tier_raised" not in messages(report, "info")
+
+
+def test_mapped_and_unused_columns_are_listed(tmp_path: Path) -> None:
+    rows = [{"number": r.pop("ticket_id"), **r, "u_notes": "x"} for r in escalated_every_third()]
+    mapping = tmp_path / "mine.yaml"
+    mapping.write_text("columns:\n  ticket_id: number\n")
+    report = check(export(tmp_path, rows), mapping=str(mapping))
+    assert report.columns_unused == ["u_notes"]
+    sources = {c.field: c.source for c in report.columns_mapped}
+    assert sources["ticket_id"] == "number"
+    assert "csat" in report.fields_empty
+
+
+def test_an_events_export_counts_rows_read_and_tickets_after_collapsing(tmp_path: Path) -> None:
+    events = []
+    for i in range(30):
+        first = ticket(i, final_tier=None)
+        handler = "senior" if i % 3 == 0 else first["agent_id"]
+        last = first | {"updated": first["resolved_at"], "assignee": handler, "note": "done"}
+        events += [first | {"updated": first["created_at"], "assignee": first["agent_id"]}, last]
+    for event in events:
+        del event["agent_id"], event["resolver_id"], event["reassignment_count"]
+    mapping = tmp_path / "events.yaml"
+    mapping.write_text("level: events\nevents: {time: updated, assignee: assignee}\n")
+    report = check(export(tmp_path, events), mapping=str(mapping))
+    assert (report.rows_read, report.tickets) == (60, 30)
+    assert report.columns_unused == ["note"]
+    assert {c.field: c.source for c in report.columns_mapped}["agent_id"] == (
+        "events.assignee: assignee"
+    )
+    shares = {r.rule: (r.judged, r.fired) for r in report.rules}
+    assert shares["reassignments"] == (30, 0)
+
+
+REAL_SAMPLE = Path(__file__).parent / "data" / "servicenow-incident-events-sample.csv"
+MAPPINGS = Path(__file__).parents[1] / "pipelines" / "mappings"
+
+
+def test_the_real_servicenow_sample_checks_clean_with_the_events_mapping() -> None:
+    report = check(REAL_SAMPLE, mapping="servicenow-events")
+    assert report.ok and (report.rows_read, report.tickets) == (5998, 890)
+    resolver = {r.rule: r for r in report.rules}["resolver_differs"]
+    assert 0 < resolver.fired < 0.5 * resolver.judged
+    assert messages(report, "warning") == ""
+    sources = {c.field: c.source for c in report.columns_mapped}
+    assert sources["resolved_at"] == "derive.resolved_at"
+    assert "resolved_by" in report.columns_unused
+
+
+def test_the_real_sample_with_resolved_by_as_resolver_warns_ids_are_anonymised(
+    tmp_path: Path,
+) -> None:
+    shipped = yaml.safe_load((MAPPINGS / "servicenow-events.yaml").read_text())
+    del shipped["derive"]["resolver_id"]
+    shipped["columns"]["resolver_id"] = "resolved_by"
+    mapping = tmp_path / "naive.yaml"
+    mapping.write_text(yaml.safe_dump(shipped))
+    warnings = messages(check(REAL_SAMPLE, mapping=str(mapping)), "warning")
+    assert "ids look anonymised per column" in warnings
+    assert "rule resolver_differs fires on 100%" in warnings
+
+
+def test_the_real_sample_with_the_ticket_level_mapping_points_to_an_events_mapping() -> None:
+    report = check(REAL_SAMPLE, mapping="servicenow")
+    assert not report.ok
+    assert "level: events" in messages(report, "warning")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ESCPREDICT_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_missing_required_column_exits_1_naming_it(project: Path) -> None:
+    path = export(
+        project, [{k: v for k, v in ticket(i).items() if k != "channel"} for i in range(5)]
+    )
+    result = runner.invoke(app, ["check", "--tickets", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "channel" in result.output
+    assert "required column is missing" in result.output
+
+
+def test_unreadable_export_and_unknown_mapping_exit_1(project: Path) -> None:
+    result = runner.invoke(app, ["check", "--tickets", "nowhere.csv"])
+    assert result.exit_code == 1 and "nowhere.csv" in result.output
+    path = export(project, escalated_every_third())
+    result = runner.invoke(app, ["check", "--tickets", str(path), "--mapping", "nosuch"])
+    assert result.exit_code == 1 and "nosuch" in result.output
+
+
+def test_warnings_alone_exit_0_and_print_rule_shares(project: Path) -> None:
+    path = export(project, escalated_every_third())
+    result = runner.invoke(app, ["check", "--tickets", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "tier_raised" in result.output and "33.3%" in result.output
+    assert "warning: rule reassignments fires on 0%" in result.output
+
+
+def test_set_overrides_the_label_config(project: Path) -> None:
+    path = export(project, escalated_every_third())
+    result = runner.invoke(
+        app, ["check", "--tickets", str(path), "--json", "--set", "labels.rules=[tier_raised]"]
+    )
+    assert [r["rule"] for r in json.loads(result.output)["rules"]] == ["tier_raised"]
+
+
+def test_another_export_is_not_checked_against_the_configured_agents(project: Path) -> None:
+    path = export(project, escalated_every_third())
+    result = runner.invoke(app, ["check", "--tickets", str(path), "--json"])
+    assert json.loads(result.output)["agents_path"] is None  # not data/sample/agents.parquet
+
+
+def test_json_output_is_valid_json_with_the_documented_keys(project: Path) -> None:
+    path = export(project, escalated_every_third())
+    result = runner.invoke(app, ["check", "--tickets", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report) == {
+        "tickets_path",
+        "mapping",
+        "agents_path",
+        "rows_read",
+        "tickets",
+        "quarantined_rows",
+        "quarantined_by_field",
+        "resolved",
+        "open",
+        "rules",
+        "combined",
+        "months",
+        "windows",
+        "columns_mapped",
+        "fields_empty",
+        "columns_unused",
+        "maturity",
+        "findings",
+        "ok",
+        "errors",
+        "warnings",
+    }
+    assert set(report["rules"][0]) == {"rule", "judged", "fired", "share", "only"}
+    assert set(report["windows"][0]) == {
+        "period",
+        "start",
+        "end",
+        "tickets",
+        "labelled",
+        "escalated",
+        "rate",
+    }
+    assert set(report["findings"][0]) == {"level", "message", "cause"}
+    assert report["ok"] is True and report["rows_read"] == 30

@@ -1,0 +1,64 @@
+"""A real ServiceNow event export (tests/data, see its README) loads, labels and trains as it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from escpredict.cli import app
+from escpredict.config import LabelConfig
+from escpredict.labels import label_tickets
+from escpredict.loaders import load_tickets
+
+SAMPLE = Path(__file__).parent / "data" / "servicenow-incident-events-sample.csv"
+
+
+@pytest.fixture(scope="module")
+def tickets() -> pd.DataFrame:
+    return load_tickets(SAMPLE, "servicenow-events").tickets
+
+
+def test_the_real_event_export_loads_with_no_preprocessing_and_no_problem(tickets):
+    result = load_tickets(SAMPLE, "servicenow-events")
+    assert (len(result.tickets), result.problems) == (890, [])
+    assert tickets["ticket_id"].is_unique
+
+
+def test_day_first_dates_and_question_marks_are_read_as_the_export_means_them(tickets):
+    first = tickets.set_index("ticket_id").loc["INC0000045"]
+    assert first["created_at"] == pd.Timestamp("2016-02-29 01:16", tz="UTC")
+    assert first["resolved_at"] == pd.Timestamp("2016-02-29 11:29", tz="UTC")
+    assert pd.isna(first["agent_id"])  # '?' in every assigned_to of this incident
+    assert not tickets.isin(["?"]).any().any()
+
+
+def test_people_compared_by_the_labels_come_from_one_anonymised_column(tickets):
+    for column in ("agent_id", "resolver_id"):
+        ids = tickets[column].dropna()
+        assert len(ids) > 500 and ids.str.startswith("Resolver ").all(), column
+
+
+def test_default_label_rules_give_a_plausible_minority_of_escalations(tickets):
+    labels = label_tickets(tickets, LabelConfig())
+    assert labels.notna().all()  # every resolved incident is judged
+    assert 0.02 < labels.astype(bool).mean() < 0.3
+
+
+def test_extra_features_are_carried_after_the_contract_columns(tickets):
+    assert list(tickets.columns[-2:]) == ["symptom", "opened_by"]
+    assert tickets["symptom"].notna().mean() > 0.5
+
+
+def test_the_export_alone_trains_from_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no pipelines/train.yaml here: the built-in defaults apply
+    monkeypatch.setenv("ESCPREDICT_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    args = ["train", "--tickets", str(SAMPLE), "--mapping", "servicenow-events"]
+    args += ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    args += ["--set", "model.num_boost_round=40", "--set", "features.min_df=2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "labelled" in result.output and "890" in result.output
