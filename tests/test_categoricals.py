@@ -3,14 +3,18 @@ pooled, unseen levels are safe, the booster follows the data, and no clock leaks
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from escpredict.config import FeatureConfig, ModelConfig, TrainConfig
+from escpredict.config import FeatureConfig, ModelConfig, TrainConfig, load_config
 from escpredict.features import OTHER, OTHER_LEVEL, TEXT_SOURCE, FeatureBuilder
 from escpredict.history import history_features
-from escpredict.train import booster_params, fit_booster
+from escpredict.pyfunc import load_escalation_model
+from escpredict.registry import use_store
+from escpredict.train import booster_params, fit_booster, run
 
 CFG = FeatureConfig(word_max_features=50, char_max_features=0, min_df=2, min_level_count=10)
 URGENCY_EFFECT = {"1 - High": 1.5, "2 - Medium": 0.0, "3 - Low": -1.5}
@@ -219,3 +223,22 @@ def test_leaf_sizes_scale_with_training_rows_and_configured_values_win():
     assert small["num_leaves"] <= large["num_leaves"]
     pinned = ModelConfig(params={**ModelConfig().params, "min_child_samples": 77})
     assert booster_params(pinned, 5_000)["min_child_samples"] == 77
+
+
+def test_a_mappings_extra_features_reach_the_trained_and_registered_model(tmp_path):
+    """The real ServiceNow sample's mapping declares symptom and opened_by (categorical)."""
+    sample = Path(__file__).parent / "data" / "servicenow-incident-events-sample.csv"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = load_config(None, {
+        "data.tickets": str(sample), "data.agents": None, "data.mapping": "servicenow-events",
+        "features.min_df": 2, "model.num_boost_round": 40, "registry.tracking_uri": uri,
+    })
+    result = run(cfg)
+    use_store(uri)
+    model = load_escalation_model(f"models:/escalation-risk/{result.model_version}")
+    builder = model.builder
+    assert builder.extra_features == {"symptom": "categorical", "opened_by": "categorical"}
+    for name in ("symptom", "opened_by", "location", "impact"):
+        assert builder.feature_names.index(name) in builder.categorical_columns, name
+    window = result.test_window
+    np.testing.assert_allclose(model.predict_proba(window), window["probability"], atol=1e-12)

@@ -106,10 +106,9 @@ def resolve_path(path: Path | None) -> Path | None:
 
 
 def declared_extras(mapping: str) -> dict[str, str]:
-    """Extra at-creation features the mapping declares (name -> kind), the one place train
-    learns them; mappings that cannot declare any give none."""
-    found = load_mapping(mapping)
-    return dict(found.extra_features()) if hasattr(found, "extra_features") else {}
+    """Extra at-creation features the mapping declares (name -> kind): the one place both
+    engines learn which columns beyond the contract the model reads."""
+    return load_mapping(mapping).extra_features()
 
 
 def model_inputs(tickets: pd.DataFrame, extras: dict[str, str]) -> pd.DataFrame:
