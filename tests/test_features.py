@@ -92,7 +92,6 @@ def test_matrix_is_float64_csr_with_one_name_per_column(builder, train):
     for readable in (
         "word 'refund'",
         "category",
-        "configuration item",
         "initial tier",
         "agent tenure (days)",
         "customer escalation rate (smoothed)",
@@ -150,6 +149,7 @@ def test_unknown_categories_and_missing_values_never_fail(builder):
     assert row[column(builder, "category")] == OTHER  # unseen: the pooled level
     assert np.isnan(row[column(builder, "channel")])  # missing is not a level
     assert builder.categories["priority"] == [OTHER_LEVEL, "high", "low", "urgent"]
+    assert "product" not in builder.categories  # never filled in training: no column
     for readable in (
         "agent tenure (days)",
         "hour of day (UTC)",

@@ -316,7 +316,8 @@ class FeatureBuilder:
 
     Columns, in order: ticket statistics, numeric and yes/no fields, history as given,
     smoothed escalation rates, one integer-code column per categorical field (LightGBM
-    native categoricals: `categorical_columns`), word n-grams, character n-grams. Rare and
+    native categoricals: `categorical_columns`; only fields training saw a level of), word
+    n-grams, character n-grams. Rare and
     unseen levels share the pooled code `OTHER`; unseen terms give zeros; missing values stay
     NaN for LightGBM to route. `one_hot` gives the same matrix with indicator columns instead
     of codes, for linear models.
@@ -395,7 +396,11 @@ class FeatureBuilder:
         (self._word_vocab, _), (self._char_vocab, _) = fitted
         self._word_analyzer = self._word.build_analyzer()
         self._char_analyzer = self._char.build_analyzer()
-        self.categories = {field: self._levels(frame, field) for field in self._categorical}
+        # A field with no level of its own in training (absent from the export, or only rare
+        # levels) gets no column: it could tell at most whether it was filled in, and
+        # distributed LightGBM crashes on an all-missing categorical (lightgbm 4.7).
+        found = {field: self._levels(frame, field) for field in self._categorical}
+        self.categories = {field: levels for field, levels in found.items() if len(levels) > 1}
         self._codes = {
             field: {level: code for code, level in enumerate(levels) if code != OTHER}
             for field, levels in self.categories.items()
@@ -431,15 +436,8 @@ class FeatureBuilder:
         columns += [(n, _readable(n)) for n in self._numeric + self._boolean]
         columns += [(n, _HISTORY_READABLE[n].format(window=window)) for n in self._history_columns]
         columns += [(name, f"{text} (smoothed)") for name, text, *_ in _RATES]
-        # Only fields with a level of their own are declared categorical: an all-missing or
-        # all-pooled code column carries nothing, and distributed LightGBM crashes on an
-        # all-missing categorical (lightgbm 4.7, lightgbm.dask).
-        self.categorical_columns = [
-            len(columns) + i
-            for i, field in enumerate(self._categorical)
-            if len(self.categories[field]) > 1
-        ]
-        columns += [(n, _readable(n)) for n in self._categorical]
+        self.categorical_columns = list(range(len(columns), len(columns) + len(self.categories)))
+        columns += [(n, _readable(n)) for n in self.categories]
         names = [name for name, _ in columns]
         readable = [text for _, text in columns]
         sources = list(names)
@@ -461,7 +459,7 @@ class FeatureBuilder:
         self._check_fitted()
         return OneHotCodes(
             tuple(self.categorical_columns),
-            tuple(len(self.categories[self.feature_names[j]]) for j in self.categorical_columns),
+            tuple(len(levels) for levels in self.categories.values()),
         )
 
     # -- batch path -------------------------------------------------------------------------
@@ -499,7 +497,7 @@ class FeatureBuilder:
                 _smoothed(history[escalated], history[total], self._global_rate, self.cfg.smoothing)
                 for _, _, escalated, total in _RATES
             ]
-            + [self._code_column(frame, field) for field in self._categorical]
+            + [self._code_column(frame, field) for field in self.categories]
         )
         blocks = [sp.csr_matrix(dense), *text_blocks]
         matrix = sp.hstack(blocks, format="csr", dtype=np.float64)
@@ -564,7 +562,7 @@ class FeatureBuilder:
             + [_boolean(record.get(name), name) for name in self._boolean]
             + [by_name[name] for name in self._history_columns]
             + rates
-            + [self._code(field, record.get(field)) for field in self._categorical]
+            + [self._code(field, record.get(field)) for field in self.categories]
         )
         indices = [j for j, v in enumerate(dense) if v != 0.0]  # NaN != 0: kept, as in batch
         data = [dense[j] for j in indices]
