@@ -23,6 +23,7 @@ from escpredict.features import FeatureBuilder
 from escpredict.history import build_snapshot, history_features
 from escpredict.labels import label_tickets
 from escpredict.loaders import load_agents, load_tickets
+from escpredict.maturity import Maturity
 from escpredict.model import EscalationModel
 from escpredict.pyfunc import load_escalation_model
 from escpredict.registry import CANDIDATE, use_store
@@ -111,12 +112,22 @@ def test_feature_matrix_equals_the_local_builder_ticket_by_ticket(
 
     agents = load_agents(trained.data_dir / "agents.parquet")
     every = dask_engine.with_history(dask_engine.read_tickets(partitioned), trained.config, agents)
-    frame = client.persist(dask_engine.labelled(every))
+    frame = client.persist(dask_engine.labelled(every, dask_run.maturity))
     x, y = dask_engine.model_arrays(client, frame, model.builder)
     ids = frame["ticket_id"].compute().to_numpy()
     expected = builder.transform(resolved.loc[ids].reset_index()).astype(np.float32)
     np.testing.assert_array_equal(x.compute().toarray(), expected.toarray())
     np.testing.assert_array_equal(y.compute(), resolved.loc[ids, LABEL].to_numpy(int))
+
+
+def test_label_maturity_cut_matches_the_local_engine(
+    trained: Trained, dask_run: TrainResult
+) -> None:
+    """Same export end, same horizon (measured on every escalation below FIT_SAMPLE_ROWS)."""
+    local_cut, dask_cut = trained.result.maturity, dask_run.maturity
+    assert dask_cut == local_cut
+    for key in ("n_open_excluded", "n_immature_excluded", "n_labelled"):
+        assert dask_run.counts[key] == trained.result.counts[key]
 
 
 def test_test_auc_is_within_001_of_the_local_engine_on_the_same_tickets(
@@ -212,10 +223,12 @@ def test_extra_features_a_mapping_declares_reach_the_dask_windows_and_matrix(
     extras = {"affected_users": "numeric"}
     agents = load_agents(sample_dir / "agents.parquet")
     every = dask_engine.with_history(dask_engine.read_tickets(parts, str(mapping)), cfg, agents, extras)
-    frame = dask_engine.labelled(every, extras).compute().set_index("ticket_id")
+    everything = Maturity(end=tickets["created_at"].max(), horizon_days=0.0)
+    frame = dask_engine.labelled(every, everything, extras).compute().set_index("ticket_id")
     expected = tickets.set_index("ticket_id").loc[frame.index, "affected_users"]
     np.testing.assert_array_equal(frame["affected_users"].to_numpy(), expected.to_numpy())
     builder = FeatureBuilder(cfg.features, extras).fit(frame.reset_index())
-    x, _ = dask_engine.model_arrays(client, dask_engine.labelled(every, extras), builder)
+    windows = dask_engine.labelled(every, everything, extras)
+    x, _ = dask_engine.model_arrays(client, windows, builder)
     column = builder.feature_names.index("affected_users")
     assert set(np.unique(x.compute()[:, column].toarray())) <= set(range(7))

@@ -31,12 +31,11 @@ def test_promotion_rules(sample_dir: Path, tmp_path: Path) -> None:
     again = promote(NAME, tracking_uri=uri)
     assert not again.promoted and "already the champion" in again.reason
 
-    # A deliberately weak candidate (a handful of shallow trees) must not replace the champion.
+    # A deliberately weak candidate (two stumps) loses even to its logistic baseline on the
+    # validation window: refused before any comparison with the champion.
     run(small_config(sample_dir, uri, **{"model.num_boost_round": 2, "model.params.num_leaves": 2}))
-    kept = promote(NAME, tracking_uri=uri, margin=0.0)
-    assert not kept.promoted
-    assert kept.candidate_metric < kept.champion_metric
-    assert "kept champion" in kept.reason and "test window" in kept.reason
+    refused = promote(NAME, tracking_uri=uri, margin=0.0)
+    assert not refused.promoted and refused.reason.startswith("refused v2")
     assert champion(uri) == "1"
 
     forced = promote(NAME, tracking_uri=uri, force=True)
@@ -47,4 +46,12 @@ def test_promotion_rules(sample_dir: Path, tmp_path: Path) -> None:
     run(small_config(sample_dir, uri))
     better = promote(NAME, tracking_uri=uri)
     assert better.promoted and better.candidate_metric > better.champion_metric
+    assert champion(uri) == "3"
+
+    # Its twin, trained on the same data, cannot win by the margin: the champion stays.
+    run(small_config(sample_dir, uri))
+    kept = promote(NAME, tracking_uri=uri, margin=0.002)
+    assert not kept.promoted
+    assert abs(kept.candidate_metric - kept.champion_metric) < 0.002
+    assert "kept champion" in kept.reason and "test window" in kept.reason
     assert champion(uri) == "3"

@@ -6,15 +6,23 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
 from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
 
+from escpredict.cli import app
+from escpredict.pyfunc import load_escalation_model
+from escpredict.registry import use_store
 from escpredict.report.build import ReportResult, build_report
-from escpredict.report.fairness import OE_COLUMNS
+from escpredict.report.drivers import OTHER, shap_sample
+from escpredict.report.fairness import ABOVE, BELOW, NOT_ENOUGH, OE_COLUMNS
+from escpredict.report.period import PeriodError, select_period
 from escpredict.report.render import ReportContent, Table, render_html
 from tests.conftest import Trained
 
@@ -53,16 +61,120 @@ def test_report_writes_tables_for_bi_tools_and_logs_everything_to_the_run(
 ) -> None:
     assert report.html.exists() and report.run_id == trained.result.run_id
     tables = {name: pd.read_csv(report.files[f"gaps_by_{name}.csv"])
-              for name in ("agent", "team_category", "tenure_category")}
+              for name in ("agent", "team", "team_category", "tenure_category")}
     assert {"agent_id", *OE_COLUMNS} <= set(tables["agent"].columns)
     resolved = {int(table["n"].sum()) for table in tables.values()}
     assert len(resolved) == 1 and 0 < resolved.pop() <= report.n_tickets  # every ticket, once
-    records = json.loads(report.files["kpis_monthly.json"].read_text())
-    assert sum(r["tickets"] for r in records) == report.n_tickets
+    records = json.loads(report.files["kpis.json"].read_text())
+    created = pd.read_parquet(trained.data_dir / "tickets.parquet")["created_at"]
+    mature = int(trained.result.maturity.mature(created).sum())  # too recent ones read low
+    assert sum(r["tickets"] for r in records) == mature < report.n_tickets
     client = MlflowClient(trained.tracking_uri)
     (folder,) = client.list_artifacts(report.run_id, "reports")
     logged = {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(report.run_id, folder.path)}
     assert logged == {"report.html", "tables"}
+
+
+def test_by_default_the_report_covers_every_ticket_of_the_models_data(
+    report: ReportResult, trained: Trained
+) -> None:
+    exported = pd.read_parquet(trained.data_dir / "tickets.parquet")
+    assert report.n_tickets == len(exported)
+    kpi = pd.read_csv(report.files["kpis.csv"])
+    assert len(kpi) == 18  # 18 months of data: monthly points
+    assert kpi["period_start"].str.endswith("-01").all()
+
+
+def test_since_until_narrow_the_period_and_a_short_one_gets_weekly_points(
+    trained: Trained, tmp_path: Path
+) -> None:
+    narrow = build_report("models:/escalation-risk@candidate", out=tmp_path,
+                          tracking_uri=trained.tracking_uri,
+                          since=date(2024, 3, 1), until=date(2024, 4, 30))
+    created = pd.read_parquet(trained.data_dir / "tickets.parquet")["created_at"]
+    inside = (created >= pd.Timestamp("2024-03-01", tz="UTC")) & (
+        created < pd.Timestamp("2024-05-01", tz="UTC"))
+    assert narrow.n_tickets == int(inside.sum())
+    kpi = pd.read_csv(narrow.files["kpis.csv"])
+    assert kpi["period_start"].tolist()[:2] == ["2024-02-26", "2024-03-04"]  # Monday weeks
+    assert len(kpi) == 10 and kpi["tickets"].sum() == narrow.n_tickets
+    assert "2024-03-01 to 2024-04-30" in narrow.html.read_text()
+
+
+def test_a_period_without_tickets_is_an_error_naming_the_datas_span() -> None:
+    tickets = pd.DataFrame({"created_at": pd.to_datetime(["2024-01-05", "2024-02-10"], utc=True)})
+    assert len(select_period(tickets, date(2024, 2, 1), None, "t.csv")) == 1
+    assert len(select_period(tickets, None, date(2024, 1, 5), "t.csv")) == 1  # until is included
+    with pytest.raises(PeriodError, match=r"t.csv: no tickets .* covers 2024-01-05 to 2024-02-10"):
+        select_period(tickets, date(2025, 1, 1), None, "t.csv")
+    with pytest.raises(PeriodError, match="after"):
+        select_period(tickets, date(2024, 2, 1), date(2024, 1, 1), "t.csv")
+
+
+def test_cli_refuses_a_period_without_tickets_in_one_line(trained: Trained, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, [
+        "report", "--model", "models:/escalation-risk@candidate", "--out", str(tmp_path),
+        "--tracking-uri", trained.tracking_uri, "--since", "2031-01-01",
+    ])
+    assert result.exit_code == 2
+    assert "no tickets created from 2031-01-01" in " ".join(result.output.split())
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def reads_as_a_column(name: str) -> bool:
+    """A one-hot level ("priority = low") or an n-gram ("word 'refund'") rather than a field."""
+    return name.startswith(("priority = ", "channel = ", "category = ", "word ", "phrase ",
+                            "text contains "))
+
+
+def test_drivers_are_input_fields_never_one_hot_levels(report: ReportResult) -> None:
+    html = report.html.read_text()
+    for name in ("drivers_by_category", "drivers_by_tenure"):
+        fields = set(pd.read_csv(report.files[f"{name}.csv"])["field"])
+        assert {"ticket text", "priority"} <= fields
+        assert not any(map(reads_as_a_column, fields))
+    findings = re.findall(r"drivers: ([^<]*)</li>", html)
+    assert not any(reads_as_a_column(d) for line in findings for d in line.split(", "))
+
+
+def test_shap_columns_are_summed_into_one_named_group_per_input_field(trained: Trained) -> None:
+    use_store(trained.tracking_uri)
+    model = load_escalation_model("models:/escalation-risk@candidate")
+    frame = pd.read_parquet(trained.data_dir / "tickets.parquet").head(40)
+    matrix = model.matrix(model.with_history(frame))
+    sample = shap_sample(model, matrix, frame.index)
+    assert len(sample.names) == len(set(model.builder.feature_sources)) < matrix.shape[1]
+    assert {"priority", "channel", "category", "ticket text"} <= set(sample.names)
+    assert not any(map(reads_as_a_column, sample.names))
+    full = model.contributions(matrix.toarray())  # grouping loses nothing: same margins
+    assert sample.values.sum(axis=1) + sample.base == pytest.approx(full.sum(axis=1))
+    channel = sample.names.index("channel")
+    assert np.isnan(sample.data[:, channel]).all()  # a one-hot field has no single value
+
+
+def test_the_category_heatmap_shows_top_categories_plus_other(
+    report: ReportResult, trained: Trained
+) -> None:
+    shown = set(pd.read_csv(report.files["drivers_by_category.csv"])["category"])
+    exported = pd.read_parquet(trained.data_dir / "tickets.parquet")["category"]
+    assert len(shown) <= 13
+    assert set(exported.value_counts().index[:12]) <= shown
+    if exported.nunique() > 12:
+        assert any(c.startswith(OTHER) for c in shown)
+
+
+def test_agent_table_is_cut_in_the_html_but_whole_in_the_csv(report: ReportResult) -> None:
+    agents = pd.read_csv(report.files["gaps_by_agent.csv"])
+    assert len(agents) > 25
+    judged = agents["status"] != NOT_ENOUGH
+    assert not judged.iloc[judged.sum():].any()  # "not enough data" rows come last
+    significant = agents["status"].isin([ABOVE, BELOW])
+    assert not significant.iloc[significant.sum():].any()  # then flagged ones lead
+    for part in (significant, judged & ~significant):
+        assert agents.loc[part, "z"].abs().is_monotonic_decreasing  # strongest evidence first
+    section = report.html.read_text().split("<h3>By agent</h3>")[1].split("</table>")[0]
+    assert section.count("<tr>") == 1 + 25  # header and the 25 strongest rows
+    assert f"{len(agents) - 25} more in tables/gaps_by_agent.csv" in report.html.read_text()
 
 
 def test_report_is_self_contained(report: ReportResult) -> None:

@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2
 
-from escpredict.report import fairness, kpis, underescalation
-from escpredict.report.drivers import display_name, short_name, word_counts
+from escpredict.maturity import Maturity
+from escpredict.report import drivers, fairness, kpis, sections, underescalation
+from escpredict.report.build import mature_tickets
+from escpredict.report.render import Table, html_rows, write_tables
 
 
 def tickets_for(group: str, n: int, escalated: int, p: float) -> pd.DataFrame:
@@ -49,8 +51,27 @@ def test_status_says_above_below_or_as_expected_from_the_interval() -> None:
     assert table.loc["high", "status"] == fairness.ABOVE
     assert table.loc["low", "status"] == fairness.BELOW
     assert table.loc["usual", "status"] == fairness.AS_EXPECTED
-    assert list(table.index) == ["high", "usual", "low"]  # highest ratio first
-    assert table["flag"].tolist() == [True, False, False]
+    assert table["flag"].to_dict() == {"high": True, "low": False, "usual": False}
+
+
+def test_tables_list_the_strongest_evidence_first_and_unjudged_groups_last() -> None:
+    frame = pd.concat([
+        tickets_for("small but clear", 40, 16, 0.1),  # 16 vs 4: not enough expected, unjudged
+        tickets_for("mild", 100, 11, 0.1),            # 11 vs 10: within noise
+        tickets_for("big team, 1.3x", 2000, 260, 0.1),  # 260 vs 200: modest ratio, strong evidence
+        tickets_for("small agent, 2x", 50, 10, 0.1),    # 10 vs 5: high ratio, weak evidence
+        tickets_for("too few", 10, 9, 0.5),
+        tickets_for("quiet", 200, 8, 0.1),              # 8 vs 20: below expected
+    ])
+    table = fairness.observed_expected(frame, ["agent_id"])
+    assert table["agent_id"].tolist() == [
+        "big team, 1.3x", "quiet",  # significant, largest |z| first whatever the direction
+        "small agent, 2x", "mild",  # within noise, by |z|
+        "small but clear", "too few",  # not enough data, most tickets first
+    ]
+    assert table["z"].iloc[0] == pytest.approx(np.sqrt(2 * (260 * np.log(1.3) - 60)))
+    assert table["z"].iloc[1] < -2  # signed: below expected is negative
+    assert table["z"].iloc[-2:].isna().all()  # nothing to rank on without enough data
 
 
 def test_small_cells_say_not_enough_data_and_are_not_ranked() -> None:
@@ -78,10 +99,14 @@ def test_cells_group_on_several_keys() -> None:
     assert got == {("T1", "Billing"): 8, ("T1", "Outage"): 2}
 
 
-def test_peer_scale_makes_the_window_total_one() -> None:
-    observed = pd.Series([True, False, True, False])
-    expected = pd.Series([0.5, 0.5, 0.25, 0.25])
-    assert fairness.peer_scale(observed, expected) == pytest.approx(2 / 1.5)
+def test_peer_scale_makes_each_segment_total_one() -> None:
+    observed = pd.Series([True, False, True, False, True, True])
+    expected = pd.Series([0.5, 0.5, 0.25, 0.25, 0.5, 0.5])
+    in_training = pd.Series([True, True, True, True, False, False])
+    scale = fairness.peer_scale(observed, expected, in_training)
+    assert scale.tolist() == pytest.approx([2 / 1.5] * 4 + [2.0] * 2)
+    for part in (in_training, ~in_training):
+        assert (expected * scale)[part].sum() == pytest.approx(observed[part].sum())
 
 
 def test_finding_reads_as_one_plain_line() -> None:
@@ -109,8 +134,8 @@ def kpi_tickets() -> pd.DataFrame:
 
 
 def test_monthly_kpis_follow_their_definitions() -> None:
-    table = kpis.monthly_kpis(kpi_tickets()).set_index("month")
-    jan = table.loc["2024-01"]
+    table = kpis.period_kpis(kpi_tickets(), kpis.MONTHLY).set_index("period_start")
+    jan = table.loc["2024-01-01"]
     assert (jan["tickets"], jan["resolved"]) == (4, 3)
     assert jan["escalation_rate"] == pytest.approx(1 / 3)
     assert jan["first_contact_resolution"] == pytest.approx(1 / 3)  # the reopened one is not
@@ -119,9 +144,30 @@ def test_monthly_kpis_follow_their_definitions() -> None:
     assert jan["median_hours_not_escalated"] == pytest.approx(3.0)
     assert jan["agents_per_escalated"] == pytest.approx(3.0)
     assert jan["csat_after_escalation"] == pytest.approx(2.0)
-    feb = table.loc["2024-02"]
+    feb = table.loc["2024-02-01"]
     assert feb["first_contact_resolution"] == 1.0  # unknown agents_involved is not held against it
     assert np.isnan(feb["csat_after_escalation"])
+
+
+def test_a_short_period_gets_weekly_kpi_points_a_long_one_monthly() -> None:
+    day = pd.Timestamp("2024-03-01", tz="UTC")
+    assert kpis.kpi_frequency(day, day + pd.Timedelta(days=3)) == kpis.DAILY  # a few days' export
+    assert kpis.kpi_frequency(day, day + pd.Timedelta(days=61)) == kpis.WEEKLY
+    assert kpis.kpi_frequency(day, day + pd.Timedelta(days=365)) == kpis.MONTHLY
+    created = pd.Series(pd.date_range("2024-03-01", "2024-04-30 23:00", freq="6h", tz="UTC"))
+    tickets = pd.DataFrame({
+        "created_at": created,
+        "resolved_at": created + pd.Timedelta(hours=1),
+        "escalated": pd.array([False] * len(created), dtype="boolean"),
+        "reopened": pd.array([False] * len(created), dtype="boolean"),
+        "agents_involved": pd.array([1] * len(created), dtype="Int64"),
+        "csat": 4.0,
+    }).assign(resolution_hours=lambda f: kpis.resolution_hours(f))
+    weekly = kpis.period_kpis(tickets, kpis.WEEKLY)
+    assert len(weekly) == 10  # two months: ten Monday-to-Sunday weeks, not two points
+    assert weekly["period_start"].iloc[:2].tolist() == ["2024-02-26", "2024-03-04"]  # Mondays
+    assert weekly["tickets"].sum() == len(tickets)
+    assert weekly["tickets"].iloc[1] == 7 * 4
 
 
 def held_tickets(agent: str, n: int, bad: int, category: str = "Billing") -> pd.DataFrame:
@@ -181,11 +227,94 @@ def test_top_resolvers_count_escalated_tickets_only() -> None:
     assert table.loc[0, "share_of_escalations"] == pytest.approx(2 / 3)
 
 
-def test_character_ngrams_are_named_after_the_commonest_word_containing_them() -> None:
-    words = word_counts(["Refund please, refund now", "refunded? Prefer a fund"])
-    assert display_name("text contains ' refu'", words) == "words like 'refund'"
-    assert display_name("text contains 'fund '", words) == "words like 'refund'"
-    assert display_name("text contains 'zzz'", words) == "text containing 'zzz'"
-    assert display_name("word 'refund'", words) == "word 'refund'"
-    assert short_name("word 'refund'") == "'refund'"
-    assert short_name("priority = high") == "priority high"
+def test_heatmap_groups_are_the_commonest_categories_plus_other() -> None:
+    categories = pd.Series(["c"] * 3 + ["a"] * 5 + ["b"] * 4 + ["d", "e"], name="category")
+    pooled, order = drivers.top_levels(categories, 2)
+    assert order == ["a", "b", "other (3 categories)"]  # by volume, the pool last
+    assert pooled.value_counts().to_dict() == {"other (3 categories)": 5, "a": 5, "b": 4}
+    assert pooled.index.equals(categories.index)  # every ticket still counted
+    assert drivers.top_levels(categories, 5)[1] == ["a", "b", "c", "d", "e"]  # nothing to pool
+
+
+def shap_sample(values: list[list[float]], sources: list[str]) -> drivers.ShapSample:
+    array = np.array(values, dtype=float)
+    return drivers.ShapSample(pd.RangeIndex(len(array)), array, np.full_like(array, np.nan),
+                              np.zeros(len(array)), sources, [s.replace("_", " ") for s in sources])
+
+
+def test_mean_abs_shap_by_group_follows_the_given_order_and_counts_tickets() -> None:
+    sample = shap_sample([[1.0, -2.0], [3.0, 0.0], [-1.0, 1.0]], ["priority", "text"])
+    groups = pd.Series(["x", "other", "x"], name="category")
+    table = drivers.mean_abs_by(sample, groups, np.array([1, 0]), ["x", "missing", "other"])
+    assert table.index.tolist() == ["x", "other"]
+    assert table.columns.tolist() == ["n", "text", "priority"]
+    assert table.loc["x"].tolist() == [2, 1.5, 1.0]
+
+
+def test_cell_drivers_are_fields_pushing_clearly_more_than_usual_minus_excluded_ones() -> None:
+    sample = shap_sample(
+        [[2.0, 0.1, 0.9, 0.5, 0.0], [2.0, 0.3, 0.9, 0.5, 2.0], [2.0, 0.2, 0.9, 0.5, -1.0]],
+        ["text", "priority", "agent_tenure_days", "channel", "day_of_year"],
+    )
+    baseline = np.array([2.0, 0.0, 0.0, 0.6, 0.0])  # text pushes every escalation this much
+    rows = pd.Index([0, 1, 2])
+    # day_of_year: mean 0.33 above usual, but within noise (standard error 0.88)
+    assert drivers.cell_drivers(sample, rows, baseline) == [2, 1]
+    assert drivers.cell_drivers(sample, rows, baseline, exclude=["agent_tenure_days"]) == [1]
+
+
+def test_a_driver_names_the_cells_value_only_when_most_tickets_have_it_more_than_usual() -> None:
+    overall = pd.Series(["low"] * 6 + ["urgent"] * 2 + ["medium"] * 2)
+    assert drivers.describe_driver("priority", pd.Series(["urgent"] * 3 + ["low"]), overall) == (
+        "priority (mostly urgent)"
+    )
+    assert drivers.describe_driver(  # low is most of the cell, but no more than usual
+        "priority", pd.Series(["low", "low", "urgent", "medium"]), overall) == "priority"
+    assert drivers.describe_driver("priority", pd.Series(["urgent", "low"]), overall) == "priority"
+    assert drivers.describe_driver("tenure", pd.Series([1.0, 1.0]), pd.Series([1.0])) == "tenure"
+
+
+def test_html_tables_are_cut_and_name_the_file_holding_every_row(tmp_path) -> None:
+    frame = pd.DataFrame({"agent_id": [f"A{i:03d}" for i in range(40)], "n": range(40)})
+    table = Table("By agent", frame, max_rows=25)
+    shown = html_rows("gaps_by_agent", table)
+    assert len(shown["rows"]) == 25 and shown["rows"][0][0] == "A000"
+    assert (shown["hidden"], shown["file"]) == (15, "tables/gaps_by_agent.csv")
+    files = write_tables({"gaps_by_agent": table}, tmp_path / "tables")
+    assert pd.read_csv(files["gaps_by_agent.csv"]).equals(frame)
+
+
+def test_kpis_count_only_tickets_old_enough_to_judge_so_the_latest_weeks_do_not_read_low() -> None:
+    # Every other ticket escalates and takes 10 days to close, the rest close in 2 hours;
+    # the data ends on day 56, when escalations of the last 10 days are still open.
+    start, day = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timedelta(days=1)
+    created = pd.Series([start + i * day for i in range(56)])
+    escalated = np.arange(56) % 2 == 0
+    resolved_at = created + pd.to_timedelta(np.where(escalated, 240, 2), unit="h")
+    open_ = resolved_at > start + 56 * day
+    window = pd.DataFrame({
+        "created_at": created,
+        "resolved_at": resolved_at.where(~open_),
+        "escalated": pd.array(np.where(open_, None, escalated), dtype="boolean"),
+        "reopened": False,
+        "agents_involved": 1,
+        "csat": np.nan,
+    })
+    cut = Maturity(end=start + 56 * day, horizon_days=10)
+
+    def weekly(tickets: pd.DataFrame) -> pd.DataFrame:
+        return kpis.period_kpis(
+            tickets.assign(resolution_hours=kpis.resolution_hours(tickets)), kpis.WEEKLY
+        )
+
+    assert weekly(window)["escalation_rate"].iloc[-1] == 0  # only the quick ones are known
+    counted = weekly(mature_tickets(window, cut))
+    assert pd.Timestamp(counted["period_start"].iloc[-1], tz="UTC") <= cut.cutoff
+    assert (counted["escalation_rate"] >= 3 / 7).all()  # no week reads low
+    assert (counted["resolved"] == counted["tickets"]).all()  # no false backlog either
+
+
+def test_the_kpi_caption_names_the_maturity_cutoff_or_warns_without_one() -> None:
+    cut = Maturity(end=pd.Timestamp("2024-03-01", tz="UTC"), horizon_days=10)
+    assert "created after 2024-02-20 00:00 UTC (the last 10.0 days" in sections.maturity_note(cut)
+    assert "may read low" in sections.maturity_note(Maturity(cut.end, 0))

@@ -80,12 +80,12 @@ def test_segment_metrics_cover_category_channel_and_tenure(trained: Trained) -> 
     assert (by_segment == len(trained.result.test_window)).all()
 
 
-def test_open_tickets_are_counted_not_trained_on(trained: Trained) -> None:
+def test_open_and_immature_tickets_are_counted_not_trained_on(trained: Trained) -> None:
     counts = trained.result.counts
     assert counts["n_open_excluded"] > 0
     assert (
-        counts["n_labelled"] + counts["n_open_excluded"] + counts["n_quarantined"]
-        == counts["n_rows"]
+        counts["n_labelled"] + counts["n_open_excluded"] + counts["n_immature_excluded"]
+        + counts["n_quarantined"] == counts["n_rows"]
     )
     assert counts["n_train"] + counts["n_valid"] + counts["n_test"] == counts["n_labelled"]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,6 +33,7 @@ def user_errors() -> Iterator[None]:
     from escpredict.loaders import DataReadError
     from escpredict.promotion import PromotionError
     from escpredict.registry import RegistryError
+    from escpredict.report.period import PeriodError
     from escpredict.train import TrainingDataError
     from escpredict.validation import DataValidationError
 
@@ -38,7 +41,7 @@ def user_errors() -> Iterator[None]:
         yield
     except (
         ConfigError, DataReadError, DataValidationError, LabelError, TrainingDataError,
-        PromotionError, RegistryError, FileNotFoundError,
+        PromotionError, RegistryError, PeriodError, FileNotFoundError,
     ) as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -166,6 +169,19 @@ def print_training_summary(result: Any) -> None:
     sized = ("learning_rate", "num_leaves", "min_child_samples", "min_data_per_group", "cat_smooth")
     chosen = ", ".join(f"{k} {result.booster_params[k]}" for k in sized if k in result.booster_params)
     console.print(f"booster: {chosen}")
+    cut = result.maturity
+    console.print(
+        f"label maturity: horizon {cut.horizon_days:.1f} days, tickets created after "
+        f"{cut.cutoff:%Y-%m-%d %H:%M} left out (export ends {cut.end:%Y-%m-%d %H:%M})"
+    )
+    if result.yardstick.beaten:
+        console.print(result.yardstick.describe(), highlight=False)
+    else:
+        console.print(
+            f"[bold red]warning:[/] {result.yardstick.describe()}; tagged beats_baseline=false, "
+            "and `escpredict promote` refuses it without --force",
+            highlight=False, soft_wrap=True,
+        )
     console.print(f"stage times: {timings}")
 
 
@@ -233,7 +249,7 @@ def print_check_report(report: Any) -> None:
         console.print(table)
     if report.rules:
         table = Table("rule", "judges", "fires", "share", "only this rule",
-                      title="Label rules on resolved tickets")
+                      title="Label rules on all resolved tickets")
         for r in [*report.rules, report.combined]:
             share = "—" if r.share is None else f"{r.share:.1%}"
             only = "" if r.only is None else f"{r.only:,}"
@@ -249,6 +265,8 @@ def print_check_report(report: Any) -> None:
                 table.add_row(r.period, r.start[:10], r.end[:10], f"{r.tickets:,}",
                               f"{r.labelled:,}", f"{r.escalated:,}", rate)
             console.print(table)
+    if report.maturity:
+        console.print(report.maturity.describe(), highlight=False, soft_wrap=True)
     if report.columns_mapped:
         table = Table("field", "export column", "filled", title="Columns mapped")
         for c in report.columns_mapped:
@@ -328,17 +346,23 @@ def serve(
 @app.command()
 def report(
     model: Annotated[str, typer.Option(help="Model URI (alias or version).")] = "models:/escalation-risk@champion",
-    tickets: Annotated[Path | None, typer.Option(help="Ticket export (default: the run's test window).")] = None,
+    tickets: Annotated[Path | None, typer.Option(help="Ticket export (default: the training run's).")] = None,
     agents: Annotated[Path | None, typer.Option(help="Agents table (default: the run's).")] = None,
     mapping: Annotated[str | None, typer.Option(help="Column mapping name or YAML path.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("reports"),
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    since: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="First day covered, UTC (default: the data's first).")] = None,
+    until: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="Last day covered, UTC, included (default: the data's last).")] = None,
 ) -> None:
     """Manager report: KPIs, escalation drivers, fair per-agent comparisons (HTML + CSV/JSON)."""
     from escpredict.report.build import build_report
 
     with user_errors():
-        result = build_report(model, tickets, agents, mapping, out, tracking_uri)
+        result = build_report(model, tickets, agents, mapping, out, tracking_uri,
+                              since=since.date() if since else None,
+                              until=until.date() if until else None)
     console.print(f"report for {result.n_tickets:,} tickets in {result.seconds:.1f}s → {result.html}")
 
 
@@ -354,3 +378,59 @@ def demo(
     with user_errors():
         run_demo(console, tickets, seed, examples)
 
+
+mapping_app = typer.Typer(help="Column mappings: draft one for a new export.", no_args_is_help=True)
+app.add_typer(mapping_app, name="mapping")
+
+
+@mapping_app.command("init")
+def mapping_init(
+    tickets: Annotated[Path, typer.Option(help="The export to draft a mapping for.")],
+    out: Annotated[Path | None, typer.Option(help="Write the draft here (default: stdout).")] = None,
+    agents: Annotated[Path | None, typer.Option(help="Agents table, for the check.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing --out file.")] = False,
+    run_check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Dry-run the draft with `check`.")
+    ] = True,
+) -> None:
+    """Draft a mapping YAML from the export's header and values, then check it.
+
+    The draft recognises ServiceNow, Zendesk, Jira, Freshdesk, Salesforce, changelog and
+    event-log layouts, guesses datetime formats and missing markers, and comments every
+    guess to review. Only the YAML goes to stdout; the check report goes to stderr.
+    """
+    import tempfile
+
+    from escpredict.draft import draft_yaml
+
+    if out is not None and out.exists() and not force:
+        # a mapping the user has already edited must not be lost to a new draft
+        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    with user_errors():
+        text = draft_yaml(tickets)
+    if out is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        Console(stderr=True).print(f"draft mapping written to {out}", highlight=False)
+    if not run_check:
+        return
+    if out is not None:
+        check_drafted(out, tickets, agents)
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        draft = Path(scratch) / f"{tickets.stem}.yaml"
+        draft.write_text(text, encoding="utf-8")
+        check_drafted(draft, tickets, agents)
+
+
+def check_drafted(mapping: Path, tickets: Path, agents: Path | None = None) -> None:
+    """`escpredict check --tickets T --mapping M` on the draft, its report on stderr.
+
+    The draft's next step is the user's: the same command, so its findings read alike.
+    """
+    # the shared console writes to whatever sys.stdout is at print time
+    with redirect_stdout(sys.stderr):
+        check(tickets=tickets, mapping=str(mapping), agents=agents)

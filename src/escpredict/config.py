@@ -7,7 +7,7 @@ key's path before any data is read, and CLI flags can override single keys.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -53,6 +53,9 @@ class LabelConfig(_Strict):
     coordinator_roles: list[str] = ["coordinator", "dispatcher"]
     #: More reassignments than this count as an escalation.
     max_reassignments: int = 2
+    #: Tickets created within this many days of the export's end are left out of training
+    #: and evaluation (see maturity.py); "auto" measures it on the export, 0 disables it.
+    maturity_days: Annotated[float, Field(ge=0)] | Literal["auto"] = "auto"
 
 
 class SplitConfig(_Strict):

@@ -73,7 +73,7 @@ def run_demo(console: Console, n_tickets: int, seed: int, examples: int) -> None
     print_examples(console, champion, example_tickets(result.test_window, examples))
     console.rule("5. report")
     report = build_report(model_uri(result.model_name), out=home() / "reports")
-    console.print(f"manager report ({report.n_tickets:,} test-window tickets): {report.html}")
+    console.print(f"manager report ({report.n_tickets:,} tickets): {report.html}")
     console.print(
         "Browse runs: mlflow ui --backend-store-uri sqlite:///models/mlflow.db", highlight=False
     )

@@ -1,7 +1,9 @@
 """Champion/candidate promotion: move ``champion`` only to a model that is measurably better.
 
 Both models are scored on the candidate's own test window (saved with its run), so the
-comparison is on identical tickets, not on two runs' differently-timed test sets.
+comparison is on identical tickets, not on two runs' differently-timed test sets. Before
+that, a candidate whose booster did not beat its logistic baseline on the validation window
+(the ``Yardstick`` tags training sets) is refused, even when there is no champion yet.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from escpredict.registry import (
     CANDIDATE,
     CHAMPION,
     Promotion,
+    Yardstick,
     alias_version,
     set_alias,
     use_store,
@@ -54,6 +57,15 @@ def promote(
     champion = alias_version(client, name, CHAMPION)
     if champion == candidate:
         return Promotion(False, f"v{candidate} is already the champion", candidate, champion)
+    yardstick = Yardstick.from_tags(client.get_model_version(name, candidate).tags)
+    if yardstick is not None and not yardstick.beaten and not force:
+        return Promotion(
+            False,
+            f"refused v{candidate}: {yardstick.describe()}. A booster no better than the "
+            "logistic baseline is not worth serving; retrain, or promote it with --force",
+            candidate,
+            champion,
+        )
     if champion is None or force:
         set_alias(client, name, CHAMPION, candidate)
         why = "forced" if force else "there was no champion yet"

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sklearn.metrics import roc_auc_score
 
 CANDIDATE = "candidate"
 CHAMPION = "champion"
@@ -114,3 +117,50 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
 
 def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
     client.set_registered_model_alias(name, alias, version)
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """The booster's and the logistic baseline's ROC AUC on the validation window.
+
+    A booster that ranks no better than logistic regression on the same features is not
+    worth its complexity, and usually means something went wrong (too few rounds, a leak
+    removed, a changed export). Training tags the run and model version with this, and
+    promotion refuses such a candidate unless forced. The booster is measured on its raw
+    margin: the calibrator is monotone, and the baseline is uncalibrated too.
+    """
+
+    booster_auc: float
+    baseline_auc: float
+
+    #: Tags on the run and the registered version; values are strings, as MLflow stores them.
+    BEATS, BOOSTER, BASELINE = "beats_baseline", "valid_roc_auc", "baseline_valid_roc_auc"
+
+    @classmethod
+    def measure(cls, y: np.ndarray, booster: np.ndarray, baseline: np.ndarray) -> Yardstick:
+        return cls(float(roc_auc_score(y, booster)), float(roc_auc_score(y, baseline)))
+
+    @property
+    def beaten(self) -> bool:
+        return self.booster_auc > self.baseline_auc
+
+    def tags(self) -> dict[str, str]:
+        return {
+            self.BEATS: str(self.beaten).lower(),
+            self.BOOSTER: f"{self.booster_auc:.6f}",
+            self.BASELINE: f"{self.baseline_auc:.6f}",
+        }
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> Yardstick | None:
+        """None for versions trained before the check existed (they carry no such tags)."""
+        if cls.BOOSTER not in tags or cls.BASELINE not in tags:
+            return None
+        return cls(float(tags[cls.BOOSTER]), float(tags[cls.BASELINE]))
+
+    def describe(self) -> str:
+        verdict = "beats" if self.beaten else "does NOT beat"
+        return (
+            f"LightGBM {verdict} the logistic baseline on the validation window: "
+            f"ROC AUC {self.booster_auc:.4f} vs {self.baseline_auc:.4f}"
+        )

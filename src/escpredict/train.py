@@ -36,12 +36,14 @@ from escpredict.history import HistorySnapshot, build_snapshot, history_features
 from escpredict.labels import label_tickets
 from escpredict.loaders import load_agents, load_tickets
 from escpredict.mapping import load_mapping
+from escpredict.maturity import Maturity, maturity
 from escpredict.metrics import cost_threshold, evaluate, segment_metrics, tenure_band
 from escpredict.model import EscalationModel
 from escpredict.pyfunc import log_model
 from escpredict.registry import (
     CANDIDATE,
     RegistryError,
+    Yardstick,
     ensure_experiment,
     home,
     set_alias,
@@ -59,13 +61,18 @@ class TrainingDataError(ValueError):
 
 @dataclass
 class Prepared:
-    """Labelled tickets with point-in-time history, plus what was set aside and why."""
+    """Labelled tickets with point-in-time history, plus what was set aside and why.
+
+    ``labels`` are every known outcome (history uses them); ``frame`` holds only mature
+    resolved tickets, those ``maturity.labels`` keeps.
+    """
 
     frame: pd.DataFrame
     tickets: pd.DataFrame
     labels: pd.Series
     agents: pd.DataFrame | None
     counts: dict[str, int]
+    maturity: Maturity
     extras: dict[str, str] = field(default_factory=dict)
 
 
@@ -90,6 +97,9 @@ class TrainResult:
     model_name: str
     metrics: dict[str, float]
     baseline_metrics: dict[str, float]
+    baseline_valid_metrics: dict[str, float]
+    yardstick: Yardstick
+    maturity: Maturity
     segments: pd.DataFrame
     threshold: float
     timings: dict[str, float]
@@ -131,18 +141,21 @@ def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     tickets = loaded.tickets
     with stages.stage("labels"):
         labels = label_tickets(tickets, cfg.labels, agents)
+        cut = maturity(tickets, labels, cfg.labels.maturity_days)
+        judged = cut.labels(labels, tickets["created_at"])
     with stages.stage("history"):
         history = history_features(tickets, labels, agents, cfg.features.recent_window_days)
-    resolved = labels.notna().to_numpy()
-    frame = pd.concat([model_inputs(tickets, extras), history], axis=1)[resolved].copy()
-    frame[LABEL] = labels[resolved].astype(bool).to_numpy()
+    resolved, kept = labels.notna().to_numpy(), judged.notna().to_numpy()
+    frame = pd.concat([model_inputs(tickets, extras), history], axis=1)[kept].copy()
+    frame[LABEL] = judged[kept].astype(bool).to_numpy()
     counts = {
         "n_rows": len(tickets) + loaded.quarantined,
         "n_quarantined": loaded.quarantined,
         "n_open_excluded": int((~resolved).sum()),
+        "n_immature_excluded": int((resolved & ~kept).sum()),
         "n_labelled": len(frame),
     }
-    return Prepared(frame, tickets, labels, agents, counts, extras)
+    return Prepared(frame, tickets, labels, agents, counts, cut, extras)
 
 
 def time_split(frame: pd.DataFrame, valid_fraction: float, test_fraction: float) -> Split:
@@ -314,8 +327,10 @@ class Fitted:
     test: pd.DataFrame  # test window: SCORING_FIELDS + HISTORY_NAMES + LABEL (+ segments)
     raw_test: np.ndarray
     baseline_test: np.ndarray  # logistic baseline probability on the test window
+    baseline_valid: np.ndarray  # ... and on the validation window, its yardstick
     bounds: dict[str, str]
     counts: dict[str, int]
+    maturity: Maturity
     booster_params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -359,9 +374,11 @@ def run(
         test=split.test,
         raw_test=margin(booster, season, x_test),
         baseline_test=baseline.predict_proba(x_test)[:, 1],
+        baseline_valid=baseline.predict_proba(x_valid)[:, 1],
         bounds=split.bounds(),
         counts={**prepared.counts, **sizes},
         booster_params=booster_params(cfg.model, x_train.shape[0]),
+        maturity=prepared.maturity,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
 
@@ -398,6 +415,8 @@ def finish(
         metrics = evaluate(y_test, p_test, model.threshold)
         valid_metrics = evaluate(y_valid, p_valid, model.threshold)
         baseline_metrics = evaluate(y_test, p_base, model.threshold)
+        baseline_valid_metrics = evaluate(y_valid, fitted.baseline_valid, model.threshold)
+        yardstick = Yardstick.measure(y_valid, fitted.raw_valid, fitted.baseline_valid)
         segments = segment_metrics(
             y_test, p_test, _segments(fitted.test, cfg.segments), model.threshold
         )
@@ -408,13 +427,16 @@ def finish(
             "best_iteration": fitted.booster.best_iteration,
             "split": fitted.bounds,
             "counts": fitted.counts,
+            "maturity": _maturity_params(fitted.maturity),
+            "yardstick": yardstick.tags(),
         }
 
     with stages.stage("logging"):
         try:
             run_id, version = _log_run(
                 cfg, uri, experiment_id, run_name, model, fitted, metrics, valid_metrics,
-                baseline_metrics, segments, test_window, stages.timings, (y_test, p_test, p_base),
+                baseline_metrics, baseline_valid_metrics, segments, test_window, stages.timings,
+                (y_test, p_test, p_base),
             )
         except MlflowException as exc:  # the alias moves last: a failure never half-promotes
             raise RegistryError(
@@ -427,6 +449,9 @@ def finish(
         model_name=cfg.registry.model_name,
         metrics=metrics,
         baseline_metrics=baseline_metrics,
+        baseline_valid_metrics=baseline_valid_metrics,
+        yardstick=yardstick,
+        maturity=fitted.maturity,
         segments=segments,
         threshold=model.threshold,
         timings=dict(stages.timings),
@@ -434,6 +459,15 @@ def finish(
         test_window=test_window,
         booster_params=fitted.booster_params,
     )
+
+
+def _maturity_params(cut: Maturity) -> dict[str, str]:
+    """The horizon applied (the config may say "auto") and the cut it made, for the run."""
+    return {
+        "maturity_horizon_days": f"{cut.horizon_days:.3f}",
+        "maturity_cutoff": str(cut.cutoff),
+        "export_end": str(cut.end),
+    }
 
 
 def _flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -449,8 +483,8 @@ def _log_run(
     cfg: TrainConfig, uri: str, experiment_id: str, run_name: str | None,
     model: EscalationModel, fitted: Fitted, metrics: dict[str, float],
     valid_metrics: dict[str, float], baseline_metrics: dict[str, float],
-    segments: pd.DataFrame, test_window: pd.DataFrame, timings: dict[str, float],
-    curves: tuple[np.ndarray, np.ndarray, np.ndarray],
+    baseline_valid_metrics: dict[str, float], segments: pd.DataFrame, test_window: pd.DataFrame,
+    timings: dict[str, float], curves: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[str, str]:
     y_test, p_test, p_base = curves
     config = cfg.model_dump(mode="json")
@@ -461,10 +495,13 @@ def _log_run(
         mlflow.log_params({f"booster.{k}": v for k, v in fitted.booster_params.items()})
         # Configured is not applied: a window shorter than a year trains without the offset.
         mlflow.log_param("seasonal_offset_applied", model.season is not None)
+        mlflow.log_params(model.metadata["maturity"])
+        mlflow.set_tags(model.metadata["yardstick"])
         mlflow.log_metrics(
             {f"test_{k}": v for k, v in metrics.items()}
             | {f"valid_{k}": v for k, v in valid_metrics.items()}
             | {f"baseline_test_{k}": v for k, v in baseline_metrics.items()}
+            | {f"baseline_valid_{k}": v for k, v in baseline_valid_metrics.items()}
             | {k: float(v) for k, v in model.metadata["counts"].items()}
             | {f"time_{k}_s": v for k, v in timings.items()}
             | {"threshold": model.threshold, "best_iteration": float(model.booster.best_iteration)}
@@ -492,6 +529,7 @@ def _log_run(
         run_id = active.info.run_id
     client = MlflowClient(uri)
     version = mlflow.register_model(info.model_uri, cfg.registry.model_name).version
-    client.set_model_version_tag(cfg.registry.model_name, version, "run_id", run_id)
+    for key, value in {"run_id": run_id, **model.metadata["yardstick"]}.items():
+        client.set_model_version_tag(cfg.registry.model_name, version, key, value)
     set_alias(client, cfg.registry.model_name, CANDIDATE, version)
     return run_id, str(version)

@@ -1,16 +1,25 @@
-"""``escpredict report``: score a ticket window, build the tables, render and log the report.
+"""``escpredict report``: score a period's tickets, build the tables, render and log the report.
 
 Orchestration only; the tables come from the pure functions of ``kpis``, ``fairness``,
 ``underescalation`` and ``drivers``, the HTML from ``render``.
+
+By default the report covers every ticket of the model's data, not only its test window:
+one test month shows one KPI point and leaves most agents with too few tickets to judge.
+The model has seen the older tickets in training, which makes it sharper on them (its
+predictions sit closer to their outcomes), so on those tickets a group's expected count
+moves towards its observed count and ratios shrink towards 1.0×: the comparison gets more
+cautious, not harsher. Expectations are rescaled separately on the training-period
+tickets and on later ones, so each part is 1.0× on its own and a difference in the
+model's level between them cannot flag anyone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import mlflow
 import numpy as np
@@ -20,21 +29,34 @@ from mlflow.tracking import MlflowClient
 
 from escpredict.config import TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL
-from escpredict.metrics import tenure_band
+from escpredict.maturity import Maturity
+from escpredict.metrics import TENURE_BANDS, tenure_band
 from escpredict.model import EscalationModel
 from escpredict.pyfunc import load_escalation_model
 from escpredict.registry import use_store
-from escpredict.report import drivers, fairness, figures, kpis, neutral, underescalation
-from escpredict.report.render import ReportContent, Table, figure_uri, render_html, write_tables
+from escpredict.report import drivers, fairness, kpis, neutral, sections, underescalation
+from escpredict.report.period import Period, select_period
+from escpredict.report.render import TABLES_DIR, ReportContent, Table, render_html, write_tables
 from escpredict.stages import Stages
 from escpredict.train import EVAL_WINDOW_ARTIFACT, prepare
 
 DEFAULT_MODEL = "models:/escalation-risk@champion"
-#: Per-agent and per-cell groupings of the training-gap section: (file name, keys, title).
-GROUPINGS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("gaps_by_agent", ("agent_id",), "By agent"),
-    ("gaps_by_team_category", ("team", "category"), "By team × category"),
-    ("gaps_by_tenure_category", ("tenure_band", "category"), "By tenure band × category"),
+
+
+class Grouping(NamedTuple):
+    """One table of the training-gap section."""
+
+    name: str  # file name under tables/
+    keys: tuple[str, ...]
+    title: str
+
+
+#: Per-agent, per-team and per-cell tables of the training-gap section.
+GROUPINGS: tuple[Grouping, ...] = (
+    Grouping("gaps_by_agent", ("agent_id",), "By agent"),
+    Grouping("gaps_by_team", ("team",), "By team"),
+    Grouping("gaps_by_team_category", ("team", "category"), "By team × category"),
+    Grouping("gaps_by_tenure_category", ("tenure_band", "category"), "By tenure band × category"),
 )
 _UNKNOWN = "(unknown)"
 
@@ -46,7 +68,11 @@ class Options:
     shap_rows: int = 2000  # random labelled tickets for the SHAP summary
     cell_rows: int = 50  # extra escalated tickets per flagged cell for its drivers
     profiles: int = 5  # agent profiles averaged for the agent-neutral expectation
-    top_features: int = 15
+    top_fields: int = 15  # input fields in the SHAP summary
+    heatmap_fields: int = 12  # input fields (rows) of the mean |SHAP| heatmaps
+    heatmap_categories: int = 12  # categories by volume in the heatmap; the rest are "other"
+    table_rows: int = 25  # rows of a per-agent or per-cell table shown in the HTML
+    findings: int = 5  # flagged groups spelled out per table (strongest evidence first)
     seed: int = 0
 
 
@@ -67,11 +93,13 @@ def build_report(
     out: Path = Path("reports"),
     tracking_uri: str | None = None,
     options: Options | None = None,
+    since: date | None = None,
+    until: date | None = None,
 ) -> ReportResult:
     """Write ``report.html`` plus CSV/JSON tables under ``out`` and log them to the model's run.
 
-    Without ``tickets`` the report covers the run's test window: the training export named
-    in the run's config, from the first test-window creation time on.
+    The report covers the tickets created from ``since`` to ``until`` (whole UTC days, both
+    included) of ``tickets``, by default every ticket of the export named in the run's config.
     """
     start = perf_counter()
     options = options or Options()
@@ -80,15 +108,16 @@ def build_report(
     run_id = mlflow.models.get_model_info(model_uri).run_id
     cfg = _config(run_id, tickets, agents, mapping)
     prepared = prepare(cfg, Stages(show=False))
-    window = prepared.tickets.assign(**{LABEL: prepared.labels})
-    since = None if tickets is not None else _test_window_start(run_id)
-    if since is not None:
-        window = window[window["created_at"] >= since]
-    frame = _report_frame(window, prepared.frame, prepared.agents)
-    content = assemble(model, window, frame, options, _source(model_uri, run_id, tickets, since))
+    data = prepared.tickets.assign(**{LABEL: prepared.labels})
+    window = select_period(data, since, until, str(cfg.data.tickets))
+    test_start = _test_window_start(run_id)
+    frame = _report_frame(window, prepared.frame, prepared.agents, test_start)
+    period = Period.covering(window, since, until)
+    content = assemble(model, window, frame, options, period, prepared.maturity,
+                       _source(model_uri, run_id, cfg.data.tickets, test_start))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out_dir = Path(out) / f"report-{stamp}"
-    files = write_tables(content.tables, out_dir / "tables")
+    files = write_tables(content.tables, out_dir / TABLES_DIR)
     html = out_dir / "report.html"
     html.write_text(render_html(content), encoding="utf-8")
     if run_id:
@@ -118,18 +147,25 @@ def _config(run_id: str | None, tickets: Path | None, agents: Path | None,
 
 
 def _test_window_start(run_id: str | None) -> pd.Timestamp | None:
+    """First creation time of the run's test window; earlier tickets trained or calibrated it."""
     if not run_id:
-        raise FileNotFoundError("the model has no training run: pass --tickets")
+        return None
     local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=EVAL_WINDOW_ARTIFACT)
     return pd.read_parquet(local, columns=["created_at"])["created_at"].min()
 
 
-def _report_frame(window: pd.DataFrame, labelled: pd.DataFrame,
-                  agents: pd.DataFrame | None) -> pd.DataFrame:
-    """Resolved tickets of the window with outcomes, history, team and tenure band."""
+def _report_frame(window: pd.DataFrame, labelled: pd.DataFrame, agents: pd.DataFrame | None,
+                  test_start: pd.Timestamp | None) -> pd.DataFrame:
+    """Mature resolved tickets of the window (those ``labelled`` holds) with outcomes,
+    history, team, tenure band and whether they fall in the model's training period
+    (before its test window)."""
     rows = window.index.intersection(labelled.index)
     frame = window.loc[rows].join(labelled.loc[rows, list(HISTORY_NAMES)])
     teams = agents.set_index("agent_id")["team"] if agents is not None else pd.Series(dtype=str)
+    in_training = (
+        frame["created_at"] < test_start if test_start is not None
+        else pd.Series(False, index=frame.index)
+    )
     return frame.assign(
         escalated=frame[LABEL].astype(bool),
         resolution_hours=kpis.resolution_hours(frame),
@@ -137,120 +173,194 @@ def _report_frame(window: pd.DataFrame, labelled: pd.DataFrame,
         agent_id=frame["agent_id"].fillna(_UNKNOWN).astype(str),
         category=frame["category"].fillna(_UNKNOWN).astype(str),
         tenure_band=tenure_band(frame["agent_tenure_days"]).astype(str),
+        in_training_period=in_training.astype(bool),
     )
 
 
-def _source(model_uri: str, run_id: str | None, tickets: Path | None,
-            since: pd.Timestamp | None) -> dict[str, str]:
+def _source(model_uri: str, run_id: str | None, tickets: Any,
+            test_start: pd.Timestamp | None) -> dict[str, str]:
     return {
         "Model": model_uri,
         "Training run": run_id or "(none)",
-        "Tickets": str(tickets) if tickets else f"the run's test window (created from {since:%Y-%m-%d})",
+        "Model's test window": (f"from {test_start:%Y-%m-%d %H:%M} UTC (--since it for an "
+                                "out-of-sample report)" if test_start is not None else "unknown"),
+        "Tickets": str(tickets),
         "Generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
+def mature_tickets(window: pd.DataFrame, cut: Maturity) -> pd.DataFrame:
+    """The window's tickets created by ``cut``'s cutoff: those the KPIs count.
+
+    Near the data's end the resolved tickets are mostly the quick, unescalated ones, which
+    would read as a drop in escalations. Masking their labels alone would count them as
+    open instead, a drop in resolved tickets; leaving them out keeps every KPI on the
+    tickets training judges.
+    """
+    return window[cut.mature(window["created_at"])]
+
+
 def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
-             options: Options, facts: dict[str, str]) -> ReportContent:
-    """Score the resolved tickets and build every table, figure and finding of the report."""
+             options: Options, period: Period, maturity: Maturity,
+             facts: dict[str, str]) -> ReportContent:
+    """Score the resolved tickets and build every table, figure and finding of the report.
+
+    ``frame`` holds the window's mature resolved tickets with a boolean
+    ``in_training_period``; ``maturity`` is training's label-maturity cut.
+    """
     matrix = model.matrix(frame)
     frame = frame.assign(probability=model.proba_from_matrix(matrix))
-    neutral_p = neutral.agent_neutral_probability(model, matrix, options.profiles, options.seed)
-    scale = fairness.peer_scale(frame["escalated"], pd.Series(neutral_p))
+    neutral_p = pd.Series(
+        neutral.agent_neutral_probability(model, matrix, options.profiles, options.seed),
+        index=frame.index,
+    )
+    scale = fairness.peer_scale(frame["escalated"], neutral_p, frame["in_training_period"])
     frame = frame.assign(expected=neutral_p * scale)
 
-    window = window.assign(resolution_hours=kpis.resolution_hours(window))
-    monthly = kpis.monthly_kpis(window)
-    gaps = {name: fairness.observed_expected(frame, keys) for name, keys, _ in GROUPINGS}
+    freq = kpis.kpi_frequency(period.start, period.end)
+    counted = mature_tickets(window, maturity)
+    kpi_table = kpis.period_kpis(
+        counted.assign(resolution_hours=kpis.resolution_hours(counted)), freq
+    )
+    gaps = {g.name: fairness.observed_expected(frame, g.keys) for g in GROUPINGS}
     under = underescalation.under_escalation(frame, model.threshold)
 
     rng = np.random.default_rng(options.seed)
     sample_rows = frame.index[rng.permutation(len(frame))[: options.shap_rows]]
-    flagged = _flagged_rows(frame, gaps, options.cell_rows, rng)
+    flagged = _flagged_rows(frame, gaps, options.cell_rows, options.findings, rng)
     shap_rows = sample_rows.union(pd.Index(np.concatenate([r for *_, r in flagged] or [[]])))
     shap_rows = frame.index[frame.index.isin(shap_rows)]
     sample = drivers.shap_sample(model, matrix[frame.index.get_indexer(shap_rows)], shap_rows)
-    texts = (frame.loc[shap_rows, "subject"] + " " + frame.loc[shap_rows, "description"]).tolist()
-    agent_cols = neutral.agent_columns(model.builder.feature_names)
-    names = drivers.DisplayNames(model.builder.readable_names, drivers.word_counts(texts))
 
-    summary = _subset(sample, sample_rows)
-    top = drivers.top_features(summary.values, options.top_features)
-    by_category = drivers.mean_abs_by(summary, frame["category"], top[:12], names)
-    by_tenure = drivers.mean_abs_by(summary, frame["tenure_band"], top[:12], names)
-    findings = [
-        fairness.finding(keys, row, [drivers.short_name(n) for n in
-                                     drivers.cell_drivers(sample, rows, names, agent_cols)])
-        for keys, row, rows in flagged
-    ]
+    summary = drivers.subset(sample, sample_rows)
+    top = drivers.top_fields(summary.values, options.top_fields)
+    heat = top[: options.heatmap_fields]
+    categories, order = drivers.top_levels(frame["category"], options.heatmap_categories)
+    by_category = drivers.mean_abs_by(summary, categories, heat, order)
+    by_tenure = drivers.mean_abs_by(summary, frame["tenure_band"], heat, TENURE_BANDS)
+    findings = _findings(flagged, gaps, sample, summary, frame)
     recognition = _recognition(gaps["gaps_by_agent"], under)
+    in_training = frame["in_training_period"]
+    still_open = int(window[LABEL].isna().sum())
     facts = {
         **facts,
-        "Tickets in window": f"{len(window):,} ({len(frame):,} resolved, "
-                             f"{len(window) - len(frame):,} still open)",
+        "Period": period.describe(),
+        "Tickets in period": f"{len(window):,} ({len(frame):,} resolved, "
+                             f"{len(window) - len(frame) - still_open:,} resolved but too "
+                             f"recent to judge, {still_open:,} still open)",
+        "Label maturity": (
+            f"tickets created after {maturity.cutoff:%Y-%m-%d %H:%M} UTC "
+            f"({maturity.horizon_days:.1f} days "
+            "before the data's end) are left out of every KPI and comparison, as training "
+            "leaves them out: too few of their escalations are known yet"
+            if maturity.horizon_days else "no horizon: every resolved ticket counts"
+        ),
+        "Model's own tickets": (
+            f"{int(in_training.sum()):,} of the resolved tickets were created before the model's "
+            "test window, so they trained or calibrated it; on them the model knows the outcomes "
+            "a little, which makes observed/expected ratios more cautious (closer to 1.0×), not "
+            "harsher"
+        ),
         "Escalations": f"{int(frame['escalated'].sum()):,} observed; model expected "
-                       f"{neutral_p.sum():,.0f} with a typical agent (expectations scaled by "
-                       f"{scale:.2f} so the window as a whole is 1.0×)",
+                       f"{neutral_p.sum():,.0f} with a typical agent (expectations scaled so the "
+                       "training-period tickets and the later ones are each 1.0×)",
         "SHAP sample": f"{len(sample_rows):,} random resolved tickets for the summary, plus up to "
                        f"{options.cell_rows} escalated tickets per flagged cell "
                        f"({len(shap_rows):,} tickets in all)",
     }
+    cut = options.table_rows
     tables = {
-        "kpis_monthly": Table("Monthly KPIs", monthly, max_rows=60),
+        "kpis": Table(f"{sections.FREQ_WORD[freq].title()} KPIs", kpi_table, max_rows=60),
         "drivers_by_category": Table("Mean |SHAP| by category", _long(by_category)),
         "drivers_by_tenure": Table("Mean |SHAP| by agent tenure band", _long(by_tenure)),
-        **{name: Table(title, gaps[name], _GAP_NOTE) for name, _, title in GROUPINGS},
+        **{g.name: Table(g.title, gaps[g.name], sections.GAP_NOTE, cut) for g in GROUPINGS},
         "top_resolvers": Table("Agents resolving the most escalated tickets",
                                fairness.top_resolvers(frame)),
         "below_expected": Table("Agents below expected escalations", recognition,
                                 "'possible under-escalation' repeats their status in section 5: "
-                                "a low escalation count is only good news if held tickets went well."),
-        "under_escalation": Table("Bad outcomes on held high-risk tickets, by agent", under, _GAP_NOTE),
+                                "a low escalation count is only good news if held tickets went well.",
+                                cut),
+        "under_escalation": Table("Bad outcomes on held high-risk tickets, by agent", under,
+                                  sections.GAP_NOTE, cut),
     }
-    sections = _sections(monthly, summary, top, names, by_category, by_tenure, gaps, findings,
-                         under, model.threshold)
-    return ReportContent("Escalation report", facts, sections, tables)
+    layout = sections.layout(
+        kpi_table, freq, summary, top, by_category, by_tenure, gaps["gaps_by_agent"],
+        [g.name for g in GROUPINGS], findings, under, model.threshold, recognition,
+        options.findings, maturity,
+    )
+    return ReportContent("Escalation report", facts, layout, tables)
 
 
-Flagged = tuple[dict[str, Any], pd.Series, pd.Index]
+#: (table name, group keys, O/E row, escalated tickets to explain) of a flagged group.
+Flagged = tuple[str, dict[str, Any], pd.Series, pd.Index]
+
+
+def _findings(flagged: list[Flagged], gaps: dict[str, pd.DataFrame], sample: drivers.ShapSample,
+              summary: drivers.ShapSample, frame: pd.DataFrame) -> list[str]:
+    """One line per spelled-out flagged group, and per table how many more it flags."""
+    escalated = frame["escalated"]
+    in_sample = escalated.loc[summary.index].to_numpy()
+    baseline = (summary.values[in_sample].mean(axis=0) if in_sample.any()
+                else np.zeros(summary.values.shape[1]))
+    overall = frame[escalated]
+    lines: list[str] = []
+    for g in GROUPINGS:
+        cells = [(keys, row, rows) for table, keys, row, rows in flagged if table == g.name]
+        lines += [fairness.finding(keys, row,
+                                   _cell_drivers(sample, frame, overall, rows, baseline, g.keys))
+                  for keys, row, rows in cells]
+        lines += sections.more(len(cells), int(gaps[g.name]["flag"].sum()), "above expected", g.name)
+    return lines
+
+
+def _cell_drivers(sample: drivers.ShapSample, frame: pd.DataFrame, overall: pd.DataFrame,
+                  rows: pd.Index, baseline: np.ndarray, keys: tuple[str, ...]) -> list[str]:
+    """Named fields pushing a flagged cell's escalated tickets, with a standout value.
+
+    The agent's own record and the cell's own keys (its category, the same on every
+    ticket) are left out: the comparison neutralises the first, the finding names the second.
+    """
+    def values(source: str, tickets: pd.DataFrame) -> pd.Series | None:
+        return tickets[source] if source in tickets.columns else None
+
+    return [
+        drivers.describe_driver(sample.names[j], values(sample.sources[j], frame.loc[rows]),
+                                values(sample.sources[j], overall))
+        for j in drivers.cell_drivers(sample, rows, baseline, (*neutral.AGENT_COLUMNS, *keys))
+    ]
 
 
 def _flagged_rows(frame: pd.DataFrame, gaps: dict[str, pd.DataFrame], per_cell: int,
-                  rng: np.random.Generator) -> list[Flagged]:
-    """(keys, O/E row, escalated tickets to explain) for every flagged group."""
+                  per_table: int, rng: np.random.Generator) -> list[Flagged]:
+    """The ``per_table`` strongest flagged groups of each table, with tickets to explain."""
     out: list[Flagged] = []
-    for name, keys, _ in GROUPINGS:
-        for _, row in gaps[name][gaps[name]["flag"]].iterrows():
+    for name, keys, *_ in GROUPINGS:
+        for _, row in gaps[name][gaps[name]["flag"]].head(per_table).iterrows():
             values = {key: row[key] for key in keys}
             mask = frame["escalated"].to_numpy().copy()
             for key, value in values.items():
                 mask &= (frame[key] == value).to_numpy()
             rows = frame.index[mask]
-            out.append((values, row, rows[rng.permutation(len(rows))[:per_cell]]))
+            out.append((name, values, row, rows[rng.permutation(len(rows))[:per_cell]]))
     return out
 
 
-_GAP_NOTE = (
-    "ratio = observed / expected; 95% exact Poisson interval; 'above expected' when the whole "
-    f"interval is above 1. Fewer than {fairness.MIN_TICKETS} tickets or under "
-    f"{fairness.MIN_EXPECTED:g} expected: not enough data, no ratio."
-)
-
-
-def _subset(sample: drivers.ShapSample, rows: pd.Index) -> drivers.ShapSample:
-    at = sample.index.get_indexer(rows)
-    return drivers.ShapSample(rows, sample.values[at], sample.data[at], sample.base[at])
-
-
 def _long(by_group: pd.DataFrame) -> pd.DataFrame:
-    """group, n, feature, mean_abs_shap: one row per cell, the shape BI tools pivot best."""
+    """group, n, field, mean_abs_shap: one row per cell, the shape BI tools pivot best.
+
+    Stacked from the index, not melted from columns: a field may share the group's name
+    (the "category" field in the by-category table).
+    """
     group = by_group.index.name
-    return (
-        by_group.reset_index()
-        .melt(id_vars=[group, "n"], var_name="feature", value_name="mean_abs_shap")
-        .sort_values([group, "mean_abs_shap"], ascending=[True, False])
-        .reset_index(drop=True)
+    long = (
+        by_group.drop(columns="n").rename_axis(index=group, columns="field")
+        .stack().rename("mean_abs_shap").reset_index()
     )
+    long.insert(1, "n", by_group["n"].reindex(long[group]).to_numpy())
+    order = {name: i for i, name in enumerate(by_group.index)}  # the heatmap's column order
+    return long.sort_values([group, "mean_abs_shap"], ascending=[True, False],
+                            key=lambda c: c.map(order) if c.name == group else c,
+                            kind="stable").reset_index(drop=True)
 
 
 def _recognition(by_agent: pd.DataFrame, under: pd.DataFrame) -> pd.DataFrame:
@@ -261,99 +371,4 @@ def _recognition(by_agent: pd.DataFrame, under: pd.DataFrame) -> pd.DataFrame:
     merged["possible_under_escalation"] = merged["possible_under_escalation"].map(
         {fairness.ABOVE: "yes", fairness.NOT_ENOUGH: fairness.NOT_ENOUGH}
     ).fillna("no")
-    return merged.sort_values("ratio", kind="stable").reset_index(drop=True)
-
-
-def _figure(fig: Any, alt: str, caption: str) -> dict[str, str]:
-    return {"uri": figure_uri(fig), "alt": alt, "caption": caption}
-
-
-def _sections(
-    monthly: pd.DataFrame, summary: drivers.ShapSample, top: np.ndarray, names: Any,
-    by_category: pd.DataFrame, by_tenure: pd.DataFrame, gaps: dict[str, pd.DataFrame],
-    findings: list[str], under: pd.DataFrame, threshold: float,
-) -> list[dict[str, Any]]:
-    recognised = gaps["gaps_by_agent"]
-    recognised = recognised[recognised["status"] == fairness.BELOW]
-    held_flags = under[under["flag"]]
-    return [
-        {
-            "id": "kpis", "title": "KPIs over time",
-            "intro": (
-                "By calendar month (UTC) of ticket creation. Escalation rate and first-contact "
-                "resolution (not escalated, not reopened, one agent) are shares of resolved "
-                "tickets; 'resolved without escalation' is a share of all tickets created, so a "
-                "growing backlog shows as a drop. Times are medians; CSAT means use answered "
-                "surveys only."
-            ),
-            "figures": [_figure(figures.kpi_figure(monthly), "KPI trends", "Monthly KPIs.")],
-            "tables": ["kpis_monthly"],
-        },
-        {
-            "id": "drivers", "title": "What drives escalations",
-            "intro": (
-                "SHAP values split each ticket's predicted escalation log-odds into the part each "
-                "feature contributed (exact TreeSHAP from the model). Red points are tickets where "
-                "the feature is high or present; points right of zero pushed towards escalation. "
-                "Text n-grams are named after the commonest word containing them."
-            ),
-            "figures": [
-                _figure(figures.beeswarm_figure(summary, top, names), "SHAP summary",
-                        f"Strongest {len(top)} features on {len(summary.index):,} random tickets."),
-                _figure(figures.heatmap_figure(by_category, "Mean |SHAP| by category"),
-                        "Drivers by category", "What matters most differs by category."),
-                _figure(figures.heatmap_figure(by_tenure, "Mean |SHAP| by agent tenure band"),
-                        "Drivers by tenure band", "Tenure band of the assigned agent at creation."),
-            ],
-            "tables": [],
-        },
-        {
-            "id": "gaps", "title": "Training gaps",
-            "intro": (
-                "Each agent and each team × category and tenure × category cell is compared with "
-                "what the model expected for its own tickets with a typical agent (the model's "
-                "probability averaged over random agent profiles, so tenure and past record do "
-                "not excuse or condemn anyone), scaled so the whole window is 1.0×. Flagged cells "
-                "are significantly above expected; drivers are the features pushing hardest "
-                "towards escalation on their escalated tickets."
-            ),
-            "findings": findings,
-            "no_findings": "No agent or cell is significantly above expected.",
-            "figures": [_figure(
-                figures.ratio_figure(gaps["gaps_by_agent"], "agent_id", "Escalations vs expected, by agent"),
-                "Agent ratios", "Red: significantly above expected; green: below; grey: within noise.")],
-            "tables": [name for name, _, _ in GROUPINGS],
-        },
-        {
-            "id": "recognition", "title": "Recognition",
-            "intro": ("Who takes the hard tickets, and who escalates less than their tickets "
-                      "would predict (check section 5 before praising a low count)."),
-            "findings": [fairness.finding({"agent_id": row["agent_id"]}, row, [])
-                         for _, row in recognised.iterrows()],
-            "good": True,
-            "no_findings": "No agent is significantly below expected.",
-            "figures": [],
-            "tables": ["top_resolvers", "below_expected"],
-        },
-        {
-            "id": "under", "title": "Possible under-escalation",
-            "intro": (
-                "Held high-risk tickets: the model would have routed them to tier 2 on arrival "
-                f"(p ≥ {threshold:.2f}, its routing threshold) but they were not escalated. "
-                "They went badly when "
-                f"reopened, rated CSAT ≤ {underescalation.LOW_CSAT:g}, or resolved more than "
-                f"{underescalation.SLOW_FACTOR:g}× slower than the category's median "
-                "non-escalated ticket. Each agent's bad outcomes are compared with all agents' "
-                "held high-risk tickets in the same categories."
-            ),
-            "findings": [
-                fairness.finding({"agent_id": row["agent_id"]}, row, [],
-                                 "bad outcomes on held high-risk tickets")
-                + f" (reopened {row['reopened']}, low CSAT {row['low_csat']}, slow {row['slow']})"
-                for _, row in held_flags.iterrows()
-            ],
-            "no_findings": "No agent has significantly more bad outcomes on held high-risk tickets.",
-            "figures": [],
-            "tables": ["under_escalation"],
-        },
-    ]
+    return merged.sort_values("z", kind="stable").reset_index(drop=True)  # strongest first

@@ -13,7 +13,12 @@ Statistics (the report repeats them in plain words):
 * a group is "above expected" when the interval's lower bound exceeds 1 and "below
   expected" when its upper bound is under 1;
 * groups with fewer than ``MIN_TICKETS`` tickets or fewer than ``MIN_EXPECTED`` expected
-  events say "not enough data" and get no ratio, so nobody is ranked on noise.
+  events say "not enough data" and get no ratio, so nobody is ranked on noise;
+* ``z`` is the signed strength of evidence, the Poisson likelihood-ratio statistic
+  sign(O - E) * sqrt(2 (O ln(O/E) - (O - E))): about ±2 where the interval touches 1, and
+  comparable between a large team and a small agent, unlike the ratio. Tables list the
+  strongest evidence first, so a manager reading 25 rows of 350 agents sees the ones that
+  matter.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ AS_EXPECTED = "as expected"
 NOT_ENOUGH = "not enough data"
 
 OE_COLUMNS: tuple[str, ...] = (
-    "n", "observed", "expected", "ratio", "ci_low", "ci_high", "flag", "status",
+    "n", "observed", "expected", "ratio", "ci_low", "ci_high", "z", "flag", "status",
 )
+#: Sort order of the statuses: significant rows first, then within noise, then unjudged.
+_STATUS_RANK = {ABOVE: 0, BELOW: 0, AS_EXPECTED: 1, NOT_ENOUGH: 2}
 
 
 def poisson_ratio_interval(
@@ -51,6 +58,16 @@ def poisson_ratio_interval(
     return low, high
 
 
+def evidence_z(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Signed root of the Poisson deviance of ``observed`` against ``expected`` (z-like)."""
+    o = np.asarray(observed, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_term = np.where(o > 0, o * np.log(o / e), 0.0)
+    deviance = np.maximum(2.0 * (log_term - (o - e)), 0.0)
+    return np.sign(o - e) * np.sqrt(deviance) + 0.0  # + 0.0: no "-0.00" when o == e
+
+
 def observed_expected(
     tickets: pd.DataFrame,
     by: Sequence[str],
@@ -59,11 +76,12 @@ def observed_expected(
     min_tickets: int = MIN_TICKETS,
     min_expected: float = MIN_EXPECTED,
 ) -> pd.DataFrame:
-    """One row per group of ``by``: n, observed, expected, ratio, 95% interval, flag, status.
+    """One row per group of ``by``: n, observed, expected, ratio, 95% interval, z, flag, status.
 
     ``observed`` is a 0/1 (or boolean) column and ``expected`` a per-ticket probability.
-    Rows with enough data come first, highest ratio first; "not enough data" rows follow in
-    group order, without a ratio, so they are listed but never ranked.
+    Order: significantly above or below expected, then as expected, each by |z| (strongest
+    evidence first); "not enough data" rows last, most tickets first, without a ratio or z,
+    so they are listed but never ranked.
     """
     keys = list(by)
     table = (
@@ -80,26 +98,34 @@ def observed_expected(
     table["ratio"] = ratio.where(enough)
     table["ci_low"] = pd.Series(low, index=table.index).where(enough)
     table["ci_high"] = pd.Series(high, index=table.index).where(enough)
+    table["z"] = pd.Series(evidence_z(table["observed"], table["expected"]),
+                           index=table.index).where(enough)
     table["status"] = np.select(
         [~enough, table["ci_low"] > 1.0, table["ci_high"] < 1.0],
         [NOT_ENOUGH, ABOVE, BELOW],
         default=AS_EXPECTED,
     )
     table["flag"] = table["status"] == ABOVE
-    table["_rank"] = np.where(enough, 0, 1)
-    table = table.sort_values(["_rank", "ratio"], ascending=[True, False], kind="stable")
-    return table.drop(columns="_rank").reset_index(drop=True)[[*keys, *OE_COLUMNS]]
+    table = table.assign(_rank=table["status"].map(_STATUS_RANK), _strength=table["z"].abs())
+    table = table.sort_values(["_rank", "_strength", "n"], ascending=[True, False, False],
+                              kind="stable")
+    return table.reset_index(drop=True)[[*keys, *OE_COLUMNS]]
 
 
-def peer_scale(observed: pd.Series, expected: pd.Series) -> float:
-    """Factor making the whole window's expected total equal its observed total.
+def peer_scale(observed: pd.Series, expected: pd.Series, segment: pd.Series) -> pd.Series:
+    """Per-ticket factor making each segment's expected total equal its observed total.
 
     Scaling expectations by it compares each group with its peers in the same period rather
     than with the model's training period, so a busy month (or model drift) does not flag
-    everyone at once.
+    everyone at once. Segments separate tickets the model was trained on from later ones:
+    the model is sharper and may sit at another level on its own training tickets, and
+    scaling each part to 1.0× keeps that difference out of every group's ratio.
     """
-    total = float(expected.sum())
-    return float(observed.astype(np.float64).sum()) / total if total > 0 else 1.0
+    parts = pd.DataFrame({"o": observed.astype(np.float64).to_numpy(),
+                          "e": expected.astype(np.float64).to_numpy()})
+    totals = parts.groupby(segment.to_numpy())
+    o, e = totals["o"].transform("sum"), totals["e"].transform("sum")
+    return pd.Series(np.where(e > 0, o / e.where(e > 0, 1.0), 1.0), index=observed.index)
 
 
 def top_resolvers(tickets: pd.DataFrame, n: int = 10) -> pd.DataFrame:

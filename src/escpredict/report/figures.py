@@ -6,7 +6,7 @@ list, so building a report leaks nothing and needs no display.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ from matplotlib.ticker import FuncFormatter
 
 from escpredict.plots import _figure
 from escpredict.report.drivers import ShapSample
+from escpredict.report.kpis import MONTHLY
 
 #: (column, title, y-axis format) of the KPI small multiples.
 _KPI_PANELS: tuple[tuple[tuple[str, ...], str, str], ...] = (
@@ -24,24 +25,31 @@ _KPI_PANELS: tuple[tuple[tuple[str, ...], str, str], ...] = (
      "First-contact resolution / resolved without escalation", "{:.1%}"),
     (("median_hours_escalated", "median_hours_not_escalated"),
      "Median resolution time (hours)", "{:.0f}"),
-    (("agents_per_escalated",), "Agents involved per escalated ticket", "{:.2f}"),
+    (("agents_per_escalated",), "Agents involved per escalated ticket", "{:g}"),
     (("csat_after_escalation", "csat_without_escalation"), "Mean CSAT", "{:.1f}"),
     (("tickets", "resolved"), "Tickets created / resolved", "{:,.0f}"),
 )
 
 
-def kpi_figure(kpis: pd.DataFrame) -> Figure:
-    """Small multiples of the monthly KPIs."""
+def kpi_figure(kpis: pd.DataFrame, freq: str) -> Figure:
+    """Small multiples of the daily, weekly or monthly KPIs (``kpis.period_kpis``)."""
     fig = _figure(figsize=(15, 6.5), layout="constrained")
     axes = fig.subplots(2, 3)
     x = np.arange(len(kpis))
-    step = max(1, len(kpis) // 8)
+    step = max(1, len(kpis) // 10)
+    starts = pd.to_datetime(kpis["period_start"])
+    labels = starts.dt.strftime("%b %Y" if freq == MONTHLY else "%d %b")
     for ax, (columns, title, fmt) in zip(axes.flat, _KPI_PANELS, strict=True):
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(x[::step], labels.iloc[::step], rotation=45, fontsize=8)
+        if kpis[list(columns)].isna().all().all():  # e.g. an export without CSAT
+            ax.text(0.5, 0.5, "not in this export", ha="center", va="center",
+                    transform=ax.transAxes, color="#777777")
+            ax.set_yticks([])
+            continue
         for column in columns:
             ax.plot(x, kpis[column].astype(float), marker="o", ms=3,
                     label=column.replace("_", " "))
-        ax.set_title(title, fontsize=10)
-        ax.set_xticks(x[::step], kpis["month"].iloc[::step], rotation=45, fontsize=8)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _, f=fmt: f.format(v)))
         ax.grid(alpha=0.3)
         if len(columns) > 1:
@@ -49,27 +57,33 @@ def kpi_figure(kpis: pd.DataFrame) -> Figure:
     return fig
 
 
-def beeswarm_figure(sample: ShapSample, features: np.ndarray, names: Sequence[str]) -> Figure:
-    """shap's beeswarm of the strongest features on the SHAP sample."""
+def beeswarm_figure(sample: ShapSample, fields: np.ndarray) -> Figure:
+    """shap's beeswarm of the strongest fields on the SHAP sample.
+
+    Fields of several columns (one-hot, text) have no single value, so shap draws their
+    points grey; numeric fields are coloured from low (blue) to high (red).
+    """
     explanation = shap.Explanation(
-        values=sample.values[:, features],
+        values=sample.values[:, fields],
         base_values=sample.base,
-        data=sample.data[:, features],
-        feature_names=[names[j] for j in features],
+        data=sample.data[:, fields],
+        feature_names=[sample.names[j] for j in fields],
     )
-    fig = _figure(figsize=(10, 0.42 * len(features) + 1.5))
+    fig = _figure(figsize=(10, 0.42 * len(fields) + 1.5))
     ax = fig.subplots()
-    shap.plots.beeswarm(explanation, max_display=len(features), ax=ax, show=False,
-                        plot_size=None, group_remaining_features=False)
+    with warnings.catch_warnings():  # shap takes colour quantiles of all-NaN (grey) fields too
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        shap.plots.beeswarm(explanation, max_display=len(fields), ax=ax, show=False,
+                            plot_size=None, group_remaining_features=False)
     ax.set_xlabel("SHAP value (impact on escalation log-odds)")
     fig.tight_layout()
     return fig
 
 
 def heatmap_figure(table: pd.DataFrame, title: str) -> Figure:
-    """Mean |SHAP| per group (columns) and feature (rows), from ``drivers.mean_abs_by``."""
+    """Mean |SHAP| per group (columns) and field (rows), from ``drivers.mean_abs_by``."""
     values = table.drop(columns="n").T
-    fig = _figure(figsize=(1.1 * values.shape[1] + 4.5, 0.38 * values.shape[0] + 2))
+    fig = _figure(figsize=(0.75 * values.shape[1] + 4.5, 0.38 * values.shape[0] + 2.5))
     ax = fig.subplots()
     image = ax.imshow(values.to_numpy(dtype=float), aspect="auto", cmap="Reds")
     ax.set_xticks(range(values.shape[1]), [f"{c}\n(n={n})" for c, n in zip(values.columns, table["n"])],

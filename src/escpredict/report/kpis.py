@@ -1,4 +1,8 @@
-"""Monthly support KPIs, by calendar month (UTC) of ticket creation.
+"""Support KPIs per week or calendar month (UTC) of ticket creation.
+
+A period shorter than ``WEEKLY_BELOW_DAYS`` gets weekly points (weeks start on Monday):
+two months by month would be two points, which shows no trend at all; one shorter than
+``DAILY_BELOW_DAYS`` (a few days' export) gets daily points for the same reason.
 
 Definitions (repeated in the report):
 
@@ -16,8 +20,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+#: Reports covering fewer days than these get daily or weekly KPI points; longer ones monthly.
+DAILY_BELOW_DAYS = 28
+WEEKLY_BELOW_DAYS = 183
+#: pandas period codes: days, Monday-to-Sunday weeks, calendar months.
+DAILY, WEEKLY, MONTHLY = "D", "W-SUN", "M"
+
 KPI_COLUMNS: tuple[str, ...] = (
-    "month",
+    "period_start",
     "tickets",
     "resolved",
     "escalation_rate",
@@ -37,9 +47,26 @@ def resolution_hours(tickets: pd.DataFrame) -> pd.Series:
     return (tickets["resolved_at"] - tickets["created_at"]).dt.total_seconds() / 3600.0
 
 
-def monthly_kpis(tickets: pd.DataFrame) -> pd.DataFrame:
-    """One row per creation month; ``escalated`` is boolean with NA for open tickets."""
-    month = tickets["created_at"].dt.tz_convert("UTC").dt.strftime("%Y-%m")
+def kpi_frequency(start: pd.Timestamp, end: pd.Timestamp) -> str:
+    """``DAILY``, ``WEEKLY`` or ``MONTHLY``: the finest that keeps a long period legible."""
+    span = end - start
+    if span < pd.Timedelta(days=DAILY_BELOW_DAYS):
+        return DAILY
+    return WEEKLY if span < pd.Timedelta(days=WEEKLY_BELOW_DAYS) else MONTHLY
+
+
+def period_starts(created_at: pd.Series, freq: str) -> pd.Series:
+    """The first day (``YYYY-MM-DD``, UTC) of each timestamp's day, week or month."""
+    naive = created_at.dt.tz_convert("UTC").dt.tz_localize(None)
+    return naive.dt.to_period(freq).dt.start_time.dt.strftime("%Y-%m-%d")
+
+
+def period_kpis(tickets: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """One row per creation period (``freq``: ``DAILY``, ``WEEKLY`` or ``MONTHLY``), oldest first.
+
+    ``escalated`` is boolean with NA for open tickets.
+    """
+    period = period_starts(tickets["created_at"], freq)
     resolved = tickets["escalated"].notna()
     escalated = tickets["escalated"].fillna(False).astype(bool)
     calm = resolved & ~escalated
@@ -49,7 +76,7 @@ def monthly_kpis(tickets: pd.DataFrame) -> pd.DataFrame:
     csat = tickets["csat"].astype(np.float64)
     parts = pd.DataFrame(
         {
-            "month": month,
+            "period_start": period,
             "resolved": resolved,
             "escalated": escalated,
             "calm": calm,
@@ -61,7 +88,7 @@ def monthly_kpis(tickets: pd.DataFrame) -> pd.DataFrame:
             "csat_calm": csat.where(calm),
         }
     )
-    g = parts.groupby("month", sort=True)
+    g = parts.groupby("period_start", sort=True)
     n_resolved = g["resolved"].sum()
     table = pd.DataFrame(
         {

@@ -26,18 +26,24 @@ _ENV = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
-_PERCENT = ("rate", "resolution", "share")
+_PERCENT = ("rate", "resolution", "share", "without_escalation")  # after _ONE_DECIMAL
+#: Folder of the table files, next to ``report.html``.
+TABLES_DIR = "tables"
 _ONE_DECIMAL = ("expected", "hours", "csat", "agents_per")
 
 
 @dataclass
 class Table:
-    """A table for the HTML (formatted, maybe truncated) and for the CSV/JSON files (whole)."""
+    """A table for the HTML (formatted, cut to ``max_rows``) and for the CSV/JSON files (whole).
+
+    Tables are sorted most important first, so the cut keeps what a reader needs and says
+    where the rest is.
+    """
 
     title: str
     frame: pd.DataFrame
     note: str = ""
-    max_rows: int = 50
+    max_rows: int = 25
 
 
 @dataclass
@@ -64,18 +70,21 @@ def format_value(column: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, float):
+        if any(part in column for part in _ONE_DECIMAL):  # "median_resolution_hours" is hours
+            return f"{value:,.1f}"
         if any(part in column for part in _PERCENT):
             return f"{value:.1%}"
-        if any(part in column for part in _ONE_DECIMAL):
-            return f"{value:,.1f}"
         return f"{value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
 
 
-def html_rows(table: Table) -> dict[str, Any]:
-    """Column names and formatted rows of the first ``max_rows`` rows."""
+def html_rows(name: str, table: Table) -> dict[str, Any]:
+    """Column names and formatted rows of the first ``max_rows`` rows; ``hidden`` counts the rest.
+
+    ``name`` is the table's file name under ``tables/`` (see ``write_tables``).
+    """
     shown = table.frame.head(table.max_rows)
     columns = [str(c) for c in shown.columns]
     rows = [
@@ -88,12 +97,13 @@ def html_rows(table: Table) -> dict[str, Any]:
         "columns": [c.replace("_", " ") for c in columns],
         "rows": rows,
         "hidden": max(len(table.frame) - table.max_rows, 0),
+        "file": f"{TABLES_DIR}/{name}.csv",
     }
 
 
 def render_html(content: ReportContent) -> str:
     sections = [
-        {**section, "tables": [html_rows(content.tables[name]) for name in section.get("tables", [])]}
+        {**section, "tables": [html_rows(name, content.tables[name]) for name in section.get("tables", [])]}
         for section in content.sections
     ]
     return _ENV.get_template("report.html.j2").render(
