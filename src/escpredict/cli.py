@@ -310,13 +310,18 @@ def score(
     engine: Annotated[str, typer.Option(help=ENGINE_HELP + " Dask writes a Parquet folder.")] = "local",
     scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,
     workers: Annotated[int, typer.Option(min=1, help=WORKERS_HELP)] = 2,
+    reasons: Annotated[
+        int, typer.Option(min=0, help="Top K reasons per ticket, as JSON text (local engine).")
+    ] = 0,
 ) -> None:
-    """Batch-score an export: probability, risk tier and route per ticket."""
+    """Batch-score an export: probability, risk tier and route (and reasons) per ticket."""
     from escpredict.batch import score_file
 
     with user_errors():
         if engine == "local":
-            written = score_file(input_path, output_path, model, mapping, tracking_uri)
+            written = score_file(input_path, output_path, model, mapping, tracking_uri, reasons)
+        elif reasons:
+            raise typer.BadParameter("--reasons needs --engine local", param_hint="--reasons")
         else:
             from escpredict.dask_engine import score_dataset
 

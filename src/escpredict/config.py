@@ -128,8 +128,14 @@ class CostConfig(_Strict):
 
 
 class RoutingConfig(_Strict):
-    #: Risk tier boundaries on the calibrated probability, ascending.
+    """Risk tiers and the route, which must agree: a "low risk" ticket is never sent up."""
+
+    #: Risk tier boundaries on the calibrated probability, ascending. The boundary of
+    #: ``route_tier`` only places it among the others: training sets it to the threshold.
     tiers: dict[str, float] = {"low": 0.0, "medium": 0.2, "high": 0.5}
+    #: The tier that starts at the cost-based routing threshold: tickets in it and above go
+    #: to ``route_queue``, tickets below stay in ``default_queue``.
+    route_tier: str = "medium"
     route_queue: str = "tier2"
     default_queue: str = "tier1"
 
@@ -141,7 +147,31 @@ class RoutingConfig(_Strict):
             raise ValueError("routing.tiers needs a tier starting at 0.0")
         if len(set(self.tiers.values())) != len(self.tiers):
             raise ValueError("routing.tiers boundaries must differ")
+        if self.route_tier not in list(self.tiers)[1:]:
+            raise ValueError(
+                f"routing.route_tier {self.route_tier!r} must name a tier of routing.tiers "
+                "other than the lowest"
+            )
         return self
+
+    def tiers_at(self, threshold: float) -> dict[str, float]:
+        """The tiers with ``route_tier`` starting at the routing threshold.
+
+        Raises ValueError when the threshold falls outside the neighbouring boundaries,
+        which would reorder the tiers: the message names the keys to change.
+        """
+        names = list(self.tiers)
+        at = names.index(self.route_tier)
+        below = self.tiers[names[at - 1]]
+        above = self.tiers[names[at + 1]] if at + 1 < len(names) else 1.0
+        if not below < threshold < above:
+            raise ValueError(
+                f"the routing threshold {threshold:.3f} (from costs.missed_escalation and "
+                f"costs.unnecessary_route) must lie between the boundaries around "
+                f"routing.route_tier {self.route_tier!r} in routing.tiers ({below} and {above}); "
+                "move those boundaries or change the costs"
+            )
+        return {**self.tiers, self.route_tier: threshold}
 
 
 class RegistryConfig(_Strict):

@@ -408,6 +408,7 @@ def finish(
         model.threshold = cost_threshold(
             y_valid, p_valid, cfg.costs.missed_escalation, cfg.costs.unnecessary_route
         )
+        model.tiers = cfg.routing.tiers_at(model.threshold)  # the route tier starts there
 
     with stages.stage("evaluate"):
         p_test = calibrator.apply(np.asarray(fitted.raw_test, dtype=np.float64))
