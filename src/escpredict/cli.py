@@ -166,6 +166,9 @@ def print_training_summary(result: Any) -> None:
     counts = ", ".join(f"{k.removeprefix('n_')} {v:,}" for k, v in result.counts.items())
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     console.print(f"routing threshold {result.threshold:.3f} | {counts}")
+    sized = ("learning_rate", "num_leaves", "min_child_samples", "min_data_per_group", "cat_smooth")
+    chosen = ", ".join(f"{k} {result.booster_params[k]}" for k in sized if k in result.booster_params)
+    console.print(f"booster: {chosen}")
     cut = result.maturity
     console.print(
         f"label maturity: horizon {cut.horizon_days:.1f} days, tickets created after "

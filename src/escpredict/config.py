@@ -71,6 +71,9 @@ class FeatureConfig(_Strict):
     char_max_features: int = Field(2000, ge=0)
     char_ngram_range: tuple[int, int] = (3, 5)
     min_df: int = Field(5, ge=1)
+    #: Categorical levels seen fewer times in training share one pooled level (as do levels
+    #: never seen): a level met a handful of times is noise a tree would overfit.
+    min_level_count: int = Field(10, ge=1)
     recent_window_days: int = Field(30, ge=1)
     #: Pseudo-count for smoothing history escalation rates towards the global rate.
     smoothing: float = Field(10.0, ge=0)
@@ -97,11 +100,11 @@ class FeatureConfig(_Strict):
 class ModelConfig(_Strict):
     num_boost_round: int = Field(600, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
+    #: LightGBM parameters. Leaf and categorical sizes are size-aware by default
+    #: (`train.booster_params`); any key set here wins over them.
     params: dict[str, Any] = {
         "objective": "binary",
         "learning_rate": 0.05,
-        "num_leaves": 31,
-        "min_child_samples": 40,
         "feature_fraction": 0.8,
         "bagging_fraction": 0.8,
         "bagging_freq": 1,
