@@ -9,7 +9,7 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from escpredict.calibration import P_MAX, P_MIN, Calibrator
+from escpredict.calibration import P_MAX, P_MIN, PRIOR_TICKETS, Calibrator
 from escpredict.metrics import expected_calibration_error
 
 
@@ -28,18 +28,46 @@ def probability_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return p**3, (rng.uniform(size=n) < p).astype(int)
 
 
-@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
-def test_apply_matches_sklearn_predictions(method: str) -> None:
+def test_sigmoid_apply_matches_sklearn_within_the_windows_bound() -> None:
     raw, y = margin_sample(2_000, seed=0)
     new = np.concatenate([margin_sample(500, seed=1)[0], [-50.0, 50.0]])  # incl. out of range
-    calibrated = Calibrator().fit(raw, y, method).apply(new)
-    if method == "isotonic":
-        iso = IsotonicRegression(y_min=P_MIN, y_max=P_MAX, out_of_bounds="clip").fit(raw, y)
-        expected = iso.predict(new)
-    else:
-        lr = LogisticRegression(C=np.inf).fit(raw.reshape(-1, 1), y)
-        expected = np.clip(lr.predict_proba(new.reshape(-1, 1))[:, 1], P_MIN, P_MAX)
-    np.testing.assert_allclose(calibrated, expected, rtol=0, atol=1e-12)
+    calibrator = Calibrator().fit(raw, y, "sigmoid")
+    lr = LogisticRegression(C=np.inf).fit(raw.reshape(-1, 1), y)
+    expected = np.clip(lr.predict_proba(new.reshape(-1, 1))[:, 1], calibrator.low, calibrator.high)
+    np.testing.assert_allclose(calibrator.apply(new), expected, rtol=0, atol=1e-12)
+
+
+def test_each_isotonic_step_is_its_rate_with_pseudo_tickets_at_the_base_rate() -> None:
+    # Steps: scores 0-2 (3 tickets, none escalated) and 3-5 (3 tickets, all); base rate 1/2.
+    calibrator = Calibrator().fit(np.arange(6.0), np.array([0, 0, 0, 1, 1, 1]))
+    low, high = (
+        PRIOR_TICKETS / 2 / (3 + PRIOR_TICKETS),
+        (3 + PRIOR_TICKETS / 2) / (3 + PRIOR_TICKETS),
+    )
+    np.testing.assert_allclose(
+        calibrator.apply(np.array([-9.0, 0.0, 5.0, 9.0])), [low, low, high, high]
+    )
+
+
+def test_isotonic_moves_plain_isotonic_only_where_a_step_holds_few_tickets() -> None:
+    raw, y = margin_sample(20_000, seed=0)
+    ours = Calibrator().fit(raw, y, "isotonic").apply(raw)
+    plain = IsotonicRegression(out_of_bounds="clip").fit(raw, y).predict(raw)
+    assert np.abs(ours - plain).mean() < 0.002
+    assert plain.min() == 0.0 and plain.max() == 1.0  # what the shrinkage exists to avoid
+    assert 0.0 < ours.min() and ours.max() < 1.0
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+def test_no_probability_passes_what_the_calibration_window_supports(method: str) -> None:
+    raw, y = margin_sample(1_000, seed=9)
+    calibrator = Calibrator().fit(raw, y, method)
+    base = y.mean()
+    a = PRIOR_TICKETS
+    assert calibrator.low == pytest.approx(a * base / (1_000 + a))
+    assert calibrator.high == pytest.approx((1_000 + a * base) / (1_000 + a))
+    out = calibrator.apply(np.array([-1e6, 1e6]))
+    assert calibrator.low <= out[0] and out[1] <= calibrator.high
 
 
 @pytest.mark.parametrize(
@@ -62,9 +90,10 @@ def test_calibration_improves_ece_on_fresh_data(sample, method: str) -> None:
 def test_apply_is_monotone_and_bounded(method: str) -> None:
     raw, y = margin_sample(2_000, seed=4)
     grid = np.linspace(-1e3, 1e3, 20_001)
-    out = Calibrator().fit(raw, y, method).apply(grid)
+    calibrator = Calibrator().fit(raw, y, method)
+    out = calibrator.apply(grid)
     assert np.all(np.diff(out) >= 0)
-    assert out.min() >= P_MIN and out.max() <= P_MAX
+    assert P_MIN < calibrator.low <= out.min() and out.max() <= calibrator.high < P_MAX
 
 
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid"])

@@ -140,16 +140,64 @@ def test_rates_per_month_count_labelled_and_escalated_tickets(tmp_path: Path) ->
     assert months == {"2024-01": (31, 31, 2), "2024-02": (14, 13, 1)}
 
 
-def test_recent_tickets_still_open_warn_that_the_export_is_not_mature(tmp_path: Path) -> None:
-    rows = [
-        ticket(i, resolved_at=(START + pd.Timedelta(days=i + 3)).isoformat()) for i in range(30)
-    ]
-    for row in rows[-3:]:
-        row["resolved_at"] = None
-    report = check(export(tmp_path, rows))
-    assert report.maturity["typical_days_to_resolve"] == 3
-    assert report.maturity["recent_open_share"] == 1.0
-    assert "are still open" in messages(report, "warning")
+def slow_escalations(n: int = 60, export_day: int = 60) -> list[dict[str, object]]:
+    """Every third ticket escalated and resolved 10 days later, the rest in 5 hours; tickets
+    not resolved by ``export_day`` are still open, as in an export taken then."""
+    rows = []
+    for i in range(n):
+        days = 10 if i % 3 == 0 else 5 / 24
+        closed = START + pd.Timedelta(days=i + days)
+        done = closed <= START + pd.Timedelta(days=export_day)
+        rows.append(ticket(i, final_tier=2 if i % 3 == 0 else 1,
+                           resolved_at=closed.isoformat() if done else None))
+    return rows
+
+
+def test_recent_tickets_are_left_out_of_rates_and_windows_as_training_leaves_them_out(
+    tmp_path: Path,
+) -> None:
+    report = check(export(tmp_path, slow_escalations()))
+    cut = report.maturity
+    # Escalations take 10 days to resolve; the export ends when ticket 59 is (day 59, 5 am).
+    assert cut.horizon_days == 10
+    assert cut.export_end.startswith("2024-02-29T05:00")
+    assert cut.cutoff.startswith("2024-02-19T05:00")  # tickets of days 50..59 are immature
+    assert cut.immature == 7  # their quick negatives; their escalations are still open
+    months = {m.period: (m.tickets, m.labelled, m.escalated) for m in report.months}
+    # February: 6 escalations in the 19 mature tickets, not 6 in 26 (the rate reading low).
+    assert months == {"2024-01": (31, 31, 11), "2024-02": (29, 19, 6)}
+    assert sum(w.labelled for w in report.windows) == 50
+    assert report.windows[-1].end < cut.cutoff
+    # The rule shares still count every resolved ticket, immature ones included.
+    assert report.combined.judged == 57
+
+
+def test_rates_and_windows_are_unchanged_when_maturity_is_disabled(tmp_path: Path) -> None:
+    cfg = TrainConfig(labels=LabelConfig(maturity_days=0))
+    report = check(export(tmp_path, slow_escalations()), cfg)
+    assert (report.maturity.horizon_days, report.maturity.immature) == (0, 0)
+    assert {m.period: m.labelled for m in report.months} == {"2024-01": 31, "2024-02": 26}
+
+
+def test_a_class_seen_only_among_immature_tickets_warns_of_one_class(tmp_path: Path) -> None:
+    rows = [ticket(i, final_tier=2 if i >= 27 else 1) for i in range(30)]
+    cfg = TrainConfig(labels=LabelConfig(maturity_days=5))
+    report = check(export(tmp_path, rows), cfg)
+    assert report.maturity.immature == 5
+    assert report.combined.fired == 3  # the rule still fires on them
+    warnings = messages(report, "warning")
+    assert "every labelled ticket has the same label (escalated: False) among the 25" in warnings
+    assert "the test window" in warnings
+    assert "same label" not in messages(check(export(tmp_path, rows)), "warning")
+
+
+def test_an_export_shorter_than_the_horizon_is_an_error_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    cfg = TrainConfig(labels=LabelConfig(maturity_days=100))
+    report = check(export(tmp_path, escalated_every_third()), cfg)
+    assert not report.ok
+    assert "labels.maturity_days" in messages(report, "error")
 
 
 def test_bad_rows_are_counted_by_field_as_training_would_quarantine_them(
@@ -282,6 +330,7 @@ def test_warnings_alone_exit_0_and_print_rule_shares(project: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "tier_raised" in result.output and "33.3%" in result.output
     assert "warning: rule reassignments fires on 0%" in result.output
+    assert "label maturity: horizon" in result.output
 
 
 def test_set_overrides_the_label_config(project: Path) -> None:
@@ -336,5 +385,6 @@ def test_json_output_is_valid_json_with_the_documented_keys(project: Path) -> No
         "escalated",
         "rate",
     }
+    assert set(report["maturity"]) == {"export_end", "horizon_days", "cutoff", "immature"}
     assert set(report["findings"][0]) == {"level", "message", "cause"}
     assert report["ok"] is True and report["rows_read"] == 30

@@ -23,6 +23,7 @@ from escpredict.features import FeatureBuilder
 from escpredict.history import build_snapshot, history_features
 from escpredict.labels import label_tickets
 from escpredict.loaders import load_agents, load_tickets
+from escpredict.maturity import Maturity
 from escpredict.model import EscalationModel
 from escpredict.pyfunc import load_escalation_model
 from escpredict.registry import CANDIDATE, use_store
@@ -41,8 +42,11 @@ def client() -> Iterator[Client]:
 
 def partition(export: Path, out: Path) -> Path:
     """Split a Parquet export into a folder of PARTS files, as a Dask user's dataset would be."""
+    return partition_frame(pd.read_parquet(export), out)
+
+
+def partition_frame(tickets: pd.DataFrame, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    tickets = pd.read_parquet(export)
     for i, chunk in enumerate(np.array_split(np.arange(len(tickets)), PARTS)):
         tickets.iloc[chunk].to_parquet(out / f"part-{i:02d}.parquet", index=False)
     return out
@@ -200,3 +204,31 @@ def test_cli_refuses_a_dask_engine_without_a_scheduler(sample_dir: Path) -> None
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "--scheduler" in result.output
+
+
+def test_extra_features_a_mapping_declares_reach_the_dask_windows_and_matrix(
+    client: Client, sample_dir: Path, tmp_path: Path
+) -> None:
+    """Columns beyond the contract travel through labels, both shuffles and the model matrix."""
+    tickets = pd.read_parquet(sample_dir / "tickets.parquet").head(1500)
+    tickets["affected_users"] = np.arange(len(tickets), dtype=np.float64) % 7
+    parts = partition_frame(tickets, tmp_path / "parts")
+    mapping = tmp_path / "with-extras.yaml"
+    mapping.write_text(
+        "name: with-extras\nlevel: tickets\ntimezone: UTC\ncolumns: {}\n"
+        "features:\n  affected_users: {column: affected_users, kind: numeric}\n"
+        "agents:\n  timezone: UTC\n  columns: {}\n"
+    )
+    cfg = small_config(sample_dir, "unused", **{"data.mapping": str(mapping)})
+    extras = {"affected_users": "numeric"}
+    agents = load_agents(sample_dir / "agents.parquet")
+    every = dask_engine.with_history(dask_engine.read_tickets(parts, str(mapping)), cfg, agents, extras)
+    everything = Maturity(end=tickets["created_at"].max(), horizon_days=0.0)
+    frame = dask_engine.labelled(every, everything, extras).compute().set_index("ticket_id")
+    expected = tickets.set_index("ticket_id").loc[frame.index, "affected_users"]
+    np.testing.assert_array_equal(frame["affected_users"].to_numpy(), expected.to_numpy())
+    builder = FeatureBuilder(cfg.features, extras).fit(frame.reset_index())
+    windows = dask_engine.labelled(every, everything, extras)
+    x, _ = dask_engine.model_arrays(client, windows, builder)
+    column = builder.feature_names.index("affected_users")
+    assert set(np.unique(x.compute()[:, column].toarray())) <= set(range(7))

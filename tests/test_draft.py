@@ -674,7 +674,7 @@ def test_mapping_init_checks_its_draft(servicenow_events: Path, tmp_path: Path) 
     result = CliRunner().invoke(app, ["mapping", "init", "--tickets", str(servicenow_events),
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "Label rules on resolved tickets" in result.stderr
+    assert "Label rules on all resolved tickets" in result.stderr
 
 
 def test_real_servicenow_sample_gets_a_draft_that_check_accepts(tmp_path: Path) -> None:
@@ -771,4 +771,4 @@ def test_mapping_init_leaves_the_cli_usable_for_the_next_command(
     again = CliRunner().invoke(app, ["check", "--tickets", str(servicenow_events),
                                      "--mapping", str(out)])
     assert again.exit_code == 0, again.output
-    assert "Label rules on resolved tickets" in again.stdout
+    assert "Label rules on all resolved tickets" in again.stdout

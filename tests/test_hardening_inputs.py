@@ -129,12 +129,12 @@ def test_wrong_shapes_of_a_batch_name_the_ticket_and_field(
     client: TestClient, ticket: dict[str, Any]
 ) -> None:
     missing = {k: v for k, v in ticket.items() if k != "channel"}
-    extra = {**ticket, "urgency": "now"}
+    extra = {**ticket, "priorty": "now"}
 
     assert_refused(
         post(client, {"tickets": [ticket, missing]}, "/v1/score/batch"), "tickets", 1, "channel"
     )
-    assert_refused(post(client, {"tickets": [extra]}, "/v1/score/batch"), "tickets", 0, "urgency")
+    assert_refused(post(client, {"tickets": [extra]}, "/v1/score/batch"), "tickets", 0, "priorty")
     assert_refused(post(client, {"tickets": ticket}, "/v1/score/batch"), "tickets")
     assert_refused(post(client, {"ticket": [ticket]}, "/v1/score/batch"), "tickets")
 

@@ -333,3 +333,22 @@ def test_snapshot_from_events_folded_over_any_split_equals_the_whole():
     for when in (whole.as_of, whole.as_of + 3 * DAY):
         for agent, customer in [*zip(tickets["agent_id"], tickets["customer_id"]), ("A2", "C?")]:
             assert split.lookup(agent, customer, when) == whole.lookup(agent, customer, when)
+
+
+def test_an_export_without_any_agent_has_history_without_agent_values() -> None:
+    """Event logs often name no assignee at creation: agent columns are missing, not an error."""
+    created = pd.date_range("2024-01-01", periods=4, freq="D", tz="UTC")
+    tickets = pd.DataFrame(
+        {
+            "ticket_id": ["T1", "T2", "T3", "T4"],
+            "created_at": created,
+            "resolved_at": created + pd.Timedelta(hours=2),
+            "customer_id": ["C1", "C1", "C2", "C1"],
+            "agent_id": pd.Series([None] * 4, dtype="str"),
+        }
+    )
+    labels = pd.Series([True, False, False, True], dtype="boolean")
+    history = history_features(tickets, labels, None)
+    assert history[["agent_tenure_days", "agent_recent_tickets"]].isna().all().all()
+    assert history["customer_prior_tickets"].tolist() == [0, 1, 0, 2]
+    assert history["customer_prior_escalated"].tolist() == [0, 1, 0, 1]

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2
 
-from escpredict.report import drivers, fairness, kpis, underescalation
+from escpredict.maturity import Maturity
+from escpredict.report import drivers, fairness, kpis, sections, underescalation
+from escpredict.report.build import mature_tickets
 from escpredict.report.render import Table, html_rows, write_tables
 
 
@@ -280,3 +282,39 @@ def test_html_tables_are_cut_and_name_the_file_holding_every_row(tmp_path) -> No
     assert (shown["hidden"], shown["file"]) == (15, "tables/gaps_by_agent.csv")
     files = write_tables({"gaps_by_agent": table}, tmp_path / "tables")
     assert pd.read_csv(files["gaps_by_agent.csv"]).equals(frame)
+
+
+def test_kpis_count_only_tickets_old_enough_to_judge_so_the_latest_weeks_do_not_read_low() -> None:
+    # Every other ticket escalates and takes 10 days to close, the rest close in 2 hours;
+    # the data ends on day 56, when escalations of the last 10 days are still open.
+    start, day = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timedelta(days=1)
+    created = pd.Series([start + i * day for i in range(56)])
+    escalated = np.arange(56) % 2 == 0
+    resolved_at = created + pd.to_timedelta(np.where(escalated, 240, 2), unit="h")
+    open_ = resolved_at > start + 56 * day
+    window = pd.DataFrame({
+        "created_at": created,
+        "resolved_at": resolved_at.where(~open_),
+        "escalated": pd.array(np.where(open_, None, escalated), dtype="boolean"),
+        "reopened": False,
+        "agents_involved": 1,
+        "csat": np.nan,
+    })
+    cut = Maturity(end=start + 56 * day, horizon_days=10)
+
+    def weekly(tickets: pd.DataFrame) -> pd.DataFrame:
+        return kpis.period_kpis(
+            tickets.assign(resolution_hours=kpis.resolution_hours(tickets)), kpis.WEEKLY
+        )
+
+    assert weekly(window)["escalation_rate"].iloc[-1] == 0  # only the quick ones are known
+    counted = weekly(mature_tickets(window, cut))
+    assert pd.Timestamp(counted["period_start"].iloc[-1], tz="UTC") <= cut.cutoff
+    assert (counted["escalation_rate"] >= 3 / 7).all()  # no week reads low
+    assert (counted["resolved"] == counted["tickets"]).all()  # no false backlog either
+
+
+def test_the_kpi_caption_names_the_maturity_cutoff_or_warns_without_one() -> None:
+    cut = Maturity(end=pd.Timestamp("2024-03-01", tz="UTC"), horizon_days=10)
+    assert "created after 2024-02-20 00:00 UTC (the last 10.0 days" in sections.maturity_note(cut)
+    assert "may read low" in sections.maturity_note(Maturity(cut.end, 0))

@@ -66,6 +66,7 @@ def test_score_answers_probability_tier_route_reasons_model_and_request_id(
     magnitudes = [abs(r["contribution"]) for r in body["reasons"]]
     assert magnitudes == sorted(magnitudes, reverse=True)
     assert all(r["name"] and r["feature"] for r in body["reasons"])
+    assert all(r["field"] and r["display_value"] and r["text"] for r in body["reasons"])
     assert body["model"] == {
         "name": trained.result.model_name,
         "version": trained.result.model_version,
@@ -157,6 +158,24 @@ def test_batch_answers_each_ticket_in_order(client: TestClient, window: pd.DataF
     single = client.post("/v1/score", json=bodies[2], headers=SCORING).json()
     assert scores[2]["probability"] == single["probability"]
     assert scores[2]["reasons"] == single["reasons"]
+
+
+def test_a_batch_may_ask_for_fewer_reasons_or_none(client: TestClient, window: pd.DataFrame) -> None:
+    bodies = [ticket_body(row) for _, row in window.head(3).iterrows()]
+    full = client.post("/v1/score/batch", json={"tickets": bodies}, headers=SCORING).json()
+
+    for n in (0, 2):
+        answer = client.post(
+            "/v1/score/batch", json={"tickets": bodies, "reasons": n}, headers=SCORING
+        ).json()
+        for mine, theirs in zip(answer["scores"], full["scores"], strict=True):
+            assert mine["probability"] == theirs["probability"]
+            assert mine["reasons"] == theirs["reasons"][:n]
+    refused = client.post(
+        "/v1/score/batch", json={"tickets": bodies, "reasons": -1}, headers=SCORING
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "reasons"]
 
 
 @pytest.mark.parametrize(
@@ -286,7 +305,7 @@ def test_model_endpoint_says_what_is_loaded_since_when_and_its_metrics(
     assert body["version"] == trained.result.model_version
     assert body["loaded_at"]
     assert body["threshold"] == pytest.approx(trained.result.threshold)
-    assert body["tiers"] == trained.config.routing.tiers
+    assert body["tiers"] == trained.config.routing.tiers_at(trained.result.threshold)
     assert body["metrics"]["roc_auc"] == pytest.approx(trained.result.metrics["roc_auc"])
     assert body["last_error"] is None
 
@@ -336,7 +355,28 @@ def test_openapi_documents_every_endpoint_with_examples_and_limits(client: TestC
         spec["components"]["schemas"]["BatchRequest"]["properties"]["tickets"]["maxItems"]
         == MAX_BATCH
     )
+    reason = spec["components"]["schemas"]["ReasonOut"]["properties"]
+    assert {"feature", "name", "value", "contribution", "field", "display_value", "text"} <= set(
+        reason
+    )
+    assert all(reason[key].get("description") for key in ("field", "display_value", "text"))
     assert client.get("/docs").status_code == 200
+
+
+def test_a_ticket_without_an_agent_is_told_so_in_its_reasons(
+    client: TestClient, ticket: dict[str, Any]
+) -> None:
+    body = {k: v for k, v in ticket.items() if k != "agent_id"}
+    body["priority"] = "high"
+
+    reasons = client.post("/v1/score", json=body, headers=SCORING).json()["reasons"]
+    texts = [r["text"] for r in reasons]
+
+    assert not any("priority = low" in t for t in texts)
+    assert not any(r["field"].startswith("agent_") and r["field"] != "agent_id" for r in reasons)
+    for r in reasons:
+        if r["field"] == "agent_id":
+            assert r["text"] == "no agent known (agent: none given)"
 
 
 def test_cors_is_off_unless_origins_are_configured(client: TestClient, trained: Any) -> None:

@@ -49,6 +49,10 @@ def test_registers_a_candidate_with_metrics_plots_and_config(trained: Trained) -
         assert f"test_{name}" in run_data.metrics
         assert f"baseline_test_{name}" in run_data.metrics
     assert run_data.params["split.test_fraction"] == "0.15"
+    # The size-aware values the booster used, not only what the config said.
+    used = trained.result.booster_params
+    assert run_data.params["booster.min_child_samples"] == str(used["min_child_samples"])
+    assert run_data.params["booster.min_data_per_group"] == str(used["min_data_per_group"])
     artifacts = {a.path for a in client.list_artifacts(trained.result.run_id, "plots")}
     assert artifacts == {f"plots/{n}.png" for n in ("roc", "pr", "calibration", "importance")}
     logged = {a.path for a in client.list_artifacts(trained.result.run_id)}
@@ -131,15 +135,18 @@ def test_baseline_stops_at_a_fixed_iteration_budget_without_warning(sample_dir: 
     """Its cost grows linearly with rows, whatever the data, and stopping short is silent."""
     config = small_config(sample_dir, "unused")
     split = time_split(prepare(config, Stages(show=False)).frame, 0.15, 0.15)
-    x_train = FeatureBuilder(config.features).fit_transform(split.train)
+    builder = FeatureBuilder(config.features)
+    x_train = builder.fit_transform(split.train)
     y_train = split.train[LABEL].to_numpy(int)
     to_convergence = make_pipeline(
-        SimpleImputer(strategy="median"), MaxAbsScaler(), LogisticRegression(max_iter=1000)
-    ).fit(x_train, y_train)
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        MaxAbsScaler(),
+        LogisticRegression(max_iter=1000),
+    ).fit(builder.one_hot(x_train), y_train)
     assert to_convergence[-1].n_iter_[0] > BASELINE_ITERATIONS  # so the budget binds here
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        baseline = fit_baseline(config, x_train, y_train)
+        baseline = fit_baseline(config, x_train, y_train, builder.one_hot)
     assert baseline[-1].n_iter_[0] == BASELINE_ITERATIONS
 
 
@@ -152,7 +159,7 @@ def test_baseline_leaves_the_matrices_it_is_given_untouched(sample_dir: Path) ->
     x_test_csc, x_test_dense = x_test.tocsc(), x_test.toarray()  # forms scaled in place
     given = (x_train, x_test, x_test_csc, x_test_dense)
     before = [m.copy() for m in given]
-    baseline = fit_baseline(config, x_train, split.train[LABEL].to_numpy(int))
+    baseline = fit_baseline(config, x_train, split.train[LABEL].to_numpy(int), builder.one_hot)
     for matrix in given[1:]:
         baseline.predict_proba(matrix)
     for matrix, kept in zip(given, before, strict=True):

@@ -3,7 +3,7 @@
 A wrong mapping surfaces in training only after minutes, or never: a label rule firing on
 every ticket, or person ids that never match across columns, train a model on labels that
 mean nothing. ``check_export`` runs the cheap steps only (read, map, validate, label, the
-split's cuts) with the pipeline's own functions, and reports counts plus findings, each with
+label-maturity cut, the split's cuts) with the pipeline's own functions, and reports counts plus findings, each with
 its likely cause. Errors mean training would refuse the export; warnings mean it would
 train on something doubtful.
 """
@@ -32,13 +32,12 @@ from escpredict.labels import (
 from escpredict.loaders import DataReadError, LoadResult, load_agents, load_tickets, read_table
 from escpredict.mapping import Mapping, MappingError, load_mapping, source_labels
 from escpredict.mapping.spec import DERIVED_BY_EVENTS
+from escpredict.maturity import maturity
 from escpredict.train import TrainingDataError, check_both_classes, window_masks
 from escpredict.validation import DataValidationError, Problem
 
 #: A rule firing on more than this share of the resolved tickets it judges marks nearly all.
 NEARLY_ALL = 0.95
-#: Recent tickets still open this much more often than older ones are not mature yet.
-IMMATURE_EXCESS = 0.10
 
 Level = Literal["error", "warning", "info"]
 
@@ -75,6 +74,24 @@ class Rate:
 
 
 @dataclass(frozen=True)
+class MaturityCut:
+    """Training's label-maturity cut (``maturity.py``) as applied to this export."""
+
+    export_end: str
+    horizon_days: float
+    cutoff: str  # tickets created after it are immature
+    immature: int  # resolved tickets created after the cutoff: no rate or window counts them
+
+    def describe(self) -> str:
+        return (
+            f"label maturity: horizon {self.horizon_days:.1f} days before the export's end "
+            f"({self.export_end[:16]}); {self.immature:,} resolved tickets created after "
+            f"{self.cutoff[:16]} are left out of the rates and windows, as training leaves "
+            "them out (the label rules count every resolved ticket)"
+        )
+
+
+@dataclass(frozen=True)
 class ColumnUse:
     field: str  # canonical name
     source: str  # how the export provides it
@@ -101,7 +118,7 @@ class CheckReport:
     columns_mapped: list[ColumnUse] = field(default_factory=list)
     fields_empty: list[str] = field(default_factory=list)
     columns_unused: list[str] = field(default_factory=list)
-    maturity: dict[str, Any] | None = None
+    maturity: MaturityCut | None = None
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -157,10 +174,10 @@ def check_export(
         return report
     _columns(report, tickets, spec, set(raw.columns))
     label = _labels(report, tickets, cfg, agents)
+    judged = _mature(report, tickets, label, cfg)
     _id_overlap(report, tickets, cfg, agents)
-    report.months = _months(tickets, label)
-    _windows(report, tickets, label, cfg)
-    _maturity(report, tickets)
+    report.months = _months(tickets, judged)
+    _windows(report, tickets, judged, cfg)
     return report
 
 
@@ -310,7 +327,11 @@ RULE_CAUSES: dict[tuple[str, str], str] = {
 def _labels(
     report: CheckReport, tickets: pd.DataFrame, cfg: TrainConfig, agents: pd.DataFrame | None
 ) -> pd.Series:
-    """The label training would use (NA where it cannot), with each rule's share."""
+    """Every resolved ticket's label (NA where it cannot), with each rule's share.
+
+    The shares count immature tickets too: how often a rule fires says whether the mapping
+    is right, whatever the ticket's age.
+    """
     votes = rule_votes(tickets, cfg.labels, agents)
     done = resolved(tickets)
     label = combine_votes(votes, cfg.labels, done)
@@ -323,14 +344,31 @@ def _labels(
         share = _rule_share(rule, votes[rule][done], int(alone[:, i].sum()))
         report.rules.append(share)
         _judge_rule(report, share)
-    combined = report.combined = _rule_share("any", label[done], None)
-    if combined.judged and combined.fired in (0, combined.judged):
+    report.combined = _rule_share("any", label[done], None)
+    return label
+
+
+def _mature(
+    report: CheckReport, tickets: pd.DataFrame, label: pd.Series, cfg: TrainConfig
+) -> pd.Series:
+    """The labels training learns from: immature tickets NA, with the cut reported."""
+    cut = maturity(tickets, label, cfg.labels.maturity_days)
+    judged = cut.labels(label, tickets["created_at"])
+    report.maturity = MaturityCut(
+        cut.end.isoformat(),
+        round(cut.horizon_days, 2),
+        cut.cutoff.isoformat(),
+        int(label.notna().sum() - judged.notna().sum()),
+    )
+    kept, escalated = int(judged.notna().sum()), int(judged.fillna(False).sum())
+    if kept and escalated in (0, kept):
         report.add(
             "warning",
-            f"every labelled ticket has the same label (escalated: {combined.fired > 0})",
-            "a model cannot learn from one class; see the rule shares",
+            f"every labelled ticket has the same label (escalated: {escalated > 0}) among the "
+            f"{kept:,} mature ones training keeps",
+            "a model cannot learn from one class; see the rule shares and the maturity horizon",
         )
-    return label
+    return judged
 
 
 def _rule_share(rule: str, votes: pd.Series, only: int | None) -> RuleShare:
@@ -420,13 +458,20 @@ def _months(tickets: pd.DataFrame, label: pd.Series) -> list[Rate]:
 def _windows(
     report: CheckReport, tickets: pd.DataFrame, label: pd.Series, cfg: TrainConfig
 ) -> None:
-    """Rates in training's train/valid/test windows; a one-class window warns here."""
+    """Rates in training's train/valid/test windows; a one-class window warns here.
+
+    ``label`` holds the mature labels only, so the windows are cut as training cuts them.
+    """
     labelled = label.notna()
     if not labelled.any():
+        immature = report.maturity.immature if report.maturity else 0
         report.add(
             "error",
             "no ticket can be labelled: training would have nothing to learn from",
-            "resolved_at is not mapped or every ticket is still open",
+            f"all {immature:,} resolved tickets were created after the maturity cutoff: "
+            "export a longer period, or lower labels.maturity_days"
+            if immature
+            else "resolved_at is not mapped or every ticket is still open",
         )
         return
     created, known = tickets["created_at"][labelled], label[labelled]
@@ -439,33 +484,3 @@ def _windows(
         except TrainingDataError as exc:
             report.add("warning", str(exc), "training refuses a window with one class")
 
-
-def _maturity(report: CheckReport, tickets: pd.DataFrame) -> None:
-    """Share still open among tickets created within a typical resolution time of the end."""
-    created, closed = tickets["created_at"], tickets["resolved_at"]
-    took = (closed - created).dropna()
-    if took.empty:
-        return
-    typical = max(took.median(), pd.Timedelta(days=1))
-    end = max(created.max(), closed.max())
-    recent = (created > end - typical).to_numpy()
-    still_open = closed.isna().to_numpy()
-    recent_open = float(still_open[recent].mean()) if recent.any() else 0.0
-    older_open = float(still_open[~recent].mean()) if (~recent).any() else 0.0
-    days = typical / pd.Timedelta(days=1)
-    report.maturity = {
-        "export_end": end.isoformat(),
-        "typical_days_to_resolve": round(days, 2),
-        "recent_tickets": int(recent.sum()),
-        "recent_open_share": round(recent_open, 4),
-        "older_open_share": round(older_open, 4),
-    }
-    if recent_open > older_open + IMMATURE_EXCESS:
-        report.add(
-            "warning",
-            f"{recent_open:.0%} of the {int(recent.sum()):,} tickets created in the last "
-            f"{days:.1f} days (the median time to resolve) are still open, against "
-            f"{older_open:.0%} before",
-            "the export ends before their outcome is known: they are left out of training "
-            "and the quick ones among them make the latest escalation rate read low",
-        )

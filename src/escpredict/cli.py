@@ -194,6 +194,9 @@ def print_training_summary(result: Any) -> None:
     counts = ", ".join(f"{k.removeprefix('n_')} {v:,}" for k, v in result.counts.items())
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     console.print(f"routing threshold {result.threshold:.3f} | {counts}")
+    sized = ("learning_rate", "num_leaves", "min_child_samples", "min_data_per_group", "cat_smooth")
+    chosen = ", ".join(f"{k} {result.booster_params[k]}" for k in sized if k in result.booster_params)
+    console.print(f"booster: {chosen}")
     cut = result.maturity
     console.print(
         f"label maturity: horizon {cut.horizon_days:.1f} days, tickets created after "
@@ -274,7 +277,7 @@ def print_check_report(report: Any) -> None:
         console.print(table)
     if report.rules:
         table = Table("rule", "judges", "fires", "share", "only this rule",
-                      title="Label rules on resolved tickets")
+                      title="Label rules on all resolved tickets")
         for r in [*report.rules, report.combined]:
             share = "—" if r.share is None else f"{r.share:.1%}"
             only = "" if r.only is None else f"{r.only:,}"
@@ -290,6 +293,8 @@ def print_check_report(report: Any) -> None:
                 table.add_row(r.period, r.start[:10], r.end[:10], f"{r.tickets:,}",
                               f"{r.labelled:,}", f"{r.escalated:,}", rate)
             console.print(table)
+    if report.maturity:
+        console.print(report.maturity.describe(), highlight=False, soft_wrap=True)
     if report.columns_mapped:
         table = Table("field", "export column", "filled", title="Columns mapped")
         for c in report.columns_mapped:
@@ -333,13 +338,18 @@ def score(
     engine: Annotated[str, typer.Option(help=ENGINE_HELP + " Dask writes a Parquet folder.")] = "local",
     scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,
     workers: Annotated[int, typer.Option(min=1, help=WORKERS_HELP)] = 2,
+    reasons: Annotated[
+        int, typer.Option(min=0, help="Top K reasons per ticket, as JSON text (local engine).")
+    ] = 0,
 ) -> None:
-    """Batch-score an export: probability, risk tier and route per ticket."""
+    """Batch-score an export: probability, risk tier and route (and reasons) per ticket."""
     from escpredict.batch import score_file
 
     with user_errors():
         if engine == "local":
-            written = score_file(input_path, output_path, model, mapping, tracking_uri)
+            written = score_file(input_path, output_path, model, mapping, tracking_uri, reasons)
+        elif reasons:
+            raise typer.BadParameter("--reasons needs --engine local", param_hint="--reasons")
         else:
             from escpredict.dask_engine import score_dataset
 

@@ -71,6 +71,9 @@ class FeatureConfig(_Strict):
     char_max_features: int = Field(2000, ge=0)
     char_ngram_range: tuple[int, int] = (3, 5)
     min_df: int = Field(5, ge=1)
+    #: Categorical levels seen fewer times in training share one pooled level (as do levels
+    #: never seen): a level met a handful of times is noise a tree would overfit.
+    min_level_count: int = Field(10, ge=1)
     recent_window_days: int = Field(30, ge=1)
     #: Pseudo-count for smoothing history escalation rates towards the global rate.
     smoothing: float = Field(10.0, ge=0)
@@ -97,11 +100,11 @@ class FeatureConfig(_Strict):
 class ModelConfig(_Strict):
     num_boost_round: int = Field(600, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
+    #: LightGBM parameters. Leaf and categorical sizes are size-aware by default
+    #: (`train.booster_params`); any key set here wins over them.
     params: dict[str, Any] = {
         "objective": "binary",
         "learning_rate": 0.05,
-        "num_leaves": 31,
-        "min_child_samples": 40,
         "feature_fraction": 0.8,
         "bagging_fraction": 0.8,
         "bagging_freq": 1,
@@ -125,8 +128,14 @@ class CostConfig(_Strict):
 
 
 class RoutingConfig(_Strict):
-    #: Risk tier boundaries on the calibrated probability, ascending.
+    """Risk tiers and the route, which must agree: a "low risk" ticket is never sent up."""
+
+    #: Risk tier boundaries on the calibrated probability, ascending. The boundary of
+    #: ``route_tier`` only places it among the others: training sets it to the threshold.
     tiers: dict[str, float] = {"low": 0.0, "medium": 0.2, "high": 0.5}
+    #: The tier that starts at the cost-based routing threshold: tickets in it and above go
+    #: to ``route_queue``, tickets below stay in ``default_queue``.
+    route_tier: str = "medium"
     route_queue: str = "tier2"
     default_queue: str = "tier1"
 
@@ -138,7 +147,31 @@ class RoutingConfig(_Strict):
             raise ValueError("routing.tiers needs a tier starting at 0.0")
         if len(set(self.tiers.values())) != len(self.tiers):
             raise ValueError("routing.tiers boundaries must differ")
+        if self.route_tier not in list(self.tiers)[1:]:
+            raise ValueError(
+                f"routing.route_tier {self.route_tier!r} must name a tier of routing.tiers "
+                "other than the lowest"
+            )
         return self
+
+    def tiers_at(self, threshold: float) -> dict[str, float]:
+        """The tiers with ``route_tier`` starting at the routing threshold.
+
+        Raises ValueError when the threshold falls outside the neighbouring boundaries,
+        which would reorder the tiers: the message names the keys to change.
+        """
+        names = list(self.tiers)
+        at = names.index(self.route_tier)
+        below = self.tiers[names[at - 1]]
+        above = self.tiers[names[at + 1]] if at + 1 < len(names) else 1.0
+        if not below < threshold < above:
+            raise ValueError(
+                f"the routing threshold {threshold:.3f} (from costs.missed_escalation and "
+                f"costs.unnecessary_route) must lie between the boundaries around "
+                f"routing.route_tier {self.route_tier!r} in routing.tiers ({below} and {above}); "
+                "move those boundaries or change the costs"
+            )
+        return {**self.tiers, self.route_tier: threshold}
 
 
 class RegistryConfig(_Strict):

@@ -124,6 +124,15 @@ SCORING_FIELDS: tuple[str, ...] = (
     "description",
     "customer_id",
     "agent_id",
+    "initial_queue",
+    "initial_tier",
+    "product",
+    "configuration_item",
+    "location",
+    "impact",
+    "urgency",
+    "customer_segment",
+    "language",
 )
 
 LABEL = "escalated"

@@ -51,10 +51,13 @@ from escpredict.stages import Stages
 from escpredict.train import (
     Fitted,
     TrainResult,
+    booster_params,
     check_both_classes,
+    declared_extras,
     finish,
     fit_baseline,
     fit_season,
+    model_inputs,
     resolve_path,
 )
 
@@ -66,7 +69,6 @@ from escpredict.train import (
 #: before that. Smaller windows are used whole, so results equal the local engine's.
 FIT_SAMPLE_ROWS = 300_000
 
-_WINDOW_COLUMNS = [*SCORING_FIELDS, *HISTORY_NAMES, LABEL]
 _SCORE_META = pd.DataFrame(
     {
         "ticket_id": pd.Series(dtype="str"),
@@ -109,10 +111,19 @@ def _canonical(
     return canonical_tickets(raw, mapping, f"{source} (partition {number})").reset_index(drop=True)
 
 
-def _with_label(tickets: pd.DataFrame, cfg: LabelConfig, agents: pd.DataFrame | None) -> pd.DataFrame:
-    """Only what later steps read: scoring fields, resolution time and the derived label."""
+def window_columns(extras: dict[str, str]) -> list[str]:
+    """What a training or evaluation window holds: model inputs, history and the label."""
+    return [*SCORING_FIELDS, *extras, *HISTORY_NAMES, LABEL]
+
+
+def _with_label(
+    tickets: pd.DataFrame, cfg: LabelConfig, agents: pd.DataFrame | None, extras: dict[str, str]
+) -> pd.DataFrame:
+    """Only what later steps read: model inputs, resolution time and the derived label."""
     label = label_tickets(tickets, cfg, agents).to_numpy()
-    return tickets[[*SCORING_FIELDS, "resolved_at"]].assign(**{LABEL: pd.array(label, "boolean")})
+    return model_inputs(tickets, extras).assign(
+        resolved_at=tickets["resolved_at"], **{LABEL: pd.array(label, "boolean")}
+    )
 
 
 def _with(frame: pd.DataFrame, columns: pd.DataFrame) -> pd.DataFrame:
@@ -124,12 +135,13 @@ def _agent_part(frame: pd.DataFrame, agents: pd.DataFrame | None, window: int) -
     return _with(frame, agent_history(frame, frame[LABEL], agents, window))
 
 
-def _customer_part(frame: pd.DataFrame) -> pd.DataFrame:
-    return _with(frame, customer_history(frame, frame[LABEL]))[[*_WINDOW_COLUMNS, "resolved_at"]]
+def _customer_part(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return _with(frame, customer_history(frame, frame[LABEL]))[[*columns, "resolved_at"]]
 
 
 def with_history(
-    tickets: dd.DataFrame, cfg: TrainConfig, agents: pd.DataFrame | None
+    tickets: dd.DataFrame, cfg: TrainConfig, agents: pd.DataFrame | None,
+    extras: dict[str, str] | None = None,
 ) -> dd.DataFrame:
     """Labels and point-in-time history for every ticket (open ones included, label NA).
 
@@ -137,10 +149,11 @@ def with_history(
     shuffling by customer_id: each depends only on its entity's tickets, so per-partition
     results equal those over the whole data.
     """
+    extras = extras or {}
     window = cfg.features.recent_window_days
-    labelled = _map(tickets, _with_label, cfg.labels, agents)
+    labelled = _map(tickets, _with_label, cfg.labels, agents, extras)
     by_agent = _map(labelled.shuffle("agent_id"), _agent_part, agents, window)
-    return _map(by_agent.shuffle("customer_id"), _customer_part)
+    return _map(by_agent.shuffle("customer_id"), _customer_part, window_columns(extras))
 
 
 def _map(frame: dd.DataFrame, func: Any, *args: Any) -> dd.DataFrame:
@@ -156,9 +169,12 @@ def _sample(window: dd.DataFrame, n: int, rows: int) -> dd.DataFrame:
     return window if n <= rows else window.sample(frac=rows / n, random_state=7)
 
 
-def labelled(every: dd.DataFrame, cut: Maturity) -> dd.DataFrame:
+def labelled(
+    every: dd.DataFrame, cut: Maturity, extras: dict[str, str] | None = None
+) -> dd.DataFrame:
     """Mature resolved tickets only (what trains and evaluates), label as plain bool."""
-    frame = every[~every[LABEL].isna() & (every["created_at"] <= cut.cutoff)][_WINDOW_COLUMNS]
+    mature = ~every[LABEL].isna() & (every["created_at"] <= cut.cutoff)
+    frame = every[mature][window_columns(extras or {})]
     return frame.assign(**{LABEL: frame[LABEL].astype(bool)})
 
 
@@ -219,6 +235,7 @@ def run(
     uri = use_store(tracking_uri or cfg.registry.tracking_uri)
     experiment_id = ensure_experiment(cfg.registry.experiment, uri)
     window_days = cfg.features.recent_window_days
+    extras = declared_extras(cfg.data.mapping)
     with stages.stage("load"):
         if cfg.data.quarantine is not None:
             raise ConfigError("data.quarantine: not supported by the Dask engine")
@@ -226,7 +243,7 @@ def run(
         agents = load_agents(agents_path, cfg.data.mapping) if agents_path else None
         tickets = read_tickets(resolve_path(cfg.data.tickets), cfg.data.mapping)
     with stages.stage("history"):
-        every = client.persist(with_history(tickets, cfg, agents))
+        every = client.persist(with_history(tickets, cfg, agents, extras))
         as_of = int(every.map_partitions(_latest_known, meta=(None, "int64")).max().compute())
     with stages.stage("snapshot"):
         cutoff = as_of - pd.Timedelta(days=window_days).value
@@ -235,7 +252,7 @@ def run(
 
     with stages.stage("split"):
         cut = _maturity(cfg, every, as_of, fit_sample_rows)
-        windows, bounds, counts = _split(cfg, every, labelled(every, cut))
+        windows, bounds, counts = _split(cfg, every, labelled(every, cut, extras))
     train, valid, test = windows["train"], windows["valid"], windows["test"]
 
     with stages.stage("features"):
@@ -243,7 +260,7 @@ def run(
             _sample(train, counts["n_train"], fit_sample_rows),
             _sample(valid, counts["n_valid"], fit_sample_rows),
         )
-        builder = FeatureBuilder(cfg.features).fit(sample)
+        builder = FeatureBuilder(cfg.features, extras).fit(sample)
         x_sample, y_sample = builder.transform(sample), sample[LABEL].to_numpy(int)
         # From here on only the training matrix and the evaluation windows are needed: keep
         # those and let the full frame (texts of every ticket) go before LightGBM needs room.
@@ -253,16 +270,19 @@ def run(
         del every, train, windows
     with stages.stage("fit"):
         season = fit_season(cfg, builder, x_sample, y_sample)
+        params = booster_params(cfg.model, counts["n_train"])
         booster = fit_booster(
             cfg, client, x_train, y_train,
             builder.transform(valid_sample), valid_sample[LABEL].to_numpy(int), season,
+            builder.categorical_columns,
         )
     with stages.stage("baseline"):
-        baseline = fit_baseline(cfg, x_sample, y_sample)
+        baseline = fit_baseline(cfg, x_sample, y_sample, builder.one_hot)
     with stages.stage("scores"):
         models = client.scatter([builder, booster, season, baseline], broadcast=True)
         valid_parts, test_parts = dask.compute(
-            _score_parts(valid, models, [LABEL]), _score_parts(test, models, _WINDOW_COLUMNS)
+            _score_parts(valid, models, [LABEL]),
+            _score_parts(test, models, window_columns(extras)),
         )
         valid_scores = pd.concat(valid_parts, ignore_index=True)
         test_scores = pd.concat(test_parts, ignore_index=True)
@@ -279,6 +299,7 @@ def run(
         baseline_valid=valid_scores["_baseline"].to_numpy(),
         bounds=bounds,
         counts=counts,
+        booster_params=params,
         maturity=cut,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
@@ -375,6 +396,7 @@ def _split(
 def fit_booster(
     cfg: TrainConfig, client: Client, x_train: da.Array, y_train: da.Array,
     x_valid: sp.csr_matrix, y_valid: np.ndarray, season: SeasonalOffset | None = None,
+    categorical: list[int] | None = None,
 ) -> Any:
     """Distributed LightGBM from the seasonal start, cut back to where early stopping stops.
 
@@ -383,12 +405,18 @@ def fit_booster(
     after `early_stopping_rounds` rounds without a better validation AUC) on the
     validation sample.
     """
-    params = {k: v for k, v in cfg.model.params.items() if k not in ("num_threads", "n_jobs")}
+    params = {
+        k: v for k, v in booster_params(cfg.model, x_train.shape[0]).items()
+        if k not in ("num_threads", "n_jobs", "metric")
+    }
     model = DaskLGBMClassifier(client=client, n_estimators=cfg.model.num_boost_round, **params)
     init_score = None if season is None else x_train.map_blocks(
         season.of, drop_axis=1, dtype=np.float64, meta=np.empty(0)
     )
-    booster = model.fit(x_train, y_train, init_score=init_score).to_local().booster_
+    fitted = model.fit(
+        x_train, y_train, init_score=init_score, categorical_feature=categorical or "auto"
+    )
+    booster = fitted.to_local().booster_
     booster.best_iteration = replay_early_stopping(
         booster, x_valid, y_valid, cfg.model.early_stopping_rounds, season
     )

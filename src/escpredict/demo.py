@@ -45,7 +45,7 @@ def print_examples(console: Console, model: EscalationModel, tickets: pd.DataFra
             highlight=False,
         )
         for reason in scored.reasons:
-            console.print(f"    {reason.contribution:+.2f}  {reason.name}", highlight=False)
+            console.print(f"    {reason.contribution:+.2f}  {reason.text}", highlight=False)
 
 
 def run_demo(console: Console, n_tickets: int, seed: int, examples: int) -> None:

@@ -1,4 +1,4 @@
-"""The model matrix: text n-grams, one-hot fields, ticket statistics and history.
+"""The model matrix: text n-grams, categorical fields, ticket statistics and history.
 
 One fitted `FeatureBuilder` serves both training (`transform`, a whole frame) and the
 scoring API (`transform_record`, one dict). The two paths share every per-value function
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
 from escpredict.config import FeatureConfig
-from escpredict.contract import HISTORY_NAMES
+from escpredict.contract import HISTORY_NAMES, TICKETS_BY_NAME
+from escpredict.season import covers_year
 
 #: Statistics of the ticket itself: (machine name, readable name).
 _TICKET_STATS: tuple[tuple[str, str], ...] = (
@@ -26,7 +28,8 @@ _TICKET_STATS: tuple[tuple[str, str], ...] = (
     ("day_of_week", "day of week (0 = Monday)"),
     ("is_weekend", "created at the weekend"),
     # Support load and difficulty follow the calendar (holiday rush, quiet summer); without
-    # it the model blurs seasons together and is miscalibrated a season later.
+    # it the model blurs seasons together and is miscalibrated a season later. Only fed when
+    # training covers the year (`season.covers_year`): else it is a clock (see fit).
     ("day_of_year", "day of year (UTC)"),
     ("subject_length", "subject length (characters)"),
     ("description_length", "description length (characters)"),
@@ -36,7 +39,7 @@ _TICKET_STATS: tuple[tuple[str, str], ...] = (
 )
 _HISTORY_READABLE: dict[str, str] = {
     "agent_tenure_days": "agent tenure (days)",
-    "agent_recent_tickets": "agent tickets in the last {window} days",
+    "agent_recent_tickets": "agent tickets per {window} days (recent)",
     "customer_days_since_last": "days since the customer's last ticket",
 }
 #: Smoothed rates: (machine name, readable name, escalated column, denominator column).
@@ -55,13 +58,38 @@ _RATES: tuple[tuple[str, str, str, str], ...] = (
         "customer_prior_tickets",
     ),
 )
-_CATEGORICAL: tuple[str, ...] = ("category", "channel", "priority")
+#: Contract fields fed as LightGBM native categoricals: one integer-code column each.
+_CATEGORICAL: tuple[str, ...] = (
+    "category",
+    "channel",
+    "priority",
+    "product",
+    "configuration_item",
+    "location",
+    "impact",
+    "urgency",
+    "customer_segment",
+    "language",
+    "initial_queue",
+)
+#: Contract fields fed as numbers: a support tier is ordered, so a threshold on it is meaningful.
+_NUMERIC: tuple[str, ...] = ("initial_tier",)
+_TEXT_FIELDS: tuple[str, ...] = ("subject", "description")
+#: Kinds an extra feature declared in a mapping may have.
+EXTRA_KINDS: tuple[str, ...] = ("categorical", "numeric", "boolean", "text")
+#: Code of the pooled level: every level seen fewer than ``features.min_level_count`` times in
+#: training, and every level never seen. Missing values are NaN, not a level.
+OTHER = 0
+OTHER_LEVEL = "(other)"
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "0"})
 #: Source of every text n-gram column: one "ticket text" reason, not hundreds of fragments.
 TEXT_SOURCE = "text"
 #: Cumulative counts only grow with time, so as raw features they act as a clock: on a
 #: future window they lie beyond anything seen in training and shift the predicted level
 #: (demo-size ECE 0.035 -> 0.019 without them, AUC unchanged). They reach the model only
-#: through the smoothed rates above.
+#: through the smoothed rates above. The windowed ``agent_recent_tickets`` is scaled up
+#: where the window reaches back before the export starts (see `_recent_rate`).
 _CUMULATIVE: frozenset[str] = frozenset(
     name for _, _, escalated, total in _RATES for name in (escalated, total)
 )
@@ -77,12 +105,25 @@ def _text(value: Any) -> str:
     return "" if _missing(value) else str(value)
 
 
-def _category(value: Any) -> str | None:
-    return None if _missing(value) else str(value)
-
-
 def _number(value: Any) -> float:
     return np.nan if _missing(value) else float(value)
+
+
+def _boolean(value: Any, name: str) -> float:
+    """1.0 / 0.0 for yes / no (bools, numbers or words such as "true", "N"); NaN if missing."""
+    if _missing(value):
+        return np.nan
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return float(word in _TRUE)
+        raise ValueError(f"{name}: {value!r} is not a yes/no value")
+    return float(bool(value))
+
+
+def _ns(value: Any) -> float:
+    """UTC epoch nanoseconds as a float (NaN when missing); naive times are taken as UTC."""
+    return np.nan if _missing(value) else float(pd.Timestamp(value).value)
 
 
 def _column(frame: pd.DataFrame, name: str) -> list[Any]:
@@ -133,6 +174,15 @@ def _time_stats(when: Any) -> list[float]:
     return [float(stamp.hour), float(day), float(day >= 5), float(stamp.day_of_year)]
 
 
+def _created(frame: pd.DataFrame) -> np.ndarray:
+    """Creation times as float UTC nanoseconds (NaN when missing or absent)."""
+    if "created_at" not in frame.columns:
+        return np.full(len(frame), np.nan)
+    stamps = pd.to_datetime(frame["created_at"], utc=True).dt.as_unit("ns")
+    ns = stamps.to_numpy(dtype="datetime64[ns]").view(np.int64).astype(np.float64)
+    return np.where(stamps.isna().to_numpy(), np.nan, ns)
+
+
 def _time_columns(values: pd.Series) -> np.ndarray:
     stamps = pd.to_datetime(values, utc=True)
     day = stamps.dt.day_of_week.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -140,6 +190,21 @@ def _time_columns(values: pd.Series) -> np.ndarray:
     hour = stamps.dt.hour.to_numpy(dtype=np.float64, na_value=np.nan)
     of_year = stamps.dt.day_of_year.to_numpy(dtype=np.float64, na_value=np.nan)
     return np.column_stack([hour, day, weekend, of_year])
+
+
+_NS_PER_DAY = 86_400 * 10**9
+
+
+def _recent_rate(count: np.ndarray, created_ns: np.ndarray, start_ns: float, window: int) -> np.ndarray:
+    """Tickets per `window` days, where the window may reach back before the export starts.
+
+    Within the first `window` days of an export the count only grows with time, a clock that
+    a later test window lies beyond. Dividing by the part of the window the export covers (at
+    least a day) makes it a rate; later tickets, and every scoring request, are unchanged.
+    """
+    covered = np.clip((created_ns - start_ns) / _NS_PER_DAY, 1.0, window)
+    covered = np.where(np.isnan(covered), window, covered)
+    return count * (window / covered)
 
 
 def _smoothed(escalated: np.ndarray, total: np.ndarray, prior: float, weight: float) -> np.ndarray:
@@ -203,30 +268,92 @@ def _fit_vocabulary(
     return {term: int(j) for term, j in vectorizer.vocabulary_.items()}, matrix
 
 
-class FeatureBuilder:
-    """Turns canonical ticket rows (SCORING_FIELDS + HISTORY_NAMES) into a float64 CSR matrix.
+@dataclass(frozen=True)
+class OneHotCodes:
+    """The model matrix with each categorical code column replaced by one indicator per level.
 
-    Columns, in order: ticket statistics, history as given, smoothed escalation rates,
-    one-hot category/channel/priority, word n-grams, character n-grams. Unknown categories
-    and unseen terms give zeros; missing numbers stay NaN for LightGBM to route.
+    The logistic baseline is a plain one-hot yardstick: it reads the booster's matrix through
+    this, so both models see the same information without a second feature pipeline. A
+    missing value (NaN code) has no indicator set.
+    """
+
+    columns: tuple[int, ...]  # code columns of the model matrix
+    sizes: tuple[int, ...]  # levels per code column, the pooled level included
+
+    def __call__(self, matrix: sp.spmatrix | np.ndarray) -> sp.csr_matrix:
+        matrix = sp.csr_matrix(matrix, dtype=np.float64)
+        n_rows, n_cols = matrix.shape
+        codes = matrix[:, list(self.columns)].toarray()
+        blocks = [matrix[:, np.setdiff1d(np.arange(n_cols), self.columns)]]
+        for j, size in enumerate(self.sizes):
+            known = np.flatnonzero(~np.isnan(codes[:, j]))
+            levels = codes[known, j].astype(np.int64)
+            blocks.append(
+                sp.csr_matrix((np.ones(known.size), (known, levels)), shape=(n_rows, size))
+            )
+        return sp.hstack(blocks, format="csr", dtype=np.float64)
+
+
+def _check_extras(extras: Mapping[str, str]) -> dict[str, str]:
+    """Extra features must name a known kind and a column of their own."""
+    taken = set(TICKETS_BY_NAME) | set(HISTORY_NAMES)
+    for name, kind in extras.items():
+        if kind not in EXTRA_KINDS:
+            raise ValueError(f"extra feature {name!r}: kind {kind!r} is not one of {EXTRA_KINDS}")
+        if name in taken:
+            raise ValueError(f"extra feature {name!r} clashes with a contract column")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"extra feature {name!r}: use letters, digits and underscores")
+    return dict(extras)
+
+
+def _readable(field: str) -> str:
+    return field.replace("_", " ")
+
+
+class FeatureBuilder:
+    """Turns canonical ticket rows (SCORING_FIELDS + extras + HISTORY_NAMES) into a CSR matrix.
+
+    Columns, in order: ticket statistics, numeric and yes/no fields, history as given,
+    smoothed escalation rates, one integer-code column per categorical field (LightGBM
+    native categoricals: `categorical_columns`; only fields training saw a level of), word
+    n-grams, character n-grams. Rare and
+    unseen levels share the pooled code `OTHER`; unseen terms give zeros; missing values stay
+    NaN for LightGBM to route. `one_hot` gives the same matrix with indicator columns instead
+    of codes, for linear models.
     """
 
     feature_names: list[str]
     readable_names: list[str]
-    #: The input field each column comes from (a one-hot level's field, ``TEXT_SOURCE`` for
+    #: The input field each column comes from (a categorical's field, ``TEXT_SOURCE`` for
     #: n-grams, the column's own name otherwise): what reasons are grouped by.
     feature_sources: list[str]
+    #: Indices of the categorical code columns (LightGBM's ``categorical_feature``).
+    categorical_columns: list[int]
+    #: Per categorical field, its levels by code: ``categories[field][code]``; code 0 is
+    #: OTHER_LEVEL (rare or unseen levels), so a reason can state the ticket's level.
+    categories: dict[str, list[str]]
 
-    def __init__(self, cfg: FeatureConfig) -> None:
+    def __init__(self, cfg: FeatureConfig, extras: Mapping[str, str] | None = None) -> None:
         low, high = cfg.char_ngram_range
         if not 1 <= low <= high:
             raise ValueError(f"features.char_ngram_range must be 1 <= low <= high, got {low, high}")
         self.cfg = cfg
+        #: Extra at-creation fields a mapping declared (name -> kind) that this model reads.
+        self.extra_features = _check_extras(extras or {})
         self._urgency = _urgency_pattern(cfg.urgency_words)
+        of_kind = {
+            kind: tuple(n for n, k in self.extra_features.items() if k == kind)
+            for kind in EXTRA_KINDS
+        }
+        self._categorical = _CATEGORICAL + of_kind["categorical"]
+        self._numeric = _NUMERIC + of_kind["numeric"]
+        self._boolean = of_kind["boolean"]
+        self._text_fields = _TEXT_FIELDS + of_kind["text"]
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame) -> FeatureBuilder:
-        """Learn vocabularies, category levels and the global escalation rate from `frame`."""
+        """Learn vocabularies, category levels, the global rate and which stats to feed."""
         self._fit(frame)
         return self
 
@@ -269,34 +396,51 @@ class FeatureBuilder:
         (self._word_vocab, _), (self._char_vocab, _) = fitted
         self._word_analyzer = self._word.build_analyzer()
         self._char_analyzer = self._char.build_analyzer()
-        self._levels = {
-            name: sorted({c for c in map(_category, _column(frame, name)) if c is not None})
-            for name in _CATEGORICAL
+        # A field with no level of its own in training (absent from the export, or only rare
+        # levels) gets no column: it could tell at most whether it was filled in, and
+        # distributed LightGBM crashes on an all-missing categorical (lightgbm 4.7).
+        found = {field: self._levels(frame, field) for field in self._categorical}
+        self.categories = {field: levels for field, levels in found.items() if len(levels) > 1}
+        self._codes = {
+            field: {level: code for code, level in enumerate(levels) if code != OTHER}
+            for field, levels in self.categories.items()
         }
         self._global_rate = _global_rate(frame)
+        created = _created(frame)
+        self._start_ns = float(np.nanmin(created)) if (~np.isnan(created)).any() else np.nan
+        # A day of year beyond every training value (a window of weeks) is a clock, not a
+        # season: fed only when training covers the year, the rule the seasonal offset uses.
+        has_time = "created_at" in frame.columns
+        of_year = _time_columns(frame["created_at"])[:, 3] if has_time else np.empty(0)
+        self._stats = tuple(
+            i for i, (name, _) in enumerate(_TICKET_STATS)
+            if name != "day_of_year" or covers_year(of_year)
+        )
         # Fixed at fit time, so a registered model keeps its own column layout whatever
         # later code versions choose to feed new models.
         self._history_columns = _MODEL_HISTORY
         self._layout()
         return [block for _, block in fitted if block is not None]
 
+    def _levels(self, frame: pd.DataFrame, field: str) -> list[str]:
+        """OTHER_LEVEL, then every level seen at least `min_level_count` times, sorted."""
+        if field not in frame.columns:
+            return [OTHER_LEVEL]
+        counts = frame[field].dropna().astype(str).value_counts()
+        return [OTHER_LEVEL, *sorted(counts.index[counts >= self.cfg.min_level_count])]
+
     def _layout(self) -> None:
-        """Column offsets, the one-hot lookup and both name lists, fixed once at fit time."""
-        names = [name for name, _ in _TICKET_STATS] + list(self._history_columns)
+        """Column offsets and the name lists, fixed once at fit time."""
         window = self.cfg.recent_window_days
-        readable = [text for _, text in _TICKET_STATS]
-        readable += [_HISTORY_READABLE[n].format(window=window) for n in self._history_columns]
-        names += [name for name, *_ in _RATES]
-        readable += [f"{text} (smoothed)" for _, text, *_ in _RATES]
-        self._n_dense = len(names)
+        columns = [_TICKET_STATS[i] for i in self._stats]
+        columns += [(n, _readable(n)) for n in self._numeric + self._boolean]
+        columns += [(n, _HISTORY_READABLE[n].format(window=window)) for n in self._history_columns]
+        columns += [(name, f"{text} (smoothed)") for name, text, *_ in _RATES]
+        self.categorical_columns = list(range(len(columns), len(columns) + len(self.categories)))
+        columns += [(n, _readable(n)) for n in self.categories]
+        names = [name for name, _ in columns]
+        readable = [text for _, text in columns]
         sources = list(names)
-        self._onehot: dict[tuple[str, str], int] = {}
-        for field in _CATEGORICAL:
-            for j, level in enumerate(self._levels[field]):
-                self._onehot[field, level] = len(names)
-                names.append(f"{field}_{j}")
-                readable.append(f"{field} = {level}")
-                sources.append(field)
         self._word_offset = len(names)
         for term, j in sorted(self._word_vocab.items(), key=lambda item: item[1]):
             names.append(f"word_{j}")
@@ -309,10 +453,19 @@ class FeatureBuilder:
         self.feature_names, self.readable_names = names, readable
         self.feature_sources = sources
 
+    @property
+    def one_hot(self) -> OneHotCodes:
+        """Model matrix -> the same with indicator columns per level (the baseline's view)."""
+        self._check_fitted()
+        return OneHotCodes(
+            tuple(self.categorical_columns),
+            tuple(len(levels) for levels in self.categories.values()),
+        )
+
     # -- batch path -------------------------------------------------------------------------
     def _texts(self, frame: pd.DataFrame) -> list[str]:
-        subjects, descriptions = _column(frame, "subject"), _column(frame, "description")
-        return [f"{_text(s)} {_text(d)}" for s, d in zip(subjects, descriptions, strict=True)]
+        columns = [_column(frame, name) for name in self._text_fields]
+        return [" ".join(map(_text, values)) for values in zip(*columns, strict=True)]
 
     def transform(self, frame: pd.DataFrame) -> sp.csr_matrix:
         """The model matrix for every row of `frame` (float64 CSR, columns = feature_names)."""
@@ -326,21 +479,27 @@ class FeatureBuilder:
         return self._assemble(frame, text_blocks)
 
     def _assemble(self, frame: pd.DataFrame, text_blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
-        """Numeric and one-hot columns of `frame` followed by its word and char n-gram blocks."""
+        """Numeric and code columns of `frame` followed by its word and char n-gram blocks."""
+        history = {name: _numbers(frame, name) for name in HISTORY_NAMES}
+        history["agent_recent_tickets"] = _recent_rate(
+            history["agent_recent_tickets"], _created(frame), self._start_ns,
+            self.cfg.recent_window_days,
+        )
         dense = np.column_stack(
             [self._ticket_stats(frame)]
-            + [_numbers(frame, name) for name in self._history_columns]
+            + [_numbers(frame, name) for name in self._numeric]
             + [
-                _smoothed(
-                    _numbers(frame, escalated),
-                    _numbers(frame, total),
-                    self._global_rate,
-                    self.cfg.smoothing,
-                )
+                np.array([_boolean(v, name) for v in _column(frame, name)], dtype=np.float64)
+                for name in self._boolean
+            ]
+            + [history[name] for name in self._history_columns]
+            + [
+                _smoothed(history[escalated], history[total], self._global_rate, self.cfg.smoothing)
                 for _, _, escalated, total in _RATES
             ]
+            + [self._code_column(frame, field) for field in self.categories]
         )
-        blocks = [sp.csr_matrix(dense), self._onehot_block(frame), *text_blocks]
+        blocks = [sp.csr_matrix(dense), *text_blocks]
         matrix = sp.hstack(blocks, format="csr", dtype=np.float64)
         matrix.sort_indices()
         return matrix
@@ -356,27 +515,33 @@ class FeatureBuilder:
             if "created_at" in frame.columns
             else np.full((len(frame), _N_TIME_STATS), np.nan)
         )
-        return np.hstack([when, np.array(text, dtype=np.float64).reshape(len(frame), 5)])
+        stats = np.hstack([when, np.array(text, dtype=np.float64).reshape(len(frame), 5)])
+        return stats[:, list(self._stats)]
 
-    def _onehot_block(self, frame: pd.DataFrame) -> sp.csr_matrix:
-        rows, cols = [], []
-        for field in _CATEGORICAL:
-            for i, value in enumerate(map(_category, _column(frame, field))):
-                j = self._onehot.get((field, value))
-                if j is not None:
-                    rows.append(i)
-                    cols.append(j - self._n_dense)
-        return sp.csr_matrix(
-            (np.ones(len(rows)), (rows, cols)), shape=(len(frame), len(self._onehot))
-        )
+    def _code_column(self, frame: pd.DataFrame, field: str) -> np.ndarray:
+        """Each row's level code (OTHER for rare or unseen levels), NaN where missing."""
+        out = np.full(len(frame), np.nan)
+        if field in frame.columns:
+            values = frame[field]
+            known = values.notna().to_numpy()
+            codes = values[known].astype(str).map(self._codes[field])
+            out[known] = codes.fillna(OTHER).to_numpy(dtype=np.float64)
+        return out
 
     # -- serving path -----------------------------------------------------------------------
     def transform_record(self, record: Mapping[str, Any]) -> sp.csr_matrix:
         """One ticket as a 1-row matrix, equal to `transform` of a one-row frame."""
         self._check_fitted()
-        subject, description = _text(record.get("subject")), _text(record.get("description"))
-        history = [_number(record.get(name)) for name in HISTORY_NAMES]
-        by_name = dict(zip(HISTORY_NAMES, history, strict=True))
+        texts = [_text(record.get(name)) for name in self._text_fields]
+        by_name = {name: _number(record.get(name)) for name in HISTORY_NAMES}
+        by_name["agent_recent_tickets"] = float(
+            _recent_rate(
+                np.float64(by_name["agent_recent_tickets"]),
+                np.float64(_ns(record.get("created_at"))),
+                self._start_ns,
+                self.cfg.recent_window_days,
+            )
+        )
         rates = [
             float(
                 _smoothed(
@@ -388,20 +553,20 @@ class FeatureBuilder:
             )
             for _, _, escalated, total in _RATES
         ]
+        stats = _time_stats(record.get("created_at")) + _text_stats(
+            texts[0], texts[1], self._urgency
+        )
         dense = (
-            _time_stats(record.get("created_at"))
-            + _text_stats(subject, description, self._urgency)
+            [stats[i] for i in self._stats]
+            + [_number(record.get(name)) for name in self._numeric]
+            + [_boolean(record.get(name), name) for name in self._boolean]
             + [by_name[name] for name in self._history_columns]
             + rates
+            + [self._code(field, record.get(field)) for field in self.categories]
         )
         indices = [j for j, v in enumerate(dense) if v != 0.0]  # NaN != 0: kept, as in batch
         data = [dense[j] for j in indices]
-        for field in _CATEGORICAL:
-            j = self._onehot.get((field, _category(record.get(field))))
-            if j is not None:
-                indices.append(j)
-                data.append(1.0)
-        text = f"{subject} {description}"
+        text = " ".join(texts)
         for analyzer, vocab, offset in (
             (self._word_analyzer, self._word_vocab, self._word_offset),
             (self._char_analyzer, self._char_vocab, self._char_offset),
@@ -418,6 +583,9 @@ class FeatureBuilder:
             ),
             shape=(1, len(self.feature_names)),
         )
+
+    def _code(self, field: str, value: Any) -> float:
+        return np.nan if _missing(value) else float(self._codes[field].get(str(value), OTHER))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "feature_names"):

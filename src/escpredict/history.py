@@ -171,7 +171,9 @@ def _agent_columns(p: _Prepared, index: pd.Index, window_days: int) -> pd.DataFr
     has_agent = agent >= 0
     in_window = _before(p.agent_created, np.tile(agent, 2), np.concatenate([t, t - window]))[0]
     recent = in_window[: len(t)] - in_window[len(t) :]
-    hire = np.where(has_agent, p.hire[agent], _NAT)
+    # Indexed only where an agent is known: an export without any agent has no hire dates.
+    hire = np.full(len(t), _NAT, dtype=np.int64)
+    hire[has_agent] = p.hire[agent[has_agent]]
     columns = {
         "agent_tenure_days": np.where(hire != _NAT, _days(t - hire), np.nan),
         "agent_recent_tickets": np.where(has_agent, recent, np.nan),

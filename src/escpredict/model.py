@@ -8,8 +8,9 @@ booster call and the calibrator, which is what makes serving/batch parity hold.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import lightgbm as lgb
@@ -19,19 +20,16 @@ import scipy.sparse as sp
 
 from escpredict.calibration import Calibrator
 from escpredict.contract import HISTORY_NAMES
+from escpredict.explain import Reason, ReasonLayout, explain_row, explain_rows, reason_layout
 from escpredict.features import FeatureBuilder
 from escpredict.history import HistorySnapshot
 from escpredict.season import SeasonalOffset, margin, with_seasonal_shap
 
+__all__ = ["EscalationModel", "Reason", "Score"]
 
-@dataclass(frozen=True)
-class Reason:
-    """One signed driver of a ticket's score (a SHAP value on the log-odds scale)."""
-
-    feature: str
-    name: str
-    value: float
-    contribution: float
+#: Rows explained per TreeSHAP call on the frame path: dense chunks are faster than CSR, and
+#: this bounds their memory (2,000 rows x a few thousand float64 columns ~ tens of MB).
+_EXPLAIN_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -101,6 +99,40 @@ class EscalationModel:
     def route_of(self, probability: float) -> str:
         return self.route_queue if probability >= self.threshold else self.default_queue
 
+    @cached_property
+    def reason_layout(self) -> ReasonLayout:
+        """Field grouping and word lookup for reasons: built once, on the first score."""
+        return reason_layout(self.builder, self.builder.cfg.recent_window_days)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Derived from the builder; a saved model must not carry one code version's layout.
+        return {k: v for k, v in self.__dict__.items() if k != "reason_layout"}
+
+    def score_table(self, frame: pd.DataFrame, n_reasons: int = 0) -> pd.DataFrame:
+        """probability, risk_tier, route (and ``reasons``, a list per row if asked) per row."""
+        full = self.with_history(frame)
+        matrix = self.builder.transform(full)
+        probability = self.proba_from_matrix(matrix)
+        table = pd.DataFrame(
+            {
+                "probability": probability,
+                "risk_tier": [self.tier_of(p) for p in probability],
+                "route": [self.route_of(p) for p in probability],
+            },
+            index=frame.index,
+        )
+        if n_reasons > 0:
+            records = full.to_dict("records")
+            reasons: list[list[Reason]] = []
+            for start in range(0, matrix.shape[0], _EXPLAIN_CHUNK):
+                rows = matrix[start : start + _EXPLAIN_CHUNK].toarray()
+                chunk = records[start : start + _EXPLAIN_CHUNK]
+                reasons += explain_rows(
+                    self.reason_layout, self.contributions(rows), rows, chunk, n_reasons
+                )
+            table["reasons"] = reasons
+        return table
+
     # -- single-ticket path (serving) -------------------------------------------------------
     def complete_record(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Add snapshot history for fields the caller did not supply; return cold-start flags."""
@@ -121,35 +153,47 @@ class EscalationModel:
         # SHAP values that can differ in the last bits and cross an isotonic step.
         row = self.builder.transform_record(full).toarray()
         probability = float(self.proba_from_matrix(row)[0])
+        reasons = (
+            explain_row(self.reason_layout, self.contributions(row)[0], row[0], full, n_reasons)
+            if n_reasons > 0
+            else []
+        )
         return Score(
             probability=probability,
             tier=self.tier_of(probability),
             route=self.route_of(probability),
-            reasons=self.reasons(row, n_reasons),
+            reasons=reasons,
             flags=flags,
         )
 
-    def reasons(self, row: np.ndarray, n: int) -> list[Reason]:
-        """The `n` largest |SHAP| drivers of a 1-row dense matrix, strongest first."""
-        contrib = self.contributions(row)[0, :-1]
-        # Zero contributions are never reasons. Of the nonzero ones (~10% of features), only
-        # those at least as large as the n-th largest can make the cut; ties are kept, so the
-        # stable sort still breaks them by feature order exactly as a sort of all would.
-        candidates = np.flatnonzero(contrib)
-        size = np.abs(contrib[candidates])
-        if 0 < n < size.size:
-            kept = size >= np.partition(size, size.size - n)[size.size - n]
-            candidates, size = candidates[kept], size[kept]
-        top = candidates[np.argsort(-size, kind="stable")[:n]]
-        dense = row[0]
+    def score_records(
+        self, records: Sequence[Mapping[str, Any]], n_reasons: int = 5
+    ) -> list[Score]:
+        """`score_record` for many tickets with one booster call and one SHAP call for all.
+
+        Same answers as scoring each alone: LightGBM scores rows independently, and the
+        rows are the ones `transform_record` builds for a single ticket.
+        """
+        completed = [self.complete_record(r) for r in records]
+        if not completed:
+            return []
+        rows = sp.vstack([self.builder.transform_record(full) for full, _ in completed]).toarray()
+        probability = self.proba_from_matrix(rows)
+        fulls = [full for full, _ in completed]
+        reasons = (
+            explain_rows(self.reason_layout, self.contributions(rows), rows, fulls, n_reasons)
+            if n_reasons > 0
+            else [[] for _ in completed]
+        )
         return [
-            Reason(
-                feature=self.builder.feature_names[i],
-                name=self.builder.readable_names[i],
-                value=float(dense[i]),
-                contribution=float(contrib[i]),
+            Score(
+                probability=float(p),
+                tier=self.tier_of(float(p)),
+                route=self.route_of(float(p)),
+                reasons=r,
+                flags=flags,
             )
-            for i in top
+            for p, r, (_, flags) in zip(probability, reasons, completed, strict=True)
         ]
 
 

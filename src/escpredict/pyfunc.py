@@ -3,10 +3,16 @@
 Anything that speaks MLflow (``mlflow models serve``, ``mlflow.pyfunc.load_model``, Spark UDFs)
 can score raw tickets with it; escpredict's own service and CLI unwrap it to reach the
 ``EscalationModel`` directly.
+
+``created_at`` is declared as MLflow's ``Any`` type and parsed here: MLflow's ``datetime``
+type refuses timezone-aware columns (what ``load_tickets`` returns) and ISO 8601 strings
+(what JSON carries), so a naive, a zoned and a ``...Z`` timestamp of one instant all give
+the same answer. ``params={"reasons": K}`` adds the top K reasons per ticket as JSON text.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +21,20 @@ import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel, PythonModelContext
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
 from escpredict.contract import HISTORY_NAMES, SCORING_FIELDS, TICKETS_BY_NAME
+from escpredict.explain import reasons_json
 from escpredict.model import EscalationModel
 
 ARTIFACT_KEY = "escalation_model"
+#: The predict parameter asking for the top K reasons per ticket (0: none, the default).
+REASONS_PARAM = "reasons"
 _TEXT_FIELDS = ("subject", "description")
-_MLFLOW_TYPES = {"str": "string", "datetime": "datetime", "float": "double"}
+#: An optional whole number (initial_tier) may be missing, which only a double can hold.
+_MLFLOW_TYPES = {"str": "string", "float": "double", "int": "double", "bool": "boolean"}
+#: Kinds of mapping-declared extra features (``FeatureBuilder.extra_features``).
+_EXTRA_TYPES = {"categorical": "string", "text": "string", "numeric": "double", "boolean": "boolean"}
 
 
 class EscalationPyfunc(PythonModel):
@@ -34,24 +46,24 @@ class EscalationPyfunc(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         self.model = joblib.load(context.artifacts[ARTIFACT_KEY])
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """probability, risk_tier, route, and ``reasons`` (JSON text) when params ask for them."""
         assert self.model is not None, "load_context was not called"
-        frame = canonical_scoring_frame(model_input)
-        probability = self.model.predict_proba(frame)
-        return pd.DataFrame(
-            {
-                "probability": probability,
-                "risk_tier": [self.model.tier_of(p) for p in probability],
-                "route": [self.model.route_of(p) for p in probability],
-            },
-            index=model_input.index,
-        )
+        n_reasons = int((params or {}).get(REASONS_PARAM) or 0)
+        if n_reasons < 0:
+            raise ValueError(f"params.{REASONS_PARAM} must be 0 or more, got {n_reasons}")
+        table = self.model.score_table(canonical_scoring_frame(model_input), n_reasons)
+        if n_reasons:
+            table["reasons"] = [reasons_json(r) for r in table["reasons"]]
+        return table.set_axis(model_input.index)
 
 
 def canonical_scoring_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Coerce what MLflow hands over (strings, naive times) to the canonical scoring types."""
+    """Coerce what MLflow hands over (strings, naive or zoned times) to the canonical types."""
     out = frame.copy()
-    out["created_at"] = pd.to_datetime(out["created_at"], utc=True)
+    out["created_at"] = parse_created_at(out["created_at"])
     for name in SCORING_FIELDS:
         if name not in out.columns:
             out[name] = pd.NA
@@ -60,21 +72,49 @@ def canonical_scoring_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def signature() -> ModelSignature:
+def parse_created_at(values: pd.Series) -> pd.Series:
+    """UTC timestamps from datetimes (naive ones taken as UTC) or ISO 8601 strings.
+
+    Raises ValueError naming the first row (0-based, in the caller's order) that is neither
+    or is missing: a ticket's creation time is required.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values, utc=True)
+    else:
+        parsed = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        position = int(bad.argmax())
+        raise ValueError(
+            f"created_at, row {position}: {str(values.iloc[position])[:40]!r} is not a "
+            "date-time (ISO 8601 text such as 2025-06-02T09:15:00Z, or a datetime)"
+        )
+    return parsed
+
+
+def signature(extra_features: Mapping[str, str] | None = None) -> ModelSignature:
+    """Ticket fields, optional history and extra features in; scores (and reasons) out."""
     inputs = [
         ColSpec(
-            _MLFLOW_TYPES[TICKETS_BY_NAME[name].kind],
+            AnyType() if name == "created_at" else _MLFLOW_TYPES[TICKETS_BY_NAME[name].kind],
             name,
             required=TICKETS_BY_NAME[name].required and name != "ticket_id",
         )
         for name in SCORING_FIELDS
-    ] + [ColSpec("double", name, required=False) for name in HISTORY_NAMES]
+    ]
+    inputs += [ColSpec("double", name, required=False) for name in HISTORY_NAMES]
+    inputs += [
+        ColSpec(_EXTRA_TYPES[kind], name, required=False)
+        for name, kind in (extra_features or {}).items()
+    ]
     outputs = [
         ColSpec("double", "probability"),
         ColSpec("string", "risk_tier"),
         ColSpec("string", "route"),
+        ColSpec("string", "reasons", required=False),
     ]
-    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+    params = ParamSchema([ParamSpec(REASONS_PARAM, "long", 0)])
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs), params=params)
 
 
 def pip_requirements() -> list[str]:
@@ -93,7 +133,7 @@ def log_model(model: EscalationModel, workdir: Path, input_example: pd.DataFrame
         name="model",
         python_model=EscalationPyfunc(),
         artifacts={ARTIFACT_KEY: str(path)},
-        signature=signature(),
+        signature=signature(getattr(model.builder, "extra_features", {})),
         input_example=input_example,
         pip_requirements=pip_requirements(),
     )

@@ -32,6 +32,16 @@ MIN_DAYS_COVERED = 330
 _DAYS = np.arange(1, 367, dtype=np.float64)
 
 
+def covers_year(day_of_year: np.ndarray) -> bool:
+    """Whether days of year (NaN for unknown) cover enough of the year to learn it.
+
+    One rule for the curve and for the raw ``day_of_year`` feature: below it, every later
+    day lies beyond what training saw, and the feature would only act as a clock.
+    """
+    days = np.asarray(day_of_year, dtype=np.float64)
+    return bool(np.unique(days[~np.isnan(days)]).size >= MIN_DAYS_COVERED)
+
+
 def _harmonics(day_of_year: np.ndarray) -> np.ndarray:
     angle = 2 * np.pi * (day_of_year - 1) / 365.25
     return np.column_stack(
@@ -59,7 +69,7 @@ class SeasonalOffset:
         """Fit on the training window; None when it covers too little of the year."""
         days = _column(matrix, column)
         known = ~np.isnan(days)
-        if np.unique(days[known]).size < MIN_DAYS_COVERED:
+        if not covers_year(days):
             return None
         # A near-unpenalised fit of 2 * HARMONICS + 1 parameters on thousands of rows.
         glm = LogisticRegression(C=1e4).fit(_harmonics(days[known]), np.asarray(y)[known])

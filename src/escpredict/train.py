@@ -25,16 +25,17 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import MaxAbsScaler
+from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
 
 from escpredict import plots
 from escpredict.calibration import Calibrator
-from escpredict.config import TrainConfig
+from escpredict.config import ModelConfig, TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
-from escpredict.features import FeatureBuilder
+from escpredict.features import FeatureBuilder, OneHotCodes
 from escpredict.history import HistorySnapshot, build_snapshot, history_features
 from escpredict.labels import label_tickets
 from escpredict.loaders import load_agents, load_tickets
+from escpredict.mapping import load_mapping
 from escpredict.maturity import Maturity, maturity
 from escpredict.metrics import cost_threshold, evaluate, segment_metrics, tenure_band
 from escpredict.model import EscalationModel
@@ -72,6 +73,7 @@ class Prepared:
     agents: pd.DataFrame | None
     counts: dict[str, int]
     maturity: Maturity
+    extras: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,6 +105,8 @@ class TrainResult:
     timings: dict[str, float]
     counts: dict[str, int]
     test_window: pd.DataFrame
+    #: LightGBM parameters the booster was trained with (size-aware defaults + config).
+    booster_params: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,8 +115,21 @@ def resolve_path(path: Path | None) -> Path | None:
     return path if path is None or path.is_absolute() else home() / path
 
 
+def declared_extras(mapping: str) -> dict[str, str]:
+    """Extra at-creation features the mapping declares (name -> kind): the one place both
+    engines learn which columns beyond the contract the model reads."""
+    return load_mapping(mapping).extra_features()
+
+
+def model_inputs(tickets: pd.DataFrame, extras: dict[str, str]) -> pd.DataFrame:
+    """The columns a model reads, as scoring sends them: an optional whole number such as
+    initial_tier is a float (NaN when missing), the type MLflow's signature can hold."""
+    return tickets[[*SCORING_FIELDS, *extras]].astype({"initial_tier": "float64"})
+
+
 def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     """Load and validate the export, label it and compute history as of each creation time."""
+    extras = declared_extras(cfg.data.mapping)
     with stages.stage("load"):
         # Agents first: an event export's collapse needs their roles to skip dispatchers.
         agents_path = resolve_path(cfg.data.agents)
@@ -131,7 +148,7 @@ def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     with stages.stage("history"):
         history = history_features(tickets, labels, agents, cfg.features.recent_window_days)
     resolved, kept = labels.notna().to_numpy(), judged.notna().to_numpy()
-    frame = pd.concat([tickets[list(SCORING_FIELDS)], history], axis=1)[kept].copy()
+    frame = pd.concat([model_inputs(tickets, extras), history], axis=1)[kept].copy()
     frame[LABEL] = judged[kept].astype(bool).to_numpy()
     counts = {
         "n_rows": len(tickets) + loaded.quarantined,
@@ -140,7 +157,7 @@ def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
         "n_immature_excluded": int((resolved & ~kept).sum()),
         "n_labelled": len(frame),
     }
-    return Prepared(frame, tickets, labels, agents, counts, cut)
+    return Prepared(frame, tickets, labels, agents, counts, cut, extras)
 
 
 def time_split(frame: pd.DataFrame, valid_fraction: float, test_fraction: float) -> Split:
@@ -197,20 +214,48 @@ def _offset(season: SeasonalOffset | None, x: sp.csr_matrix) -> np.ndarray | Non
     return None if season is None else season.of(x)
 
 
+def booster_params(model: ModelConfig, n_train: int) -> dict[str, Any]:
+    """LightGBM parameters for `n_train` training rows; keys set in `model.params` win.
+
+    Fixed leaf sizes fit one data size only: 40 tickets per leaf suits 20k+ training rows
+    but on a few thousand (a two-month export) leaves no room to split on a product seen
+    ten times. Leaf and categorical-group minimums grow with the data (about 0.2% and 0.1%
+    of rows) within bounds; fewer leaves for small data keep trees from memorising it.
+    """
+    sized = {
+        "num_leaves": int(np.clip(n_train // 250, 7, 31)),
+        "min_child_samples": int(np.clip(n_train // 500, 5, 40)),
+        # Native categoricals: a group of levels needs this many rows, and its rate is
+        # shrunk towards the parent's by cat_smooth pseudo-rows (LightGBM's defaults 100/10
+        # are tuned for large data).
+        "min_data_per_group": int(np.clip(n_train // 1000, 5, 100)),
+        "cat_smooth": 10.0,
+        "cat_l2": 10.0,
+        "max_cat_to_onehot": 4,
+    }
+    return {**sized, **model.params, "metric": "auc"}
+
+
 def fit_booster(
     cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray,
     x_valid: sp.csr_matrix, y_valid: np.ndarray, advance: Any,
-    season: SeasonalOffset | None = None,
+    season: SeasonalOffset | None = None, categorical: list[int] | None = None,
 ) -> lgb.Booster:
-    """LightGBM with early stopping on the validation window, starting from the season."""
+    """LightGBM with early stopping on the validation window, starting from the season.
+
+    `categorical` lists the matrix's native categorical columns (integer level codes).
+    """
+    categorical_feature: Any = categorical or "auto"
     train_set = lgb.Dataset(
-        x_train, label=y_train, init_score=_offset(season, x_train), free_raw_data=True
+        x_train, label=y_train, init_score=_offset(season, x_train), free_raw_data=True,
+        categorical_feature=categorical_feature,
     )
     valid_set = lgb.Dataset(
-        x_valid, label=y_valid, init_score=_offset(season, x_valid), reference=train_set
+        x_valid, label=y_valid, init_score=_offset(season, x_valid), reference=train_set,
+        categorical_feature=categorical_feature,
     )
     return lgb.train(
-        {**cfg.model.params, "metric": "auc"},
+        booster_params(cfg.model, x_train.shape[0]),
         train_set,
         num_boost_round=cfg.model.num_boost_round,
         valid_sets=[valid_set],
@@ -231,8 +276,11 @@ BASELINE_MAX_ROWS = 100_000
 BASELINE_ITERATIONS = 50
 
 
-def fit_baseline(cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray) -> Pipeline:
-    """Logistic regression on the same features: what a simple model would achieve.
+def fit_baseline(
+    cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray, one_hot: OneHotCodes
+) -> Pipeline:
+    """Logistic regression on the same features, categoricals one-hot: what a simple model
+    would achieve. It takes the booster's matrix; `one_hot` (``builder.one_hot``) expands it.
 
     Fitted on an evenly spaced sample of at most BASELINE_MAX_ROWS training rows, so it
     covers the whole training window whatever the row order, for exactly
@@ -243,7 +291,10 @@ def fit_baseline(cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray) 
     # of the training matrix (-12% stage time at 100k tickets); once fitted, the steps copy
     # again, so predicting never alters a caller's matrix.
     pipeline = make_pipeline(
-        SimpleImputer(strategy="median", copy=False),
+        FunctionTransformer(one_hot, accept_sparse=True),
+        # An optional field the export lacks is an all-missing column: kept (as 0), not
+        # dropped with a warning, so the baseline sees the layout the booster sees.
+        SimpleImputer(strategy="median", copy=False, keep_empty_features=True),
         MaxAbsScaler(copy=False),
         LogisticRegression(C=cfg.model.baseline_C, max_iter=BASELINE_ITERATIONS, tol=0.0),
     )
@@ -282,6 +333,7 @@ class Fitted:
     bounds: dict[str, str]
     counts: dict[str, int]
     maturity: Maturity
+    booster_params: dict[str, Any] = field(default_factory=dict)
 
 
 def run(
@@ -299,14 +351,16 @@ def run(
     y_train, y_valid = (part[LABEL].to_numpy(int) for part in (split.train, split.valid))
 
     with stages.stage("features"):
-        builder = FeatureBuilder(cfg.features)
+        builder = FeatureBuilder(cfg.features, prepared.extras)
         x_train = builder.fit_transform(split.train)
         x_valid, x_test = (builder.transform(p) for p in (split.valid, split.test))
     with stages.stage("fit", total=cfg.model.num_boost_round) as advance:
         season = fit_season(cfg, builder, x_train, y_train)
-        booster = fit_booster(cfg, x_train, y_train, x_valid, y_valid, advance, season)
+        booster = fit_booster(
+            cfg, x_train, y_train, x_valid, y_valid, advance, season, builder.categorical_columns
+        )
     with stages.stage("baseline"):
-        baseline = fit_baseline(cfg, x_train, y_train)
+        baseline = fit_baseline(cfg, x_train, y_train, builder.one_hot)
     with stages.stage("snapshot"):
         snapshot = build_snapshot(
             prepared.tickets, prepared.labels, prepared.agents, cfg.features.recent_window_days
@@ -325,6 +379,7 @@ def run(
         baseline_valid=baseline.predict_proba(x_valid)[:, 1],
         bounds=split.bounds(),
         counts={**prepared.counts, **sizes},
+        booster_params=booster_params(cfg.model, x_train.shape[0]),
         maturity=prepared.maturity,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
@@ -355,6 +410,7 @@ def finish(
         model.threshold = cost_threshold(
             y_valid, p_valid, cfg.costs.missed_escalation, cfg.costs.unnecessary_route
         )
+        model.tiers = cfg.routing.tiers_at(model.threshold)  # the route tier starts there
 
     with stages.stage("evaluate"):
         p_test = calibrator.apply(np.asarray(fitted.raw_test, dtype=np.float64))
@@ -381,7 +437,7 @@ def finish(
     with stages.stage("logging"):
         try:
             run_id, version = _log_run(
-                cfg, uri, experiment_id, run_name, model, fitted.bounds, metrics, valid_metrics,
+                cfg, uri, experiment_id, run_name, model, fitted, metrics, valid_metrics,
                 baseline_metrics, baseline_valid_metrics, segments, test_window, stages.timings,
                 (y_test, p_test, p_base),
             )
@@ -404,6 +460,7 @@ def finish(
         timings=dict(stages.timings),
         counts=fitted.counts,
         test_window=test_window,
+        booster_params=fitted.booster_params,
     )
 
 
@@ -427,16 +484,18 @@ def _flatten(prefix: str, value: Any) -> dict[str, Any]:
 
 def _log_run(
     cfg: TrainConfig, uri: str, experiment_id: str, run_name: str | None,
-    model: EscalationModel, bounds: dict[str, str], metrics: dict[str, float],
+    model: EscalationModel, fitted: Fitted, metrics: dict[str, float],
     valid_metrics: dict[str, float], baseline_metrics: dict[str, float],
-    baseline_valid_metrics: dict[str, float], segments: pd.DataFrame, test_window: pd.DataFrame, timings: dict[str, float],
-    curves: tuple[np.ndarray, np.ndarray, np.ndarray],
+    baseline_valid_metrics: dict[str, float], segments: pd.DataFrame, test_window: pd.DataFrame,
+    timings: dict[str, float], curves: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[str, str]:
     y_test, p_test, p_base = curves
     config = cfg.model_dump(mode="json")
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
         mlflow.log_params(_flatten("", config))
-        mlflow.log_params({f"split.{k}": v for k, v in bounds.items()})
+        mlflow.log_params({f"split.{k}": v for k, v in fitted.bounds.items()})
+        # What the booster actually used: size-aware values are not in the config.
+        mlflow.log_params({f"booster.{k}": v for k, v in fitted.booster_params.items()})
         # Configured is not applied: a window shorter than a year trains without the offset.
         mlflow.log_param("seasonal_offset_applied", model.season is not None)
         mlflow.log_params(model.metadata["maturity"])

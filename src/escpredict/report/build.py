@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from escpredict.config import TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL
+from escpredict.maturity import Maturity
 from escpredict.metrics import TENURE_BANDS, tenure_band
 from escpredict.model import EscalationModel
 from escpredict.pyfunc import load_escalation_model
@@ -112,7 +113,7 @@ def build_report(
     test_start = _test_window_start(run_id)
     frame = _report_frame(window, prepared.frame, prepared.agents, test_start)
     period = Period.covering(window, since, until)
-    content = assemble(model, window, frame, options, period,
+    content = assemble(model, window, frame, options, period, prepared.maturity,
                        _source(model_uri, run_id, cfg.data.tickets, test_start))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out_dir = Path(out) / f"report-{stamp}"
@@ -155,8 +156,9 @@ def _test_window_start(run_id: str | None) -> pd.Timestamp | None:
 
 def _report_frame(window: pd.DataFrame, labelled: pd.DataFrame, agents: pd.DataFrame | None,
                   test_start: pd.Timestamp | None) -> pd.DataFrame:
-    """Resolved tickets of the window with outcomes, history, team, tenure band and whether
-    they fall in the model's training period (before its test window)."""
+    """Mature resolved tickets of the window (those ``labelled`` holds) with outcomes,
+    history, team, tenure band and whether they fall in the model's training period
+    (before its test window)."""
     rows = window.index.intersection(labelled.index)
     frame = window.loc[rows].join(labelled.loc[rows, list(HISTORY_NAMES)])
     teams = agents.set_index("agent_id")["team"] if agents is not None else pd.Series(dtype=str)
@@ -187,11 +189,24 @@ def _source(model_uri: str, run_id: str | None, tickets: Any,
     }
 
 
+def mature_tickets(window: pd.DataFrame, cut: Maturity) -> pd.DataFrame:
+    """The window's tickets created by ``cut``'s cutoff: those the KPIs count.
+
+    Near the data's end the resolved tickets are mostly the quick, unescalated ones, which
+    would read as a drop in escalations. Masking their labels alone would count them as
+    open instead, a drop in resolved tickets; leaving them out keeps every KPI on the
+    tickets training judges.
+    """
+    return window[cut.mature(window["created_at"])]
+
+
 def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
-             options: Options, period: Period, facts: dict[str, str]) -> ReportContent:
+             options: Options, period: Period, maturity: Maturity,
+             facts: dict[str, str]) -> ReportContent:
     """Score the resolved tickets and build every table, figure and finding of the report.
 
-    ``frame`` holds the window's resolved tickets with a boolean ``in_training_period``.
+    ``frame`` holds the window's mature resolved tickets with a boolean
+    ``in_training_period``; ``maturity`` is training's label-maturity cut.
     """
     matrix = model.matrix(frame)
     frame = frame.assign(probability=model.proba_from_matrix(matrix))
@@ -203,8 +218,10 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     frame = frame.assign(expected=neutral_p * scale)
 
     freq = kpis.kpi_frequency(period.start, period.end)
-    window = window.assign(resolution_hours=kpis.resolution_hours(window))
-    kpi_table = kpis.period_kpis(window, freq)
+    counted = mature_tickets(window, maturity)
+    kpi_table = kpis.period_kpis(
+        counted.assign(resolution_hours=kpis.resolution_hours(counted)), freq
+    )
     gaps = {g.name: fairness.observed_expected(frame, g.keys) for g in GROUPINGS}
     under = underescalation.under_escalation(frame, model.threshold)
 
@@ -224,11 +241,20 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     findings = _findings(flagged, gaps, sample, summary, frame)
     recognition = _recognition(gaps["gaps_by_agent"], under)
     in_training = frame["in_training_period"]
+    still_open = int(window[LABEL].isna().sum())
     facts = {
         **facts,
         "Period": period.describe(),
         "Tickets in period": f"{len(window):,} ({len(frame):,} resolved, "
-                             f"{len(window) - len(frame):,} still open)",
+                             f"{len(window) - len(frame) - still_open:,} resolved but too "
+                             f"recent to judge, {still_open:,} still open)",
+        "Label maturity": (
+            f"tickets created after {maturity.cutoff:%Y-%m-%d %H:%M} UTC "
+            f"({maturity.horizon_days:.1f} days "
+            "before the data's end) are left out of every KPI and comparison, as training "
+            "leaves them out: too few of their escalations are known yet"
+            if maturity.horizon_days else "no horizon: every resolved ticket counts"
+        ),
         "Model's own tickets": (
             f"{int(in_training.sum()):,} of the resolved tickets were created before the model's "
             "test window, so they trained or calibrated it; on them the model knows the outcomes "
@@ -260,7 +286,7 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     layout = sections.layout(
         kpi_table, freq, summary, top, by_category, by_tenure, gaps["gaps_by_agent"],
         [g.name for g in GROUPINGS], findings, under, model.threshold, recognition,
-        options.findings,
+        options.findings, maturity,
     )
     return ReportContent("Escalation report", facts, layout, tables)
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from escpredict.maturity import Maturity
 from escpredict.report import drivers, fairness, figures, kpis, underescalation
 from escpredict.report.render import TABLES_DIR, figure_uri
 
@@ -62,6 +63,18 @@ def _ratio_plot(by_agent: pd.DataFrame) -> list[dict[str, str]]:
         "Agent ratios", "Red: significantly above expected; green: below; grey: within noise.")]
 
 
+def maturity_note(cut: Maturity) -> str:
+    """What the KPIs' latest points count, given training's label-maturity cut."""
+    if cut.horizon_days == 0:
+        return ("Every ticket counts (no label-maturity horizon): the latest points count only "
+                "tickets resolved so far, and escalated tickets take longer to close, so recent "
+                "escalation rates may read low.")
+    return (f"Tickets created after {cut.cutoff:%Y-%m-%d %H:%M} UTC (the last "
+            f"{cut.horizon_days:.1f} days of the data) are left out, as training leaves them "
+            "out: escalated tickets take longer to close, so too few of their escalations are "
+            "known yet and they would read as a drop.")
+
+
 def _figure(fig: Any, alt: str, caption: str) -> dict[str, str]:
     return {"uri": figure_uri(fig), "alt": alt, "caption": caption}
 
@@ -70,7 +83,7 @@ def layout(
     kpi_table: pd.DataFrame, freq: str, summary: drivers.ShapSample, top: np.ndarray,
     by_category: pd.DataFrame, by_tenure: pd.DataFrame, by_agent: pd.DataFrame,
     gap_tables: list[str], findings: list[str], under: pd.DataFrame, threshold: float,
-    recognised: pd.DataFrame, n_findings: int,
+    recognised: pd.DataFrame, n_findings: int, cut: Maturity,
 ) -> list[dict[str, Any]]:
     """The five sections: intro, findings, figures and the names of their tables."""
     held_flags = under[under["flag"]]
@@ -89,9 +102,7 @@ def layout(
                                 f"{kpis.DAILY_BELOW_DAYS} days is shown by day, one under "
                                 f"{kpis.WEEKLY_BELOW_DAYS} by week, a longer one by month. "
                                 "The first and last points may cover part of a "
-                                f"{_FREQ_PERIOD[freq]}, and the latest ones count only tickets "
-                                "resolved so far: escalated tickets take longer to close, so "
-                                "recent escalation rates read low until they do.")],
+                                f"{_FREQ_PERIOD[freq]}. " + maturity_note(cut))],
             "tables": ["kpis"],
         },
         {

@@ -1,7 +1,8 @@
 """The scoring API: ``create_app(settings)`` wires model holder, auth, limits and telemetry.
 
 Routes are thin: validate the body, turn it into a plain dict, call
-``EscalationModel.score_record`` on the model held at that moment, shape the answer.
+``EscalationModel.score_record`` (``score_records`` for a batch: one matrix, one booster
+call) on the model held at that moment, shape the answer.
 """
 
 # No `from __future__ import annotations`: the request models are made per app inside
@@ -81,7 +82,15 @@ def ticket_score(ticket_id: str | None, score: Score) -> dict[str, Any]:
         "risk_tier": score.tier,
         "route": score.route,
         "reasons": [
-            {"feature": r.feature, "name": r.name, "value": _finite(r.value), "contribution": r.contribution}
+            {
+                "feature": r.feature,
+                "name": r.name,
+                "value": _finite(r.value),
+                "contribution": r.contribution,
+                "field": r.field,
+                "display_value": r.display_value,
+                "text": r.text,
+            }
             for r in score.reasons
         ],
         "flags": score.flags,
@@ -110,7 +119,6 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     use_store(settings.tracking_uri)
     holder = ModelHolder(settings.model_uri, settings.tracking_uri)
     telemetry = Telemetry()
-    Ticket, BatchRequest = request_models(settings.max_text_chars, settings.max_batch)
     auth_on = not settings.auth_disabled
     scoring_key = Security(RequireKey(settings.scoring_keys(), auth_on, "scoring"))
     admin_key = Security(RequireKey(settings.admin_keys(), auth_on, "admin"))
@@ -126,6 +134,15 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             telemetry.set_model(loaded.name, str(loaded.version))
         return loaded
 
+    # Loaded now, not at start-up, so the request schema can list the extra features the
+    # model's mapping declared (a model promoted later with other extras needs a restart).
+    with contextlib.suppress(ModelLoadError):  # not ready; /v1/model shows why
+        reload_now(False)
+    extras = getattr(holder.current.model.builder, "extra_features", {}) if holder.current else {}
+    Ticket, BatchRequest = request_models(
+        settings.max_text_chars, settings.max_batch, settings.n_reasons, extras
+    )
+
     async def watch_alias(interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
@@ -134,8 +151,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with contextlib.suppress(ModelLoadError):  # not ready; /v1/model shows why
-            await run_in_threadpool(reload_now, False)
+        with contextlib.suppress(ModelLoadError):  # the alias may have moved since create_app
+            await run_in_threadpool(reload_now, holder.current is not None)
         watcher = None
         if settings.reload_interval_s > 0:
             watcher = asyncio.create_task(watch_alias(settings.reload_interval_s))
@@ -159,10 +176,15 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no model loaded yet")
         return loaded
 
-    def score_all(loaded: LoadedModel, tickets: Sequence[Any], rid: str) -> list[dict[str, Any]]:
+    def score_all(
+        loaded: LoadedModel, tickets: Sequence[Any], rid: str, n_reasons: int
+    ) -> list[dict[str, Any]]:
         """Score with one model object for the whole request; an internal failure is a clean 500."""
         try:
-            scores = [loaded.model.score_record(t.record(), settings.n_reasons) for t in tickets]
+            if len(tickets) == 1:
+                scores = [loaded.model.score_record(tickets[0].record(), n_reasons)]
+            else:  # one booster call and one SHAP call for the whole batch
+                scores = loaded.model.score_records([t.record() for t in tickets], n_reasons)
         except Exception as exc:  # noqa: BLE001 - any model failure must become a clean 500
             # The exception text may quote ticket content: log its type and stack only.
             stack = "".join(traceback.format_tb(exc.__traceback__))
@@ -184,7 +206,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         # which cost several ms each on a busy machine. Batches stay on the thread pool.
         rid = request_id(request)
         loaded = serving()
-        (scored,) = score_all(loaded, [ticket], rid)
+        (scored,) = score_all(loaded, [ticket], rid, settings.n_reasons)
         return _json({**scored, "request_id": rid, "model": _model_ref(loaded)}, rid)
 
     @app.post(
@@ -195,7 +217,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     def score_batch(batch: BatchRequest, request: Request) -> Response:  # type: ignore[valid-type]
         rid = request_id(request)
         loaded = serving()
-        scores = score_all(loaded, batch.tickets, rid)  # type: ignore[attr-defined]
+        asked = batch.reasons  # type: ignore[attr-defined]
+        n_reasons = settings.n_reasons if asked is None else asked
+        scores = score_all(loaded, batch.tickets, rid, n_reasons)  # type: ignore[attr-defined]
         return _json({"request_id": rid, "model": _model_ref(loaded), "scores": scores}, rid)
 
     @app.get(

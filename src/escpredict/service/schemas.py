@@ -7,19 +7,23 @@ dropped silently and the ticket scored with snapshot values instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
+    create_model,
     field_validator,
 )
 
-from escpredict.contract import HISTORY_NAMES, SCORING_FIELDS
+from escpredict.contract import HISTORY_NAMES, SCORING_FIELDS, TICKETS_BY_NAME
 
 #: Tickets created before this, or more than a day in the future, are clock or unit mistakes.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -91,27 +95,90 @@ class _TicketBase(BaseModel):
             )
         return value
 
+    #: Fields passed to the model (set per app: the contract's plus the model's extras).
+    record_fields: ClassVar[tuple[str, ...]] = SCORING_FIELDS
+
     def record(self) -> dict[str, Any]:
         """The plain dict ``EscalationModel.score_record`` takes (history only where given)."""
         values = self.__dict__
-        out = {name: values[name] for name in SCORING_FIELDS}
+        out = {name: values[name] for name in self.record_fields}
         out.update((name, values[name]) for name in HISTORY_NAMES if values[name] is not None)
         return out
 
 
-def request_models(max_text_chars: int, max_batch: int) -> tuple[type[_TicketBase], type[BaseModel]]:
-    """The ticket and batch request models for these limits."""
-    Text = Annotated[str, StringConstraints(max_length=max_text_chars)]
+#: Strict: JSON true or "2" is not a number; accepting them would contradict the schema.
+_Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+#: How many reasons to return, as JSON Schema's integer: 3 or 3.0, never "3", true or 2.5.
+_ReasonCount = Annotated[
+    int,
+    Field(strict=True, ge=0, le=50),
+    BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v),
+]
+_CONTRACT_TYPES: dict[str, Any] = {
+    "str": Label,
+    "int": _Number,  # a whole number (initial_tier) that frames carry as float: NaN if missing
+    "float": _Number,
+    "bool": StrictBool,
+}
 
-    class Ticket(_TicketBase):
-        subject: Text = ""
-        description: Text = ""
+
+def _optional_fields(max_text_chars: int, extra_features: Mapping[str, str]) -> dict[str, Any]:
+    """Optional request fields: contract scoring fields not declared above, then the extras.
+
+    Derived from the contract, so a scoring field added there is accepted (and documented)
+    without touching this module; extras are what the served model's mapping declared.
+    """
+    declared = set(_TicketBase.model_fields) | {"subject", "description"}
+    fields: dict[str, Any] = {
+        name: (
+            _CONTRACT_TYPES[TICKETS_BY_NAME[name].kind] | None,
+            Field(None, description=TICKETS_BY_NAME[name].doc),
+        )
+        for name in SCORING_FIELDS
+        if name not in declared
+    }
+    by_kind: dict[str, Any] = {
+        "categorical": Label,
+        "text": Annotated[str, StringConstraints(max_length=max_text_chars)],
+        "numeric": _Number,
+        "boolean": StrictBool,
+    }
+    for name, kind in extra_features.items():
+        fields[name] = (
+            by_kind[kind] | None,
+            Field(None, description=f"Extra {kind} feature declared in the model's mapping."),
+        )
+    return fields
+
+
+def request_models(
+    max_text_chars: int,
+    max_batch: int,
+    n_reasons: int = 5,
+    extra_features: Mapping[str, str] | None = None,
+) -> tuple[type[_TicketBase], type[BaseModel]]:
+    """The ticket and batch request models for these limits and the model's extra features."""
+    Text = Annotated[str, StringConstraints(max_length=max_text_chars)]
+    extras = dict(extra_features or {})
+    Ticket = create_model(
+        "Ticket",
+        __base__=_TicketBase,
+        subject=(Text, ""),
+        description=(Text, ""),
+        **_optional_fields(max_text_chars, extras),
+    )
+    Ticket.record_fields = (*SCORING_FIELDS, *extras)
 
     class BatchRequest(BaseModel):
         model_config = ConfigDict(
             extra="forbid", json_schema_extra={"examples": [{"tickets": [EXAMPLE_TICKET]}]}
         )
         tickets: list[Ticket] = Field(min_length=1, max_length=max_batch)
+        reasons: _ReasonCount | None = Field(
+            None,
+            description=f"Reasons per ticket (default {n_reasons}). Exact SHAP values are most "
+            "of a batch's cost: 0 skips them and scores several times faster.",
+        )
 
     return Ticket, BatchRequest
 
@@ -128,10 +195,52 @@ class ModelRef(BaseModel):
 
 
 class ReasonOut(BaseModel):
-    feature: str = Field(description="Machine feature name.")
-    name: str = Field(description="Readable feature name.")
-    value: float | None = Field(description="The ticket's feature value (null if missing).")
-    contribution: float = Field(description="Signed SHAP value on the log-odds scale.")
+    """One input field's share of the score: its features' SHAP values summed.
+
+    All of a ticket's field contributions plus the model's expected value add up to its
+    log-odds, so nothing is lost by grouping; only the top few are returned.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "feature": "priority", "name": "priority", "value": None,
+                    "contribution": 0.58, "field": "priority", "display_value": "high",
+                    "text": "priority = high",
+                },
+                {
+                    "feature": "agent_id", "name": "agent", "value": None,
+                    "contribution": 0.16, "field": "agent_id", "display_value": "none given",
+                    "text": "no agent known (agent: none given)",
+                },
+            ]
+        }
+    )
+
+    feature: str = Field(description="Machine name of the input field (same as `field`).")
+    name: str = Field(description="Readable name of the field, e.g. 'agent tenure (days)'.")
+    value: float | None = Field(
+        description="The field's number when it is one model feature (e.g. tenure in days); "
+        "null for categorical fields, text, and missing values."
+    )
+    contribution: float = Field(
+        description="Signed sum of the field's SHAP values on the log-odds scale."
+    )
+    field: str = Field(
+        description="Input field: a request field (priority, category, ...), a derived "
+        "statistic (hour_of_day, description_length, ...), a history field, 'text' for the "
+        "subject and description words, or agent_id / customer_id when none was given."
+    )
+    display_value: str = Field(
+        description="The ticket's value as a reader sees it: 'high', '12 days', 'none given', "
+        "or the telling words of the text."
+    )
+    text: str = Field(
+        description="One readable sentence, e.g. `priority = high`, `agent's escalation rate "
+        "31%, 37 of 120 earlier tickets (overall 18%)`, `ticket text: \"refund\", \"charged "
+        "twice\"`, `no agent known (agent: none given)`."
+    )
 
 
 class TicketScore(BaseModel):
