@@ -230,15 +230,16 @@ def markdown(results: dict[str, Any]) -> str:
               (f"| {b['n']:,} | {b['load_s']:.1f} | {b['score_s']:.1f} | {b['tickets_per_s']:,.0f} | "
               f"{b['end_to_end_tickets_per_s']:,.0f} |")]
     lines += ["", "## 5. Quality (test window = most recent 15% by creation time)", "",
-              ("| profile | tickets | test AUC | oracle AUC | ratio | ECE | logistic baseline AUC "
-               "| plain reference AUC |"), "|---|---|---|---|---|---|---|---|"]
+              ("| profile | tickets | test AUC | oracle AUC | ratio | ECE | oracle ECE (noise floor) "
+               "| logistic baseline AUC | plain reference AUC |"), "|---|---|---|---|---|---|---|---|---|"]
     rows = [(_profile(r), r["n"], r["quality"]) for r in [*results["training"], *_realistic_runs(results)]]
     if len(_realistic_runs(results)) > 1:
         rows.append(("**realistic, mean**", results["realistic"]["runs"][0]["n"], results["realistic"]["mean"]))
     for profile, n, q in rows:
         plain = "—" if q["reference_auc"] is None else f"{q['reference_auc']:.4f}"
         lines.append(f"| {profile} | {n:,} | {q['test_auc']:.4f} | {q['oracle_auc']:.4f} | "
-                     f"{q['auc_ratio']:.3f} | {q['ece']:.4f} | {q['baseline_auc']:.4f} | {plain} |")
+                     f"{q['auc_ratio']:.3f} | {q['ece']:.4f} | {q['oracle_ece']:.4f} | "
+                     f"{q['baseline_auc']:.4f} | {plain} |")
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,7 @@ def test_harness_writes_every_section_and_the_targets(tmp_path: Path) -> None:
     realistic = results["realistic"]
     assert [(r["export"], r["seed"]) for r in realistic["runs"]] == [("events", 0), ("events", 1)]
     assert 0 < realistic["mean"]["oracle_auc"] <= 1 and 0 < realistic["mean"]["reference_auc"] <= 1
+    assert 0 <= realistic["mean"]["oracle_ece"] < 1
     assert results["inprocess"]["ratio_median"] > 0
     assert results["batch"]["n"] == 3000
     assert {g["stage"] for g in results["growth"]} >= {"features", "fit", "total"}
