@@ -18,6 +18,7 @@ from sklearn.preprocessing import MaxAbsScaler
 from escpredict.contract import LABEL
 from escpredict.features import FeatureBuilder
 from escpredict.pyfunc import load_escalation_model
+from escpredict.registry import use_store
 from escpredict.stages import Stages
 from escpredict.train import (
     BASELINE_ITERATIONS,
@@ -91,7 +92,7 @@ def test_open_and_immature_tickets_are_counted_not_trained_on(trained: Trained) 
 
 
 def test_registered_pyfunc_reproduces_training_scores(trained: Trained) -> None:
-    mlflow.set_tracking_uri(trained.tracking_uri)
+    use_store(trained.tracking_uri)  # tracking and registry: another test may have moved either
     uri = "models:/escalation-risk@candidate"
     window = trained.result.test_window
     model = load_escalation_model(uri)
