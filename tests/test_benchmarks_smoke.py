@@ -13,6 +13,7 @@ def test_harness_writes_every_section_and_the_targets(tmp_path: Path) -> None:
     run.main([
         "--sizes", "2000,3000", "--quality-size", "3000", "--batch-size", "3000",
         "--tickets", "20", "--runs", "1", "--skip-http",
+        "--profiles", "default,realistic", "--realistic-size", "3000", "--realistic-seeds", "0,1",
         "--workdir", str(tmp_path / "work"), "--out", str(out),
     ])
 
@@ -22,9 +23,17 @@ def test_harness_writes_every_section_and_the_targets(tmp_path: Path) -> None:
     assert results["training"][1]["peak_rss_bytes"] > 0
     assert results["training"][1]["cpu_s"] > 0
     assert 0 < results["training"][1]["quality"]["oracle_auc"] <= 1
+    assert 0 < results["training"][1]["quality"]["reference_auc"] <= 1  # judged size only
+    assert results["training"][0]["quality"]["reference_auc"] is None
+    realistic = results["realistic"]
+    assert [(r["export"], r["seed"]) for r in realistic["runs"]] == [("events", 0), ("events", 1)]
+    assert 0 < realistic["mean"]["oracle_auc"] <= 1 and 0 < realistic["mean"]["reference_auc"] <= 1
+    assert 0 <= realistic["mean"]["oracle_ece"] < 1
     assert results["inprocess"]["ratio_median"] > 0
     assert results["batch"]["n"] == 3000
     assert {g["stage"] for g in results["growth"]} >= {"features", "fit", "total"}
     table = (out / "results.md").read_text()
     assert "## Targets" in table and "## 5. Quality" in table
     assert "not run" in table  # HTTP was skipped, and the targets table says so
+    assert "realistic 3,000, mean of 2 seeds: test AUC − plain reference AUC" in table
+    assert "| realistic (events, seed 1) | 3,000 |" in table and "realistic, mean" in table

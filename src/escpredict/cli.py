@@ -57,26 +57,54 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+PROFILES = ("default", "realistic")
+
+
 @app.command("sample-data")
 def sample_data(
-    tickets: Annotated[int, typer.Option(help="Number of tickets.")] = 50_000,
+    tickets: Annotated[
+        int | None,
+        typer.Option(min=1, help="Number of tickets [default: 50000, realistic 20000]."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 0,
     out: Annotated[Path, typer.Option(help="Output folder.")] = DEFAULT_SAMPLE_DIR,
     fmt: Annotated[str, typer.Option("--format", help="parquet, csv or jsonl.")] = "parquet",
+    profile: Annotated[
+        str, typer.Option(help="default, or realistic: an IT-support event log (see README).")
+    ] = "default",
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Window length in days (realistic only) [default: 91]."),
+    ] = None,
 ) -> None:
-    """Generate the embedded sample export (tickets, agents) and the oracle file."""
-    write_sample(tickets, seed, out, fmt)
+    """Generate a sample export (tickets, agents; events for realistic) and the oracle file."""
+    if profile not in PROFILES:
+        raise typer.BadParameter(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    if days is not None and profile != "realistic":
+        raise typer.BadParameter("--days goes with --profile realistic")
+    default_n = 50_000 if profile == "default" else 20_000
+    write_sample(default_n if tickets is None else tickets, seed, out, fmt, profile, days)
 
 
-def write_sample(n: int, seed: int, out: Path, fmt: str) -> dict[str, Path]:
+def write_sample(
+    n: int, seed: int, out: Path, fmt: str, profile: str = "default", days: int | None = None
+) -> dict[str, Path]:
     from escpredict import sample_data as sd
+    from escpredict import sample_realistic as sr
     from escpredict.stages import Stages
 
     with Stages(console) as stages:
-        with stages.stage("generate", total=sd.PROGRESS_STEPS) as advance:
-            sample = sd.generate(n, seed=seed, progress=lambda _done: advance(1))
-        with stages.stage("write"):
-            paths = sd.write(sample, out, fmt)
+        if profile == "realistic":
+            window = {} if days is None else {"days": days}
+            with stages.stage("generate", total=sr.PROGRESS_STEPS) as advance:
+                sample = sr.generate(n, seed=seed, progress=lambda _done: advance(1), **window)
+            with stages.stage("write"):
+                paths = sr.write(sample, out, fmt)
+        else:
+            with stages.stage("generate", total=sd.PROGRESS_STEPS) as advance:
+                sample = sd.generate(n, seed=seed, progress=lambda _done: advance(1))
+            with stages.stage("write"):
+                paths = sd.write(sample, out, fmt)
     for name, path in paths.items():
         console.print(f"  {name:<8} {path}")
     return paths

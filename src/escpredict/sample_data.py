@@ -28,8 +28,8 @@ PROGRESS_STEPS = 6
 
 FORMATS = ("parquet", "csv", "jsonl")
 
-_DAY_S = 86_400
-_TIMESTAMP = "datetime64[us, UTC]"  # pandas 3's default resolution, tz-aware UTC
+DAY_S = 86_400
+TIMESTAMP = "datetime64[us, UTC]"  # pandas 3's default resolution, tz-aware UTC
 
 
 @dataclass(frozen=True)
@@ -349,15 +349,15 @@ def _bounds(start: str, months: int) -> tuple[int, int]:
 
 def _season(epoch_s: np.ndarray) -> np.ndarray:
     """+1 in mid-December (holiday rush), -1 in mid-June."""
-    day_of_year = (epoch_s / _DAY_S - 348.5) % 365.25
+    day_of_year = (epoch_s / DAY_S - 348.5) % 365.25
     return np.cos(2 * np.pi * day_of_year / 365.25)
 
 
-def _created_at(rng: np.random.Generator, n: int, lo: int, hi: int) -> np.ndarray:
+def created_times(rng: np.random.Generator, n: int, lo: int, hi: int) -> np.ndarray:
     """Creation times (epoch seconds, sorted) following daily, weekly and seasonal rhythm."""
     hours = np.arange(lo, hi, 3600, dtype=np.int64)
     hour_of_day = (hours // 3600) % 24
-    weekday = (hours // _DAY_S + 3) % 7  # 1970-01-01 was a Thursday
+    weekday = (hours // DAY_S + 3) % 7  # 1970-01-01 was a Thursday
     growth = 1 + 0.3 * (hours - lo) / max(hi - lo, 1)
     weight = _HOURLY_VOLUME[hour_of_day] * _WEEKDAY_VOLUME[weekday] * growth
     weight *= 1 + 0.25 * _season(hours)
@@ -377,13 +377,13 @@ def _agents(rng: np.random.Generator, n_tickets: int, lo: int, hi: int) -> _Agen
     is_tier1 = roles == "agent"
     # Tier 1 has churn: ~20% join during the period (in its first three quarters).
     years_before = np.where(is_tier1, rng.exponential(1.3, n), 1.5 + rng.exponential(2.5, n))
-    hire_s = lo - (years_before * 365.25 * _DAY_S).astype(np.int64) - 14 * _DAY_S
+    hire_s = lo - (years_before * 365.25 * DAY_S).astype(np.int64) - 14 * DAY_S
     joins = is_tier1 & (rng.random(n) < 0.2)
     hire_s[joins] = lo + (rng.random(joins.sum()) * 0.75 * (hi - lo)).astype(np.int64)
-    hire_s -= hire_s % _DAY_S
+    hire_s -= hire_s % DAY_S
     tier1 = np.flatnonzero(is_tier1)
     # Some tier-1 agent must predate the first ticket so every ticket has someone to go to.
-    hire_s[tier1[0]] = min(hire_s[tier1[0]], lo - 30 * _DAY_S)
+    hire_s[tier1[0]] = min(hire_s[tier1[0]], lo - 30 * DAY_S)
     n_teams = int(np.clip(n // 10, 3, len(_TEAM_NAMES)))
     team = np.where(
         roles == "coordinator",
@@ -393,7 +393,7 @@ def _agents(rng: np.random.Generator, n_tickets: int, lo: int, hi: int) -> _Agen
     frame = pd.DataFrame(
         {
             "agent_id": pd.array([f"AG{i:04d}" for i in range(1, n + 1)], dtype="str"),
-            "hire_date": pd.to_datetime(hire_s, unit="s", utc=True).astype(_TIMESTAMP),
+            "hire_date": pd.to_datetime(hire_s, unit="s", utc=True).astype(TIMESTAMP),
             "team": pd.array(team, dtype="str"),
             "role": pd.array(roles, dtype="str"),
         }
@@ -409,7 +409,7 @@ def _agents(rng: np.random.Generator, n_tickets: int, lo: int, hi: int) -> _Agen
     )
 
 
-def _customers(rng: np.random.Generator, n: int) -> tuple[np.ndarray, int]:
+def repeat_customers(rng: np.random.Generator, n: int) -> tuple[np.ndarray, int]:
     """Zipf-like repeat customers: ticket -> customer index, and the pool size."""
     pool = max(1, int(n * 0.3))
     weight = (np.arange(pool) + 10.0) ** -1.1
@@ -539,7 +539,7 @@ def _texts(
 def _risk_context(epoch_s: np.ndarray) -> np.ndarray:
     """Log-odds from time: nights and weekends are thinly staffed, December is hectic."""
     hour = (epoch_s // 3600) % 24
-    weekday = (epoch_s // _DAY_S + 3) % 7
+    weekday = (epoch_s // DAY_S + 3) % 7
     night = (hour < 6) | (hour >= 22)
     return 0.3 * night + 0.2 * (weekday >= 5) + 0.3 * _season(epoch_s)
 
@@ -548,7 +548,7 @@ def _agent_effect(
     agents: _Agents, agent: np.ndarray, category: np.ndarray, created: np.ndarray
 ) -> np.ndarray:
     """Own tendency, a new-hire penalty that fades, and category skill growing with tenure."""
-    tenure_days = (created - agents.hire_s[agent]) / _DAY_S
+    tenure_days = (created - agents.hire_s[agent]) / DAY_S
     ramp = 1 - np.exp(-tenure_days / 365)
     return (
         agents.bias[agent] + 0.8 * np.exp(-tenure_days / 120) - agents.skill[agent, category] * ramp
@@ -571,20 +571,20 @@ def _duration_s(
 
 def _csat(rng: np.random.Generator, escalated: np.ndarray, duration_s: np.ndarray) -> np.ndarray:
     """1-5 score, worse after escalation and long waits; ~40% never answered."""
-    days = duration_s / _DAY_S
+    days = duration_s / DAY_S
     mean = 4.4 - 1.1 * escalated - 0.5 * np.log1p(days)
     score = np.clip(np.rint(mean + rng.normal(0.0, 0.8, escalated.size)), 1, 5)
     return np.where(rng.random(escalated.size) < _CSAT_MISSING_SHARE, np.nan, score)
 
 
-def _str_column(values: np.ndarray, missing: np.ndarray | None = None) -> pd.Series:
+def str_column(values: np.ndarray, missing: np.ndarray | None = None) -> pd.Series:
     values = values.astype(object)
     if missing is not None:
         values = np.where(missing, None, values)
     return pd.Series(values, dtype="str")
 
 
-def _masked(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.Series:
+def masked(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.Series:
     return pd.Series(pd.array(values, dtype=dtype)).mask(missing)
 
 
@@ -607,11 +607,11 @@ def generate(
     n = n_tickets
     lo, hi = _bounds(start, months)
 
-    created = _created_at(rng, n, lo, hi)
+    created = created_times(rng, n, lo, hi)
     report(1)
 
     agents = _agents(rng, n, lo, hi)
-    customer, pool = _customers(rng, n)
+    customer, pool = repeat_customers(rng, n)
     cust_difficulty = rng.normal(0.0, 0.4, pool)
     cust_channel = rng.choice(len(_CHANNELS), size=pool, p=_CHANNEL_SHARE)
     report(2)
@@ -668,31 +668,31 @@ def generate(
     done = escalated & ~is_open  # escalation shows in the export only once resolved
     tickets = pd.DataFrame(
         {
-            "ticket_id": _str_column(
+            "ticket_id": str_column(
                 np.char.add("T", np.char.zfill(np.arange(1, n + 1).astype(str), 7))
             ),
-            "created_at": pd.to_datetime(created, unit="s", utc=True).astype(_TIMESTAMP),
-            "channel": _str_column(np.array(_CHANNELS)[channel]),
-            "category": _str_column(np.array([c.name for c in _CATEGORIES])[category]),
-            "priority": _str_column(np.array(_PRIORITIES)[priority]),
+            "created_at": pd.to_datetime(created, unit="s", utc=True).astype(TIMESTAMP),
+            "channel": str_column(np.array(_CHANNELS)[channel]),
+            "category": str_column(np.array([c.name for c in _CATEGORIES])[category]),
+            "priority": str_column(np.array(_PRIORITIES)[priority]),
             "subject": pd.Series(subject, dtype="str"),
             "description": pd.Series(description, dtype="str"),
-            "customer_id": _str_column(np.char.add("C", np.char.zfill(customer.astype(str), 6))),
-            "agent_id": _str_column(ids[agent]),
-            "first_responder_id": _str_column(np.where(coordinated, ids[coordinator], ids[agent])),
-            "first_responder_role": _str_column(np.where(coordinated, "coordinator", "agent")),
-            "resolver_id": _str_column(ids[resolver], missing=is_open),
+            "customer_id": str_column(np.char.add("C", np.char.zfill(customer.astype(str), 6))),
+            "agent_id": str_column(ids[agent]),
+            "first_responder_id": str_column(np.where(coordinated, ids[coordinator], ids[agent])),
+            "first_responder_role": str_column(np.where(coordinated, "coordinator", "agent")),
+            "resolver_id": str_column(ids[resolver], missing=is_open),
             "resolved_at": pd.to_datetime(created + duration, unit="s", utc=True)
-            .astype(_TIMESTAMP)
+            .astype(TIMESTAMP)
             .where(~is_open),
-            "initial_tier": _masked(np.ones(n, dtype=np.int64), tier_missing, "Int64"),
-            "final_tier": _masked(1 + escalated.astype(np.int64), tier_missing | is_open, "Int64"),
-            "initial_queue": _str_column(np.full(n, "tier1")),
-            "final_queue": _str_column(np.where(escalated, "tier2", "tier1"), missing=is_open),
+            "initial_tier": masked(np.ones(n, dtype=np.int64), tier_missing, "Int64"),
+            "final_tier": masked(1 + escalated.astype(np.int64), tier_missing | is_open, "Int64"),
+            "initial_queue": str_column(np.full(n, "tier1")),
+            "final_queue": str_column(np.where(escalated, "tier2", "tier1"), missing=is_open),
             "reassignment_count": pd.Series(coordinated.astype(np.int64) + done, dtype="Int64"),
             "agents_involved": pd.Series(1 + (rng.random(n) < 0.15) + done, dtype="Int64"),
             "csat": pd.Series(np.where(is_open, np.nan, _csat(rng, escalated, duration))),
-            "reopened": _masked(rng.random(n) < 0.03 + 0.25 * p_escalation, is_open, "boolean"),
+            "reopened": masked(rng.random(n) < 0.03 + 0.25 * p_escalation, is_open, "boolean"),
         }
     )
     oracle = pd.DataFrame(
@@ -704,10 +704,12 @@ def generate(
     )
     report(6)
     # The default profile has no product, location, ...: those columns are there, all empty.
-    return SampleData(tickets=complete(tickets, _ticket_fields()), agents=agents.frame, oracle=oracle)
+    return SampleData(
+        tickets=complete(tickets, ticket_fields()), agents=agents.frame, oracle=oracle
+    )
 
 
-def _ticket_fields() -> tuple[Field, ...]:
+def ticket_fields() -> tuple[Field, ...]:
     return tuple(f for f in TICKET_FIELDS if f.name != LABEL)
 
 
@@ -726,12 +728,12 @@ def write(sample: SampleData, out_dir: Path, fmt: str = "parquet") -> dict[str, 
         "oracle": out_dir / "oracle.parquet",
     }
     for name in ("tickets", "agents"):
-        _write_frame(getattr(sample, name), paths[name], fmt)
+        write_frame(getattr(sample, name), paths[name], fmt)
     sample.oracle.to_parquet(paths["oracle"], index=False)
     return paths
 
 
-def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     if fmt == "parquet":
         frame.to_parquet(path, index=False)
     elif fmt == "csv":

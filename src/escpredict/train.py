@@ -131,13 +131,15 @@ def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     """Load and validate the export, label it and compute history as of each creation time."""
     extras = declared_extras(cfg.data.mapping)
     with stages.stage("load"):
+        # Agents first: an event export's collapse needs their roles to skip dispatchers.
+        agents_path = resolve_path(cfg.data.agents)
+        agents = load_agents(agents_path, cfg.data.mapping) if agents_path else None
         loaded = load_tickets(
             resolve_path(cfg.data.tickets),
             mapping=cfg.data.mapping,
             quarantine=resolve_path(cfg.data.quarantine),
+            agents=agents,
         )
-        agents_path = resolve_path(cfg.data.agents)
-        agents = load_agents(agents_path, cfg.data.mapping) if agents_path else None
     tickets = loaded.tickets
     with stages.stage("labels"):
         labels = label_tickets(tickets, cfg.labels, agents)
