@@ -57,6 +57,21 @@ def measure(http: httpx.Client, bodies: list[dict[str, Any]], runs: int) -> dict
     return out
 
 
+def compare(model: str, tracking_uri: str | None, batch: int, runs: int) -> dict[str, Any]:
+    """Start ``escpredict serve`` on `model` and measure a batch against single calls."""
+    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    with server(model, tracking_uri) as base, httpx.Client(
+        base_url=base, headers={"X-API-Key": KEY}, timeout=60, transport=transport
+    ) as http:
+        return measure(http, tickets(batch, _after_history(http)), runs)
+
+
+def _after_history(http: httpx.Client) -> str:
+    """A creation time one day after the model's history ends: new tickets, as in production."""
+    as_of = http.get("/v1/model").json()["history_as_of"]
+    return (pd.Timestamp(as_of) + pd.Timedelta(days=1)).isoformat()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL_URI)
@@ -71,9 +86,7 @@ def main() -> None:
     with target as base, httpx.Client(
         base_url=base, headers={"X-API-Key": KEY}, timeout=60, transport=transport
     ) as http:
-        as_of = http.get("/v1/model").json()["history_as_of"]
-        created = (pd.Timestamp(as_of) + pd.Timedelta(days=1)).isoformat()
-        result = measure(http, tickets(args.batch, created), args.runs)
+        result = measure(http, tickets(args.batch, _after_history(http)), args.runs)
     rates = result["tickets_per_s"]
     for run in range(args.runs):
         print(

@@ -22,12 +22,15 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import http_compare, inprocess, training
+from benchmarks import http_batch, http_compare, inprocess, training
 
 RESULTS = Path(__file__).parent / "results"
 
 #: The issue's targets, checked in `targets()`.
 HTTP_THROUGHPUT_RATIO = 5.0
+#: Issue 13: one batch of 100 tickets against 100 single calls, tickets per second.
+HTTP_BATCH_RATIO = 5.0
+HTTP_BATCH_SIZE = 100
 HTTP_P99_MS = 10.0
 INPROCESS_RATIO = 3.0
 TRAIN_1M_SECONDS = 300.0
@@ -99,6 +102,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             f"models:/{training.MODEL_NAME}@champion", served["tracking_uri"], created,
             args.http_rounds, args.saturation_seconds, args.rate, args.rate_seconds, args.connections,
         )
+        print(f"HTTP: one batch of {HTTP_BATCH_SIZE} against {HTTP_BATCH_SIZE} single calls ...",
+              flush=True)
+        results["http_batch"] = http_batch.compare(
+            served["model_uri"], served["tracking_uri"], HTTP_BATCH_SIZE, args.runs
+        )
     results["targets"] = targets(results, args)
     return results
 
@@ -113,12 +121,14 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str,
     by_n = {r["n"]: r for r in results["training"]}
     largest = by_n[max(args.sizes)]
     quality = by_n[args.quality_size]["quality"]
-    http = results.get("http")
+    http, batch = results.get("http"), results.get("http_batch")
     ours = http["servers"]["escpredict serve"] if http else None
     return [
         _check("HTTP throughput vs mlflow models serve (×)", http and http["throughput_ratio"],
                HTTP_THROUGHPUT_RATIO, ".1f", below=False),
         _check(f"HTTP p99 at {args.rate:.0f} req/s (ms)", ours and ours["p99_ms"], HTTP_P99_MS, ".1f", below=True),
+        _check(f"HTTP one batch of {HTTP_BATCH_SIZE} vs {HTTP_BATCH_SIZE} single calls, tickets/s (×)",
+               batch and batch["batch_ratio_median"], HTTP_BATCH_RATIO, ".1f", below=False),
         _check("in-process score_record / booster floor (×)", results["inprocess"]["ratio_median"],
                INPROCESS_RATIO, ".1f", below=True),
         _check(f"training on {largest['n']:,} tickets, end to end (s)", largest["total_s"],
