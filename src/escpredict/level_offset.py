@@ -39,12 +39,13 @@ def _codes(matrix: sp.spmatrix | np.ndarray, columns: list[int]) -> np.ndarray:
     return np.asarray(picked.toarray() if sp.issparse(picked) else picked, dtype=np.float64)
 
 
-def _lookup(tables: list[np.ndarray], codes: np.ndarray) -> list[np.ndarray]:
-    """Each code column's term per row; a NaN code reads the trailing 0 entry."""
-    return [
-        table[np.nan_to_num(codes[:, k], nan=table.size - 1).astype(np.int64)]
-        for k, table in enumerate(tables)
-    ]
+def _lookup(tables: list[np.ndarray], codes: np.ndarray) -> np.ndarray:
+    """(rows, code columns) terms in one index into the tables laid end to end; a NaN code
+    reads its table's trailing 0 entry."""
+    lengths = np.array([table.size for table in tables])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    index = np.where(np.isnan(codes), lengths - 1, codes).astype(np.int64) + starts
+    return np.concatenate(tables)[index]
 
 
 class LevelOffset:
@@ -72,33 +73,31 @@ class LevelOffset:
             return None
         one_hot = OneHotCodes(tuple(range(len(columns))), tuple(sizes))
         train, valid = (one_hot(_codes(x, columns)) for x in (x_train, x_valid))
-        best: tuple[float, LogisticRegression] | None = None
+        # Along the grid, each fit starts from the previous, more shrunk, solution.
+        glm = LogisticRegression(max_iter=MAX_ITERATIONS, warm_start=True)
+        fits: list[tuple[float, float, np.ndarray, float]] = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             for strength in C_GRID:
-                glm = LogisticRegression(C=strength, max_iter=MAX_ITERATIONS).fit(train, y_train)
+                glm.set_params(C=strength).fit(train, y_train)
                 loss = log_loss(y_valid, glm.predict_proba(valid)[:, 1], labels=[0, 1])
-                if best is None or loss < best[0]:
-                    best = (loss, glm)
-        assert best is not None
-        glm = best[1]
+                fits.append((loss, strength, glm.coef_[0].copy(), float(glm.intercept_[0])))
+        _, strength, coef, intercept = min(fits, key=lambda fit: fit[0])
         tables = [
-            np.append(glm.coef_[0, start:end], 0.0)
+            np.append(coef[start:end], 0.0)
             for start, end in itertools.pairwise(np.cumsum([0, *sizes]))
         ]
-        means = np.array([terms.mean() for terms in _lookup(tables, _codes(x_train, columns))])
-        return cls(columns, tables, means, float(glm.intercept_[0]), float(glm.C))
+        means = _lookup(tables, _codes(x_train, columns)).mean(axis=0)
+        return cls(columns, tables, means, intercept, strength)
 
-    def _terms(self, matrix: sp.spmatrix | np.ndarray) -> list[np.ndarray]:
-        return _lookup(self.tables, _codes(matrix, self.columns))
+    def centred_terms(self, matrix: sp.spmatrix | np.ndarray) -> np.ndarray:
+        """(rows, code columns): each term minus its training mean."""
+        return _lookup(self.tables, _codes(matrix, self.columns)) - self.means
 
     def of(self, matrix: sp.spmatrix | np.ndarray) -> np.ndarray:
         """Offset (log-odds) of every row."""
-        return self.reference + np.sum(self.centred_terms(matrix), axis=0)
-
-    def centred_terms(self, matrix: sp.spmatrix | np.ndarray) -> list[np.ndarray]:
-        return [terms - mean for terms, mean in zip(self._terms(matrix), self.means, strict=True)]
+        return self.reference + self.centred_terms(matrix).sum(axis=1)
 
     def centred(self, matrix: sp.spmatrix | np.ndarray) -> dict[int, np.ndarray]:
         """Each code column's term minus its training mean (``offsets.Offset``)."""
-        return dict(zip(self.columns, self.centred_terms(matrix), strict=True))
+        return dict(zip(self.columns, self.centred_terms(matrix).T, strict=True))
