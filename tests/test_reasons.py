@@ -12,7 +12,7 @@ import pytest
 from escpredict.contract import HISTORY_NAMES
 from escpredict.model import EscalationModel
 from escpredict.pyfunc import load_escalation_model
-from escpredict.season import margin
+from escpredict.offsets import margin
 from tests.conftest import Trained
 
 ALL = 1_000  # more reasons than fields: every field with a nonzero share
@@ -48,7 +48,7 @@ def test_field_reasons_and_the_expected_value_add_up_to_the_margin(
         expected = model.contributions(row)[0, -1]
         reasons = model.score_record(record, n_reasons=ALL).reasons
         total = sum(r.contribution for r in reasons) + expected
-        assert total == pytest.approx(margin(model.booster, model.season, row)[0], abs=1e-9)
+        assert total == pytest.approx(margin(model.booster, model.offsets, row)[0], abs=1e-9)
         assert len({r.field for r in reasons}) == len(reasons)  # one reason per field
 
 

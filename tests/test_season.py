@@ -55,16 +55,19 @@ def test_trained_model_carries_the_offset_and_shap_sums_to_its_margin(trained: T
     matrix = model.matrix(trained.result.test_window.head(200))
     contrib = model.contributions(matrix)
     margin = model.booster.predict(matrix, raw_score=True) + model.season.of(matrix)
+    if model.levels is not None:
+        margin += model.levels.of(matrix)
     np.testing.assert_allclose(contrib.sum(axis=1), margin, atol=1e-9)
     np.testing.assert_allclose(model.calibrator.apply(margin), model.proba_from_matrix(matrix))
 
 
 def test_training_without_the_offset_is_a_config_switch(trained: Trained, tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = run(small_config(trained.data_dir, uri, **{"model.seasonal_offset": False}))
+    switches = {"model.seasonal_offset": False, "model.linear_offset": False}
+    result = run(small_config(trained.data_dir, uri, **switches))
     use_store(uri)
     model = load_escalation_model(f"models:/escalation-risk/{result.model_version}")
-    assert model.season is None
+    assert model.season is None and model.offsets == ()
     matrix = model.matrix(result.test_window.head(50))
     np.testing.assert_allclose(
         model.contributions(matrix).sum(axis=1), model.booster.predict(matrix, raw_score=True)

@@ -117,6 +117,9 @@ class ModelConfig(_Strict):
     #: Start the booster from an annual curve of log-odds by day of year (see season.py);
     #: skipped by itself when the training window covers too little of the year.
     seasonal_offset: bool = True
+    #: Start the booster from per-level log-odds of the categorical fields, an L2 logistic
+    #: regression on their one-hot indicators (see level_offset.py).
+    linear_offset: bool = True
     calibration: Literal["isotonic", "sigmoid"] = "isotonic"
 
 

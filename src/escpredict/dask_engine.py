@@ -44,9 +44,9 @@ from escpredict.history import (
 from escpredict.labels import label_tickets
 from escpredict.loaders import canonical_tickets, load_agents
 from escpredict.maturity import AUTO_QUANTILE, Maturity, escalation_days, measured_before, resolve
+from escpredict.offsets import Offset, margin, present, total
 from escpredict.pyfunc import load_escalation_model
 from escpredict.registry import ensure_experiment, use_store
-from escpredict.season import SeasonalOffset, margin
 from escpredict.stages import Stages
 from escpredict.train import (
     Fitted,
@@ -56,12 +56,13 @@ from escpredict.train import (
     declared_extras,
     finish,
     fit_baseline,
+    fit_levels,
     fit_season,
     model_inputs,
     resolve_path,
 )
 
-#: The vocabulary, category levels, seasonal offset and logistic baseline are fitted on at
+#: The vocabulary, category levels, seasonal and level offsets and logistic baseline are fitted on at
 #: most this many training-window tickets, the best iteration is chosen on at most this many
 #: validation tickets and the label-maturity horizon measured on at most this many
 #: escalations (uniform samples): fitting n-gram vocabularies on tens of millions of texts
@@ -209,7 +210,7 @@ def model_arrays(
 
 
 def _scored(
-    builder: FeatureBuilder, booster: Any, season: SeasonalOffset | None, baseline: Any,
+    builder: FeatureBuilder, booster: Any, offsets: tuple[Offset, ...], baseline: Any,
     part: pd.DataFrame, keep: list[str],
 ) -> pd.DataFrame:
     """`keep` columns plus the model's margin (calibration needs it) and baseline probability."""
@@ -217,7 +218,7 @@ def _scored(
         return part[keep].assign(_raw=np.empty(0), _baseline=np.empty(0))
     x = builder.transform(part)
     return part[keep].assign(
-        _raw=margin(booster, season, x), _baseline=baseline.predict_proba(x)[:, 1]
+        _raw=margin(booster, offsets, x), _baseline=baseline.predict_proba(x)[:, 1]
     )
 
 
@@ -269,17 +270,18 @@ def run(
         x_train, y_train, valid, test = kept
         del every, train, windows
     with stages.stage("fit"):
+        x_valid, y_valid = builder.transform(valid_sample), valid_sample[LABEL].to_numpy(int)
         season = fit_season(cfg, builder, x_sample, y_sample)
+        levels = fit_levels(cfg, builder, x_sample, y_sample, x_valid, y_valid)
         params = booster_params(cfg.model, counts["n_train"])
         booster = fit_booster(
-            cfg, client, x_train, y_train,
-            builder.transform(valid_sample), valid_sample[LABEL].to_numpy(int), season,
+            cfg, client, x_train, y_train, x_valid, y_valid, present(season, levels),
             builder.categorical_columns,
         )
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_sample, y_sample, builder.one_hot)
     with stages.stage("scores"):
-        models = client.scatter([builder, booster, season, baseline], broadcast=True)
+        models = client.scatter([builder, booster, present(season, levels), baseline], broadcast=True)
         valid_parts, test_parts = dask.compute(
             _score_parts(valid, models, [LABEL]),
             _score_parts(test, models, window_columns(extras)),
@@ -290,6 +292,7 @@ def run(
         builder=builder,
         booster=booster,
         season=season,
+        levels=levels,
         snapshot=snapshot,
         y_valid=valid_scores[LABEL].to_numpy(int),
         raw_valid=valid_scores["_raw"].to_numpy(),
@@ -395,10 +398,10 @@ def _split(
 
 def fit_booster(
     cfg: TrainConfig, client: Client, x_train: da.Array, y_train: da.Array,
-    x_valid: sp.csr_matrix, y_valid: np.ndarray, season: SeasonalOffset | None = None,
+    x_valid: sp.csr_matrix, y_valid: np.ndarray, offsets: tuple[Offset, ...] = (),
     categorical: list[int] | None = None,
 ) -> Any:
-    """Distributed LightGBM from the seasonal start, cut back to where early stopping stops.
+    """Distributed LightGBM from the offsets' start, cut back to where early stopping stops.
 
     lightgbm.dask has no early stopping (workers could disagree on when to stop), so all
     rounds are trained and `best_iteration` is found by replaying LightGBM's rule (stop
@@ -410,25 +413,26 @@ def fit_booster(
         if k not in ("num_threads", "n_jobs", "metric")
     }
     model = DaskLGBMClassifier(client=client, n_estimators=cfg.model.num_boost_round, **params)
-    init_score = None if season is None else x_train.map_blocks(
-        season.of, drop_axis=1, dtype=np.float64, meta=np.empty(0)
+    init_score = None if not offsets else x_train.map_blocks(
+        lambda block: total(offsets, block), drop_axis=1, dtype=np.float64, meta=np.empty(0)
     )
     fitted = model.fit(
         x_train, y_train, init_score=init_score, categorical_feature=categorical or "auto"
     )
     booster = fitted.to_local().booster_
     booster.best_iteration = replay_early_stopping(
-        booster, x_valid, y_valid, cfg.model.early_stopping_rounds, season
+        booster, x_valid, y_valid, cfg.model.early_stopping_rounds, offsets
     )
     return booster
 
 
 def replay_early_stopping(
     booster: Any, x: sp.csr_matrix, y: np.ndarray, patience: int,
-    season: SeasonalOffset | None = None,
+    offsets: tuple[Offset, ...] = (),
 ) -> int:
     """The iteration `lgb.early_stopping(patience)` on AUC over (x, y) would have returned."""
-    raw = np.zeros(x.shape[0]) if season is None else season.of(x)
+    start = total(offsets, x)
+    raw = np.zeros(x.shape[0]) if start is None else start
     best, best_auc = 0, -np.inf
     for i in range(booster.current_iteration()):
         raw += booster.predict(x, start_iteration=i, num_iteration=1, raw_score=True)

@@ -23,7 +23,9 @@ from escpredict.contract import HISTORY_NAMES
 from escpredict.explain import Reason, ReasonLayout, explain_row, explain_rows, reason_layout
 from escpredict.features import FeatureBuilder
 from escpredict.history import HistorySnapshot
-from escpredict.season import SeasonalOffset, margin, with_seasonal_shap
+from escpredict.level_offset import LevelOffset
+from escpredict.offsets import Offset, margin, present, with_offset_shap
+from escpredict.season import SeasonalOffset
 
 __all__ = ["EscalationModel", "Reason", "Score"]
 
@@ -54,6 +56,8 @@ class EscalationModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: The booster's starting score; None for models trained without one (or before it).
     season: SeasonalOffset | None = None
+    #: Per-level starting score of the categoricals; None when off (or before it existed).
+    levels: LevelOffset | None = None
 
     # -- batch path -------------------------------------------------------------------------
     def with_history(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -75,19 +79,24 @@ class EscalationModel:
         """Calibrated escalation probability for every row of a canonical ticket frame."""
         return self.proba_from_matrix(self.matrix(frame))
 
+    @property
+    def offsets(self) -> tuple[Offset, ...]:
+        """The starting scores added to the booster's raw score, season first."""
+        return present(self.season, self.levels)
+
     def proba_from_matrix(self, matrix: sp.csr_matrix | np.ndarray) -> np.ndarray:
         return self.calibrator.apply(
-            margin(self.booster, self.season, matrix, **_threads_for(matrix))
+            margin(self.booster, self.offsets, matrix, **_threads_for(matrix))
         )
 
     def contributions(self, matrix: sp.csr_matrix | np.ndarray) -> np.ndarray:
         """Exact per-ticket SHAP values (log-odds); last column is the expected value.
 
-        They sum to the margin the calibrator sees: booster and seasonal offset together.
+        They sum to the margin the calibrator sees: booster and offsets together.
         """
         contrib = self.booster.predict(matrix, pred_contrib=True, **_threads_for(matrix))
         dense = contrib.toarray() if sp.issparse(contrib) else np.asarray(contrib)
-        return with_seasonal_shap(self.season, dense, matrix)
+        return with_offset_shap(self.offsets, dense, matrix)
 
     def tier_of(self, probability: float) -> str:
         tier = next(iter(self.tiers))

@@ -11,14 +11,12 @@ and used as ``init_score``, carries the season whole; the booster learns what is
 The offset is a function of ``day_of_year`` alone, so it is stored as a 367-entry table
 (index 0 for a missing day) and looked up from the feature matrix itself: every scoring path
 that has the matrix gets the same margin, with no extra input. Its SHAP value is exact:
-for an additive term s, phi = s(x) - E[s], added to the ``day_of_year`` column.
+for an additive term s, phi = s(x) - E[s], added to the ``day_of_year`` column
+(``offsets.with_offset_shap``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
@@ -83,24 +81,6 @@ class SeasonalOffset:
         index = np.where(np.isnan(days), 0, days).astype(np.int64)
         return self.table[np.clip(index, 0, 366)]
 
-
-def margin(
-    booster: lgb.Booster, season: SeasonalOffset | None, matrix: sp.spmatrix | np.ndarray,
-    **predict_params: Any,
-) -> np.ndarray:
-    """The model's log-odds before calibration: booster raw score plus the seasonal offset."""
-    raw = booster.predict(matrix, raw_score=True, **predict_params)
-    raw = np.asarray(raw, dtype=np.float64)
-    return raw if season is None else raw + season.of(matrix)
-
-
-def with_seasonal_shap(
-    season: SeasonalOffset | None, contrib: np.ndarray, matrix: sp.spmatrix | np.ndarray
-) -> np.ndarray:
-    """Booster SHAP values (last column: expected value) extended to booster + offset."""
-    if season is None:
-        return contrib
-    out = np.array(contrib, dtype=np.float64)
-    out[:, season.column] += season.of(matrix) - season.reference
-    out[:, -1] += season.reference
-    return out
+    def centred(self, matrix: sp.spmatrix | np.ndarray) -> dict[int, np.ndarray]:
+        """The whole offset is the ``day_of_year`` column's share (``offsets.Offset``)."""
+        return {self.column: self.of(matrix) - self.reference}

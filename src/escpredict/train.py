@@ -34,11 +34,13 @@ from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.features import FeatureBuilder, OneHotCodes
 from escpredict.history import HistorySnapshot, build_snapshot, history_features
 from escpredict.labels import label_tickets
+from escpredict.level_offset import LevelOffset
 from escpredict.loaders import load_agents, load_tickets
 from escpredict.mapping import load_mapping
 from escpredict.maturity import Maturity, maturity
 from escpredict.metrics import cost_threshold, evaluate, segment_metrics, tenure_band
 from escpredict.model import EscalationModel
+from escpredict.offsets import Offset, margin, present, total
 from escpredict.pyfunc import log_model
 from escpredict.registry import (
     CANDIDATE,
@@ -49,7 +51,7 @@ from escpredict.registry import (
     set_alias,
     use_store,
 )
-from escpredict.season import SeasonalOffset, margin
+from escpredict.season import SeasonalOffset
 from escpredict.stages import Stages
 
 EVAL_WINDOW_ARTIFACT = "evaluation/test_window.parquet"
@@ -210,8 +212,16 @@ def fit_season(
     return SeasonalOffset.fit(x_train, y_train, builder.feature_names.index("day_of_year"))
 
 
-def _offset(season: SeasonalOffset | None, x: sp.csr_matrix) -> np.ndarray | None:
-    return None if season is None else season.of(x)
+def fit_levels(
+    cfg: TrainConfig, builder: FeatureBuilder, x_train: sp.csr_matrix, y_train: np.ndarray,
+    x_valid: sp.csr_matrix, y_valid: np.ndarray,
+) -> LevelOffset | None:
+    """The per-level starting score of the categorical fields, if configured."""
+    if not cfg.model.linear_offset:
+        return None
+    return LevelOffset.fit(
+        x_train, y_train, x_valid, y_valid, builder.categorical_columns, list(builder.one_hot.sizes)
+    )
 
 
 def booster_params(model: ModelConfig, n_train: int) -> dict[str, Any]:
@@ -239,19 +249,19 @@ def booster_params(model: ModelConfig, n_train: int) -> dict[str, Any]:
 def fit_booster(
     cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray,
     x_valid: sp.csr_matrix, y_valid: np.ndarray, advance: Any,
-    season: SeasonalOffset | None = None, categorical: list[int] | None = None,
+    offsets: tuple[Offset, ...] = (), categorical: list[int] | None = None,
 ) -> lgb.Booster:
-    """LightGBM with early stopping on the validation window, starting from the season.
+    """LightGBM with early stopping on the validation window, starting from the offsets.
 
     `categorical` lists the matrix's native categorical columns (integer level codes).
     """
     categorical_feature: Any = categorical or "auto"
     train_set = lgb.Dataset(
-        x_train, label=y_train, init_score=_offset(season, x_train), free_raw_data=True,
+        x_train, label=y_train, init_score=total(offsets, x_train), free_raw_data=True,
         categorical_feature=categorical_feature,
     )
     valid_set = lgb.Dataset(
-        x_valid, label=y_valid, init_score=_offset(season, x_valid), reference=train_set,
+        x_valid, label=y_valid, init_score=total(offsets, x_valid), reference=train_set,
         categorical_feature=categorical_feature,
     )
     return lgb.train(
@@ -316,13 +326,14 @@ def _segments(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 class Fitted:
     """What an engine produced; `finish` turns it into a logged, registered candidate.
 
-    Scores are margins (booster raw score plus seasonal offset), so the local and the Dask engine share calibration,
+    Scores are margins (booster raw score plus offsets), so the local and the Dask engine share calibration,
     threshold, evaluation and logging however their scores were computed.
     """
 
     builder: FeatureBuilder
     booster: lgb.Booster
     season: SeasonalOffset | None
+    levels: LevelOffset | None
     snapshot: HistorySnapshot
     y_valid: np.ndarray
     raw_valid: np.ndarray
@@ -356,8 +367,10 @@ def run(
         x_valid, x_test = (builder.transform(p) for p in (split.valid, split.test))
     with stages.stage("fit", total=cfg.model.num_boost_round) as advance:
         season = fit_season(cfg, builder, x_train, y_train)
+        levels = fit_levels(cfg, builder, x_train, y_train, x_valid, y_valid)
+        offsets = present(season, levels)
         booster = fit_booster(
-            cfg, x_train, y_train, x_valid, y_valid, advance, season, builder.categorical_columns
+            cfg, x_train, y_train, x_valid, y_valid, advance, offsets, builder.categorical_columns
         )
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_train, y_train, builder.one_hot)
@@ -370,11 +383,12 @@ def run(
         builder=builder,
         booster=booster,
         season=season,
+        levels=levels,
         snapshot=snapshot,
         y_valid=y_valid,
-        raw_valid=margin(booster, season, x_valid),
+        raw_valid=margin(booster, offsets, x_valid),
         test=split.test,
-        raw_test=margin(booster, season, x_test),
+        raw_test=margin(booster, offsets, x_test),
         baseline_test=baseline.predict_proba(x_test)[:, 1],
         baseline_valid=baseline.predict_proba(x_valid)[:, 1],
         bounds=split.bounds(),
@@ -401,6 +415,7 @@ def finish(
             calibrator=calibrator,
             snapshot=fitted.snapshot,
             season=fitted.season,
+            levels=fitted.levels,
             threshold=0.5,
             tiers=dict(cfg.routing.tiers),
             route_queue=cfg.routing.route_queue,
@@ -498,6 +513,8 @@ def _log_run(
         mlflow.log_params({f"booster.{k}": v for k, v in fitted.booster_params.items()})
         # Configured is not applied: a window shorter than a year trains without the offset.
         mlflow.log_param("seasonal_offset_applied", model.season is not None)
+        if model.levels is not None:
+            mlflow.log_param("linear_offset_C", model.levels.strength)
         mlflow.log_params(model.metadata["maturity"])
         mlflow.set_tags(model.metadata["yardstick"])
         mlflow.log_metrics(
