@@ -319,12 +319,13 @@ def test_groups_without_a_recorded_agent_are_neither_praised_nor_flagged() -> No
     frame = pd.concat([
         tickets_for("(unknown)", 200, 0, 0.07),   # 0 vs 14: would read "below expected"
         tickets_for("alice", 100, 10, 0.1),
+        tickets_for("bob", 20, 2, 0.1),           # too few tickets to judge
     ])
     table = fairness.observed_expected(frame, ["agent_id"], unknown="(unknown)")
     unknown = table.set_index("agent_id").loc["(unknown)"]
     assert unknown["status"] == fairness.NOT_RECORDED
     assert not unknown["flag"] and pd.isna(unknown["ratio"]) and pd.isna(unknown["z"])
-    assert table["agent_id"].tolist() == ["alice", "(unknown)"]  # unjudged rows come last
+    assert table["agent_id"].tolist() == ["alice", "bob", "(unknown)"]  # unrecorded: last
     judged = fairness.observed_expected(frame, ["agent_id"])
     assert judged.set_index("agent_id").loc["(unknown)", "status"] == fairness.BELOW
 

@@ -42,8 +42,9 @@ NOT_RECORDED = "not recorded"
 OE_COLUMNS: tuple[str, ...] = (
     "n", "observed", "expected", "ratio", "ci_low", "ci_high", "z", "flag", "status",
 )
-#: Sort order of the statuses: significant rows first, then within noise, then unjudged.
-_STATUS_RANK = {ABOVE: 0, BELOW: 0, AS_EXPECTED: 1, NOT_ENOUGH: 2, NOT_RECORDED: 2}
+#: Sort order of the statuses: significant rows first, then within noise, then unjudged
+#: groups, and last those pooling tickets without a recorded agent, team or category.
+_STATUS_RANK = {ABOVE: 0, BELOW: 0, AS_EXPECTED: 1, NOT_ENOUGH: 2, NOT_RECORDED: 3}
 
 
 def poisson_ratio_interval(
@@ -85,7 +86,7 @@ def observed_expected(
     evidence first); "not enough data" rows last, most tickets first, without a ratio or z,
     so they are listed but never ranked. A group with a key equal to ``unknown`` (no agent,
     team or category recorded) pools unrelated tickets, e.g. every unassigned one: it says
-    "not recorded", also without a ratio, so nobody is praised or flagged for it.
+    "not recorded", listed after them, also without a ratio: nobody is praised or flagged for it.
     """
     keys = list(by)
     table = (
