@@ -343,3 +343,13 @@ def test_a_period_ending_before_the_maturity_cutoff_does_not_claim_tickets_are_l
     note = sections.maturity_note(cut, left_out=0)
     assert note.startswith("Every ticket of the period counts")
     assert "left out of every KPI" not in note
+
+
+def test_top_fields_ranks_by_mean_absolute_shap_and_drops_unused_fields() -> None:
+    values = np.array([
+        [0.0, -0.4, 0.1, 0.0],
+        [0.0, 0.2, -0.3, 0.0],
+    ])  # fields 0 and 3 never move a prediction
+    assert drivers.top_fields(values, 3).tolist() == [1, 2]
+    assert drivers.top_fields(values, 1).tolist() == [1]
+    assert drivers.top_fields(np.zeros((2, 3)), 2).tolist() == [0, 1]  # no field used: keep rows

@@ -127,7 +127,8 @@ def layout(
             ),
             "figures": [
                 _figure(figures.beeswarm_figure(summary, top), "SHAP summary",
-                        f"Strongest {len(top)} input fields on {len(summary.index):,} random tickets."),
+                        f"Strongest {len(top)} input fields on {len(summary.index):,} random tickets "
+                        "(fields that move no prediction are left out)."),
                 *_heatmaps(by_category, by_tenure),
             ],
             "tables": [],
