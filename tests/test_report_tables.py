@@ -314,7 +314,42 @@ def test_kpis_count_only_tickets_old_enough_to_judge_so_the_latest_weeks_do_not_
     assert (counted["resolved"] == counted["tickets"]).all()  # no false backlog either
 
 
+def test_groups_without_a_recorded_agent_are_neither_praised_nor_flagged() -> None:
+    """Unassigned tickets pool under "(unknown)": 0 escalations there says nothing of a person."""
+    frame = pd.concat([
+        tickets_for("(unknown)", 200, 0, 0.07),   # 0 vs 14: would read "below expected"
+        tickets_for("alice", 100, 10, 0.1),
+        tickets_for("bob", 20, 2, 0.1),           # too few tickets to judge
+    ])
+    table = fairness.observed_expected(frame, ["agent_id"], unknown="(unknown)")
+    unknown = table.set_index("agent_id").loc["(unknown)"]
+    assert unknown["status"] == fairness.NOT_RECORDED
+    assert not unknown["flag"] and pd.isna(unknown["ratio"]) and pd.isna(unknown["z"])
+    assert table["agent_id"].tolist() == ["alice", "bob", "(unknown)"]  # unrecorded: last
+    judged = fairness.observed_expected(frame, ["agent_id"])
+    assert judged.set_index("agent_id").loc["(unknown)", "status"] == fairness.BELOW
+
+
 def test_the_kpi_caption_names_the_maturity_cutoff_or_warns_without_one() -> None:
     cut = Maturity(end=pd.Timestamp("2024-03-01", tz="UTC"), horizon_days=10)
-    assert "created after 2024-02-20 00:00 UTC (the last 10.0 days" in sections.maturity_note(cut)
-    assert "may read low" in sections.maturity_note(Maturity(cut.end, 0))
+    note = sections.maturity_note(cut, left_out=120)
+    assert "created after 2024-02-20 00:00 UTC (the last 10.0 days of the data; 120" in note
+    assert "may read low" in sections.maturity_note(Maturity(cut.end, 0), left_out=0)
+
+
+def test_a_period_ending_before_the_maturity_cutoff_does_not_claim_tickets_are_left_out() -> None:
+    """A short export resolved long after it was created: its horizon ends after the period."""
+    cut = Maturity(end=pd.Timestamp("2017-01-30", tz="UTC"), horizon_days=150)
+    note = sections.maturity_note(cut, left_out=0)
+    assert note.startswith("Every ticket of the period counts")
+    assert "left out of every KPI" not in note
+
+
+def test_top_fields_ranks_by_mean_absolute_shap_and_drops_unused_fields() -> None:
+    values = np.array([
+        [0.0, -0.4, 0.1, 0.0],
+        [0.0, 0.2, -0.3, 0.0],
+    ])  # fields 0 and 3 never move a prediction
+    assert drivers.top_fields(values, 3).tolist() == [1, 2]
+    assert drivers.top_fields(values, 1).tolist() == [1]
+    assert drivers.top_fields(np.zeros((2, 3)), 2).tolist() == [0, 1]  # no field used: keep rows

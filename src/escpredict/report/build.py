@@ -222,7 +222,7 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     kpi_table = kpis.period_kpis(
         counted.assign(resolution_hours=kpis.resolution_hours(counted)), freq
     )
-    gaps = {g.name: fairness.observed_expected(frame, g.keys) for g in GROUPINGS}
+    gaps = {g.name: fairness.observed_expected(frame, g.keys, unknown=_UNKNOWN) for g in GROUPINGS}
     under = underescalation.under_escalation(frame, model.threshold)
 
     rng = np.random.default_rng(options.seed)
@@ -241,6 +241,7 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     findings = _findings(flagged, gaps, sample, summary, frame)
     recognition = _recognition(gaps["gaps_by_agent"], under)
     in_training = frame["in_training_period"]
+    maturity_text = sections.maturity_note(maturity, len(window) - len(counted))
     still_open = int(window[LABEL].isna().sum())
     facts = {
         **facts,
@@ -248,13 +249,7 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
         "Tickets in period": f"{len(window):,} ({len(frame):,} resolved, "
                              f"{len(window) - len(frame) - still_open:,} resolved but too "
                              f"recent to judge, {still_open:,} still open)",
-        "Label maturity": (
-            f"tickets created after {maturity.cutoff:%Y-%m-%d %H:%M} UTC "
-            f"({maturity.horizon_days:.1f} days "
-            "before the data's end) are left out of every KPI and comparison, as training "
-            "leaves them out: too few of their escalations are known yet"
-            if maturity.horizon_days else "no horizon: every resolved ticket counts"
-        ),
+        "Label maturity": maturity_text,
         "Model's own tickets": (
             f"{int(in_training.sum()):,} of the resolved tickets were created before the model's "
             "test window, so they trained or calibrated it; on them the model knows the outcomes "
@@ -286,7 +281,7 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     layout = sections.layout(
         kpi_table, freq, summary, top, by_category, by_tenure, gaps["gaps_by_agent"],
         [g.name for g in GROUPINGS], findings, under, model.threshold, recognition,
-        options.findings, maturity,
+        options.findings, maturity_text,
     )
     return ReportContent("Escalation report", facts, layout, tables)
 

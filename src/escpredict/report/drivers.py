@@ -101,9 +101,16 @@ def subset(sample: ShapSample, rows: pd.Index) -> ShapSample:
 
 
 def top_fields(values: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the ``k`` fields with the largest mean |SHAP|, largest first."""
+    """Column indices of the ``k`` fields with the largest mean |SHAP|, largest first.
+
+    Fields whose SHAP is zero on every ticket (the model never splits on them) are left
+    out: a row of dots on zero reads as "weak driver", not as "unused". Only a model that
+    uses no field at all keeps them, so the plots still have rows.
+    """
     strength = np.abs(values).mean(axis=0) if len(values) else np.zeros(values.shape[1])
-    return np.argsort(-strength, kind="stable")[:k]
+    order = np.argsort(-strength, kind="stable")
+    used = order[strength[order] > 0]
+    return (used if len(used) else order)[:k]
 
 
 def top_levels(groups: pd.Series, n: int) -> tuple[pd.Series, list[str]]:

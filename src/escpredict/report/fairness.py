@@ -37,12 +37,14 @@ ABOVE = "above expected"
 BELOW = "below expected"
 AS_EXPECTED = "as expected"
 NOT_ENOUGH = "not enough data"
+NOT_RECORDED = "not recorded"
 
 OE_COLUMNS: tuple[str, ...] = (
     "n", "observed", "expected", "ratio", "ci_low", "ci_high", "z", "flag", "status",
 )
-#: Sort order of the statuses: significant rows first, then within noise, then unjudged.
-_STATUS_RANK = {ABOVE: 0, BELOW: 0, AS_EXPECTED: 1, NOT_ENOUGH: 2}
+#: Sort order of the statuses: significant rows first, then within noise, then unjudged
+#: groups, and last those pooling tickets without a recorded agent, team or category.
+_STATUS_RANK = {ABOVE: 0, BELOW: 0, AS_EXPECTED: 1, NOT_ENOUGH: 2, NOT_RECORDED: 3}
 
 
 def poisson_ratio_interval(
@@ -75,13 +77,16 @@ def observed_expected(
     expected: str = "expected",
     min_tickets: int = MIN_TICKETS,
     min_expected: float = MIN_EXPECTED,
+    unknown: str | None = None,
 ) -> pd.DataFrame:
     """One row per group of ``by``: n, observed, expected, ratio, 95% interval, z, flag, status.
 
     ``observed`` is a 0/1 (or boolean) column and ``expected`` a per-ticket probability.
     Order: significantly above or below expected, then as expected, each by |z| (strongest
     evidence first); "not enough data" rows last, most tickets first, without a ratio or z,
-    so they are listed but never ranked.
+    so they are listed but never ranked. A group with a key equal to ``unknown`` (no agent,
+    team or category recorded) pools unrelated tickets, e.g. every unassigned one: it says
+    "not recorded", listed after them, also without a ratio: nobody is praised or flagged for it.
     """
     keys = list(by)
     table = (
@@ -91,7 +96,8 @@ def observed_expected(
         .reset_index()
     )
     table["observed"] = table["observed"].astype(np.int64)
-    enough = (table["n"] >= min_tickets) & (table["expected"] >= min_expected)
+    recorded = ~table[keys].eq(unknown).any(axis=1)  # nothing equals None: all recorded
+    enough = (table["n"] >= min_tickets) & (table["expected"] >= min_expected) & recorded
     low, high = poisson_ratio_interval(table["observed"], table["expected"])
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = table["observed"] / table["expected"]
@@ -101,8 +107,8 @@ def observed_expected(
     table["z"] = pd.Series(evidence_z(table["observed"], table["expected"]),
                            index=table.index).where(enough)
     table["status"] = np.select(
-        [~enough, table["ci_low"] > 1.0, table["ci_high"] < 1.0],
-        [NOT_ENOUGH, ABOVE, BELOW],
+        [~recorded, ~enough, table["ci_low"] > 1.0, table["ci_high"] < 1.0],
+        [NOT_RECORDED, NOT_ENOUGH, ABOVE, BELOW],
         default=AS_EXPECTED,
     )
     table["flag"] = table["status"] == ABOVE

@@ -27,7 +27,8 @@ GAP_NOTE = (
     "interval is above 1. z: signed strength of evidence, about ±2 where the interval touches 1; "
     "rows are sorted by it, significant ones first. Fewer than "
     f"{fairness.MIN_TICKETS} tickets or under {fairness.MIN_EXPECTED:g} expected: not enough "
-    "data, no ratio, listed last."
+    "data, no ratio, listed last; so are groups whose agent, team or category the export does "
+    "not record (not recorded)."
 )
 
 
@@ -63,16 +64,25 @@ def _ratio_plot(by_agent: pd.DataFrame) -> list[dict[str, str]]:
         "Agent ratios", "Red: significantly above expected; green: below; grey: within noise.")]
 
 
-def maturity_note(cut: Maturity) -> str:
-    """What the KPIs' latest points count, given training's label-maturity cut."""
+def maturity_note(cut: Maturity, left_out: int) -> str:
+    """Which tickets the KPIs and comparisons count, given training's label-maturity cut.
+
+    ``left_out`` counts the period's tickets created after the cutoff: when the period ends
+    before it, saying tickets "are left out" would misread as a loss of data.
+    """
     if cut.horizon_days == 0:
         return ("Every ticket counts (no label-maturity horizon): the latest points count only "
                 "tickets resolved so far, and escalated tickets take longer to close, so recent "
                 "escalation rates may read low.")
+    if left_out == 0:
+        return (f"Every ticket of the period counts: it ends before {cut.cutoff:%Y-%m-%d %H:%M} "
+                f"UTC, the last {cut.horizon_days:.1f} days of the data, whose tickets training "
+                "leaves out as too recent to judge.")
     return (f"Tickets created after {cut.cutoff:%Y-%m-%d %H:%M} UTC (the last "
-            f"{cut.horizon_days:.1f} days of the data) are left out, as training leaves them "
-            "out: escalated tickets take longer to close, so too few of their escalations are "
-            "known yet and they would read as a drop.")
+            f"{cut.horizon_days:.1f} days of the data; {left_out:,} of the period) are left out "
+            "of every KPI and comparison, as training leaves them out: escalated tickets take "
+            "longer to close, so too few of their escalations are known yet and they would read "
+            "as a drop.")
 
 
 def _figure(fig: Any, alt: str, caption: str) -> dict[str, str]:
@@ -83,7 +93,7 @@ def layout(
     kpi_table: pd.DataFrame, freq: str, summary: drivers.ShapSample, top: np.ndarray,
     by_category: pd.DataFrame, by_tenure: pd.DataFrame, by_agent: pd.DataFrame,
     gap_tables: list[str], findings: list[str], under: pd.DataFrame, threshold: float,
-    recognised: pd.DataFrame, n_findings: int, cut: Maturity,
+    recognised: pd.DataFrame, n_findings: int, maturity: str,
 ) -> list[dict[str, Any]]:
     """The five sections: intro, findings, figures and the names of their tables."""
     held_flags = under[under["flag"]]
@@ -102,7 +112,7 @@ def layout(
                                 f"{kpis.DAILY_BELOW_DAYS} days is shown by day, one under "
                                 f"{kpis.WEEKLY_BELOW_DAYS} by week, a longer one by month. "
                                 "The first and last points may cover part of a "
-                                f"{_FREQ_PERIOD[freq]}. " + maturity_note(cut))],
+                                f"{_FREQ_PERIOD[freq]}. " + maturity)],
             "tables": ["kpis"],
         },
         {
@@ -117,7 +127,8 @@ def layout(
             ),
             "figures": [
                 _figure(figures.beeswarm_figure(summary, top), "SHAP summary",
-                        f"Strongest {len(top)} input fields on {len(summary.index):,} random tickets."),
+                        f"Strongest {len(top)} input fields on {len(summary.index):,} random tickets "
+                        "(fields that move no prediction are left out)."),
                 *_heatmaps(by_category, by_tenure),
             ],
             "tables": [],
