@@ -16,11 +16,13 @@ from tests.conftest import Trained
 NAME = "escalation-risk"
 runner = CliRunner()
 
-#: min_child_samples above any window's size: no tree can split, so the booster's scores
-#: are constant (chance, AUC 0.5) while the baseline learns from the same features.
+#: min_child_samples above any window's size: no tree can split, and with no starting offset
+#: (seasonal or per-level) the booster's scores are constant (chance, AUC 0.5) while the
+#: baseline learns from the same features.
 NO_SPLITS = (
     "model.params={objective: binary, min_child_samples: 1000000, verbose: -1, "
-    "num_threads: 2, seed: 7}"
+    "num_threads: 2, seed: 7}",
+    "model.linear_offset=false",
 )
 SMALL = [
     "features.word_max_features=400", "features.char_max_features=300", "features.min_df=3",
@@ -49,7 +51,7 @@ def test_a_losing_booster_is_flagged_and_only_promoted_when_forced(
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
-    output = train(sample_dir, uri, NO_SPLITS)
+    output = train(sample_dir, uri, *NO_SPLITS)
 
     client = store(uri)
     version = client.get_model_version_by_alias(NAME, "candidate")
