@@ -59,11 +59,14 @@ def measure(http: httpx.Client, bodies: list[dict[str, Any]], runs: int) -> dict
 
 def compare(model: str, tracking_uri: str | None, batch: int, runs: int) -> dict[str, Any]:
     """Start ``escpredict serve`` on `model` and measure a batch against single calls."""
-    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-    with server(model, tracking_uri) as base, httpx.Client(
-        base_url=base, headers={"X-API-Key": KEY}, timeout=60, transport=transport
-    ) as http:
+    with server(model, tracking_uri) as base, client(base) as http:
         return measure(http, tickets(batch, _after_history(http)), runs)
+
+
+def client(base: str) -> httpx.Client:
+    """A keep-alive client with Nagle off, as a triage bot would hold one."""
+    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    return httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=60, transport=transport)
 
 
 def _after_history(http: httpx.Client) -> str:
@@ -82,10 +85,7 @@ def main() -> None:
     args = parser.parse_args()
 
     target = server(args.model, args.tracking_uri) if args.url is None else nullcontext(args.url)
-    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-    with target as base, httpx.Client(
-        base_url=base, headers={"X-API-Key": KEY}, timeout=60, transport=transport
-    ) as http:
+    with target as base, client(base) as http:
         result = measure(http, tickets(args.batch, _after_history(http)), args.runs)
     rates = result["tickets_per_s"]
     for run in range(args.runs):
