@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.timing import free_port
 from tests.service_helpers import ADMIN_KEY, SCORING_KEY
-from tests.test_mlflow_server import free_port
 from tests.test_service_uvicorn import _wait_ready
 
 

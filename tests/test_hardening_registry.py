@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
+from benchmarks.timing import free_port
 from escpredict.registry import RegistryError, use_store
 from escpredict.service.app import create_app
 from escpredict.stages import Stages
@@ -26,7 +27,7 @@ from escpredict.train import run
 from tests.conftest import small_config
 from tests.hardening_helpers import Relay
 from tests.service_helpers import ADMIN, SCORING, register_copy, settings, ticket_body
-from tests.test_mlflow_server import free_port, mlflow_server  # noqa: F401 - fixture
+from tests.test_mlflow_server import mlflow_server  # noqa: F401 - fixture
 
 NAME = "hardening-registry"
 MODEL_FILE = Path("artifacts/escalation_model.joblib")

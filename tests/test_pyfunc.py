@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,12 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.timing import free_port, serving
 from escpredict.batch import score_file
 from escpredict.contract import SCORING_FIELDS
 from escpredict.pyfunc import load_escalation_model
 from escpredict.registry import use_store
 from tests.conftest import Trained
-from tests.test_mlflow_server import free_port
 
 
 def _uri(trained: Trained) -> str:
@@ -104,25 +102,9 @@ def served(trained: Trained) -> Iterator[str]:
     # MLflow execs `uvicorn` by name: the interpreter's own bin folder must come first on PATH.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri, "PATH": path}
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"mlflow models serve did not start: {proc.stderr.read()[-2000:]!r}"
-                )
-            time.sleep(0.5)
+    with serving(command, env, f"{url}/ping", 120):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_mlflow_models_serve_takes_json_timestamps_ending_in_z(

@@ -11,8 +11,8 @@ import pytest
 
 from escpredict.contract import HISTORY_NAMES
 from escpredict.model import EscalationModel
-from escpredict.pyfunc import load_escalation_model
 from escpredict.offsets import margin
+from escpredict.pyfunc import load_escalation_model
 from tests.conftest import Trained
 
 ALL = 1_000  # more reasons than fields: every field with a nonzero share

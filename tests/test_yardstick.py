@@ -20,8 +20,10 @@ runner = CliRunner()
 #: (seasonal or per-level) the booster's scores are constant (chance, AUC 0.5) while the
 #: baseline learns from the same features.
 NO_SPLITS = (
-    "model.params={objective: binary, min_child_samples: 1000000, verbose: -1, "
-    "num_threads: 2, seed: 7}",
+    (
+        "model.params={objective: binary, min_child_samples: 1000000, verbose: -1, "
+        "num_threads: 2, seed: 7}"
+    ),
     "model.linear_offset=false",
 )
 SMALL = [
