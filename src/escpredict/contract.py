@@ -113,6 +113,18 @@ HISTORY_FIELDS: tuple[Field, ...] = (
     ),
 )
 
+#: Optional descriptors common exports carry at creation (product, site, impact, ...): each
+#: is a category of its own for the model, and an optional field of a scoring request.
+DESCRIPTOR_FIELDS: tuple[str, ...] = (
+    "product",
+    "configuration_item",
+    "location",
+    "impact",
+    "urgency",
+    "customer_segment",
+    "language",
+)
+
 #: What a triage bot knows when a ticket arrives: the model's input.
 SCORING_FIELDS: tuple[str, ...] = (
     "ticket_id",
@@ -126,13 +138,7 @@ SCORING_FIELDS: tuple[str, ...] = (
     "agent_id",
     "initial_queue",
     "initial_tier",
-    "product",
-    "configuration_item",
-    "location",
-    "impact",
-    "urgency",
-    "customer_segment",
-    "language",
+    *DESCRIPTOR_FIELDS,
 )
 
 LABEL = "escalated"

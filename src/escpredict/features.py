@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
 from escpredict.config import FeatureConfig
-from escpredict.contract import HISTORY_NAMES, TICKETS_BY_NAME
+from escpredict.contract import DESCRIPTOR_FIELDS, HISTORY_NAMES, TICKETS_BY_NAME
 from escpredict.season import covers_year
 
 #: Statistics of the ticket itself: (machine name, readable name).
@@ -59,19 +59,7 @@ _RATES: tuple[tuple[str, str, str, str], ...] = (
     ),
 )
 #: Contract fields fed as LightGBM native categoricals: one integer-code column each.
-_CATEGORICAL: tuple[str, ...] = (
-    "category",
-    "channel",
-    "priority",
-    "product",
-    "configuration_item",
-    "location",
-    "impact",
-    "urgency",
-    "customer_segment",
-    "language",
-    "initial_queue",
-)
+_CATEGORICAL: tuple[str, ...] = ("category", "channel", "priority", *DESCRIPTOR_FIELDS, "initial_queue")
 #: Contract fields fed as numbers: a support tier is ordered, so a threshold on it is meaningful.
 _NUMERIC: tuple[str, ...] = ("initial_tier",)
 _TEXT_FIELDS: tuple[str, ...] = ("subject", "description")
