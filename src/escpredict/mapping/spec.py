@@ -139,14 +139,15 @@ class Constant(_Strict):
     constant: Scalar
 
 
+def _first_key(value: Any, keys: tuple[str, ...]) -> str | None:
+    """The first of `keys` a YAML mapping holds: which union member it means."""
+    return next((k for k in keys if k in value), None) if isinstance(value, dict) else None
+
+
 def _source_tag(value: Any) -> str:
     if isinstance(value, str):
         return "name"
-    if isinstance(value, dict):
-        for key in ("constant", "join", "any_of", "contains"):
-            if key in value:
-                return key
-    return "column"
+    return _first_key(value, ("constant", "join", "any_of", "contains")) or "column"
 
 
 Source = Annotated[
@@ -339,11 +340,7 @@ class Count(_Rule):
 
 
 def _rule_tag(value: Any) -> str:
-    if isinstance(value, dict):
-        for key in ("time", "value", "any", "moved_to", "count"):
-            if key in value:
-                return key
-    return "unknown"
+    return _first_key(value, ("time", "value", "any", "moved_to", "count")) or "unknown"
 
 
 Rule = Annotated[
