@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from escpredict.explain import explain_row, group_contributions, reason_layout
+from escpredict.explain import explain_rows, group_contributions, reason_layout
 
 
 def test_columns_of_one_field_are_summed_in_order_of_first_appearance() -> None:
@@ -67,7 +67,7 @@ def test_a_ticket_without_customer_keeps_its_segment_and_merges_only_customer_hi
     row = np.array([2.0, 0.2, np.nan, 1.0, 1.0])
     record = {"customer_segment": "smb", "customer_id": None, "subject": "refund"}
 
-    reasons = explain_row(layout, contrib, row, record, n=10)
+    (reasons,) = explain_rows(layout, contrib[None, :], row[None, :], [record], n=10)
 
     assert [(r.field, r.text) for r in reasons] == [
         ("text", 'ticket text: "refund"'),

@@ -7,7 +7,7 @@ ticket, and one "ticket text" reason naming whole words the ticket contains, nev
 character fragments.
 
 Everything that depends only on the model (which columns form which field, where the word
-n-grams are) is computed once by `reason_layout`; `explain_row` then does per ticket only
+n-grams are) is computed once by `reason_layout`; `explain_rows` then does per ticket only
 a small matrix product and formats the few reasons it returns. The functions are pure, so
 the scoring API, batch scoring, the MLflow pyfunc and the manager report share them.
 """
@@ -246,18 +246,6 @@ def explain_rows(
         _top_reasons(layout, grouped[i], contrib[i], rows[i], records[i], n)
         for i in range(grouped.shape[0])
     ]
-
-
-def explain_row(
-    layout: ReasonLayout,
-    contrib: np.ndarray,
-    row: np.ndarray,
-    record: Mapping[str, Any],
-    n: int,
-) -> list[Reason]:
-    """`explain_rows` for one ticket (1-D `contrib` and `row`)."""
-    grouped = layout.grouping.sum(contrib)
-    return _top_reasons(layout, grouped, contrib, row, record, n)
 
 
 def _top_reasons(
