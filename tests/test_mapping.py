@@ -259,7 +259,8 @@ def test_event_export_collapses_to_one_row_per_ticket(tmp_path):
     c1 = tickets.loc["C1"]
     assert c1["created_at"] == pd.Timestamp("2024-01-01 09:00", tz=UTC)  # first event
     assert (c1["channel"], c1["priority"]) == ("email", "high")  # as at creation
-    assert c1["first_responder_id"] == "disp" and c1["first_responder_role"] == "dispatcher"
+    assert c1["first_responder_id"] == "a1"  # disp only routed it: no response
+    assert c1["first_responder_role"] == "agent"
     assert c1["agent_id"] == "a1"  # first assignee who is not a coordinator
     assert c1["resolver_id"] == "s1"  # the actor who closed it
     assert c1["resolved_at"] == pd.Timestamp("2024-01-01 15:00", tz=UTC)
@@ -286,6 +287,40 @@ C2,2024-01-01 09:00,a2,,a2,email,billing,high,K2,2024-01-01 10:00
     assert tickets.loc["C1", "first_responder_role"] == "agent"  # the export's own role
     assert tickets.loc["C2", "first_responder_role"] == "agent"  # from the agents table
     assert pd.isna(tickets.loc["C1", "agent_id"])  # disp, as assignee, is a dispatcher
+
+
+# C1: created by an unknown actor ("?"), routed by a dispatcher, answered by a1.
+# C2: only ever touched by unknown actors and the dispatcher: nobody responded.
+UNKNOWN_FIRST = """
+case,at,by,owner,via,topic,prio,customer,closed_at
+C1,2024-01-01 09:00,?,?,email,billing,high,K1,?
+C1,2024-01-01 09:05,disp,a1,email,billing,high,K1,?
+C1,2024-01-01 09:30,a1,a1,email,billing,high,K1,2024-01-01 09:30
+C2,2024-01-01 10:00,?,?,chat,login,low,K2,?
+C2,2024-01-01 10:05,disp,?,chat,login,low,K2,?
+"""
+
+
+def test_first_responder_is_the_first_known_actor_who_is_no_coordinator(tmp_path):
+    mapping = write_yaml(tmp_path / "m.yaml", EVENTS_MAPPING + 'missing: ["?"]\n')
+    path = write_csv(tmp_path / "events.csv", UNKNOWN_FIRST)
+    agents = pd.DataFrame({"agent_id": ["disp", "a1"], "role": ["dispatcher", "agent"]})
+
+    tickets = load_tickets(path, str(mapping), agents=agents).tickets.set_index("ticket_id")
+
+    assert (tickets.loc["C1", "first_responder_id"], tickets.loc["C1", "agent_id"]) == ("a1", "a1")
+    assert tickets.loc["C1", "first_responder_role"] == "agent"
+    assert pd.isna(tickets.loc["C2", "first_responder_id"])
+    assert pd.isna(tickets.loc["C2", "first_responder_role"])
+
+
+def test_without_roles_the_first_known_actor_responds_even_a_dispatcher(tmp_path):
+    mapping = write_yaml(tmp_path / "m.yaml", EVENTS_MAPPING + 'missing: ["?"]\n')
+    path = write_csv(tmp_path / "events.csv", UNKNOWN_FIRST)
+
+    tickets = load_tickets(path, str(mapping)).tickets.set_index("ticket_id")
+
+    assert tickets["first_responder_id"].to_dict() == {"C1": "disp", "C2": "disp"}
 
 
 def test_an_event_export_needs_its_time_column(tmp_path):

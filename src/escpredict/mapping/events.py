@@ -48,8 +48,9 @@ def collapse_events(
     """One row per ticket from typed event rows (each carrying the ticket's state after it).
 
     Fields known at creation (``fields`` marked so, e.g. extra features) come from the first
-    event, outcomes from the last (the final state). Derived: first responder = first
-    actor; agent_id = first assignee whose role is not a coordinator role;
+    event, outcomes from the last (the final state). Derived: first responder = first known
+    actor whose role is not a coordinator role (an update with no actor, e.g. ``?``, or a
+    dispatcher's routing is no response); agent_id = the same for assignees;
     reassignment_count = assignee changes after the first assignment; agents_involved =
     distinct assignees; final_tier = highest tier seen; resolver = the resolver column,
     else the actor who set the final resolution time. The result's index is each
@@ -86,10 +87,9 @@ def _derived(
     derived: dict[str, pd.Series] = {}
     groups = ev.groupby("ticket_id", sort=False)
     if "event_actor" in ev:
-        actor = by_id["event_actor"]
-        role = roles_of(actor, by_id.get("event_actor_role"), agents)
-        derived["first_responder_id"] = per_ticket(out, actor)
-        derived["first_responder_role"] = per_ticket(out, role)
+        responder = _first_handlers(ev, "event_actor", spec, agents)
+        derived["first_responder_id"] = per_ticket(out, responder["event_actor"])
+        derived["first_responder_role"] = per_ticket(out, responder["role"])
         if "resolved_at" in ev:
             final = ev["ticket_id"].map(last["resolved_at"])
             setter = ev[ev["resolved_at"].notna() & (ev["resolved_at"] == final)]
@@ -107,19 +107,32 @@ def _derived(
     return derived
 
 
+def _first_handlers(
+    ev: pd.DataFrame, person: str, spec: Events, agents: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Per ticket id, the first event whose ``person`` column (actor or assignee) names
+    someone who is not a coordinator: that person and their role (``role``).
+
+    Roles come from the export's ``<person>_role`` column, else the agents table; without
+    either a coordinator cannot be told apart and counts as a handler.
+    """
+    named = ev[ev[person].notna()]
+    role = roles_of(named[person], named.get(f"{person}_role"), agents)
+    handlers = named.assign(role=role)[~is_coordinator(role, spec.coordinator_roles)]
+    return handlers.drop_duplicates("ticket_id").set_index("ticket_id")[[person, "role"]]
+
+
 def _assignments(
     ev: pd.DataFrame, spec: Events, agents: pd.DataFrame | None, out: pd.DataFrame
 ) -> dict[str, pd.Series]:
     assigned = ev[ev["event_assignee"].notna()]
     who = assigned["event_assignee"]
-    role = roles_of(who, assigned.get("event_assignee_role"), agents)
-    handlers = assigned[~is_coordinator(role, spec.coordinator_roles)]
-    handlers = handlers.drop_duplicates("ticket_id")
+    handlers = _first_handlers(ev, "event_assignee", spec, agents)
     previous = assigned.groupby("ticket_id", sort=False)["event_assignee"].shift()
     changed = (previous.notna() & (who != previous)).groupby(assigned["ticket_id"]).sum()
     distinct = who.groupby(assigned["ticket_id"]).nunique()
     return {
-        "agent_id": per_ticket(out, handlers.set_index("ticket_id")["event_assignee"]),
+        "agent_id": per_ticket(out, handlers["event_assignee"]),
         "reassignment_count": per_ticket(out, changed).fillna(0).astype("Int64"),
         "agents_involved": per_ticket(out, distinct).fillna(0).astype("Int64"),
     }
