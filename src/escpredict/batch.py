@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from escpredict.explain import reasons_json
-from escpredict.loaders import load_tickets
+from escpredict.loaders import load_agents, load_tickets
+from escpredict.mapping import Mapping, load_mapping
 from escpredict.model import EscalationModel
 from escpredict.pyfunc import load_escalation_model
 from escpredict.registry import use_store
@@ -22,14 +23,34 @@ def score_frame(model: EscalationModel, tickets: pd.DataFrame, n_reasons: int = 
     return table.reset_index(drop=True)
 
 
+def needs_agent_roles(mapping: str | Mapping) -> bool:
+    """Whether only an agents table can tell this export's coordinators from handlers.
+
+    True for an event export whose assignee column has no role column beside it:
+    collapsing it skips coordinators by role, so without agents a dispatcher who only
+    routes a ticket becomes its agent_id. Ticket-level exports state agent_id themselves.
+    """
+    spec = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
+    named = spec.events.named() if spec.events is not None else {}
+    return "assignee" in named and "assignee_role" not in named
+
+
 def score_file(
     input_path: Path, output_path: Path, model_uri: str, mapping: str = "generic",
-    tracking_uri: str | None = None, n_reasons: int = 0,
+    tracking_uri: str | None = None, n_reasons: int = 0, agents: Path | None = None,
 ) -> int:
-    """Score an export file and write the scores; returns the number of tickets written."""
+    """Score an export file and write the scores; returns the number of tickets written.
+
+    ``agents`` is the agents table training read: an event export is collapsed with its
+    roles exactly as in training, so both agree on who each ticket's agent is (and so on
+    every agent-history feature).
+    """
     use_store(tracking_uri)
     model = load_escalation_model(model_uri)
-    scores = score_frame(model, load_tickets(input_path, mapping=mapping).tickets, n_reasons)
+    spec = load_mapping(mapping)
+    roster = load_agents(agents, spec) if agents is not None else None
+    tickets = load_tickets(input_path, mapping=spec, agents=roster).tickets
+    scores = score_frame(model, tickets, n_reasons)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     if output_path.suffix == ".csv":
         scores.to_csv(output_path, index=False)

@@ -110,6 +110,10 @@ def write_sample(
     return paths
 
 
+SCORE_AGENTS_HELP = (
+    "Agents table (overrides data.agents): an event export needs its roles to skip "
+    "dispatchers, as in training."
+)
 ENGINE_HELP = "local, dask (an existing cluster: --scheduler) or dask-local (--workers)."
 SCHEDULER_HELP = "Dask scheduler address, e.g. tcp://scheduler:8786 (with --engine dask)."
 WORKERS_HELP = "LocalCluster worker processes (with --engine dask-local)."
@@ -333,7 +337,13 @@ def score(
     input_path: Annotated[Path, typer.Argument(help="Ticket export to score.")],
     output_path: Annotated[Path, typer.Argument(help="Where to write scores (.parquet or .csv).")],
     model: Annotated[str, typer.Option(help="Model URI.")] = "models:/escalation-risk@champion",
-    mapping: Annotated[str, typer.Option(help="Column mapping name or YAML path.")] = "generic",
+    mapping: Annotated[
+        str | None, typer.Option(help="Column mapping name or YAML path (overrides data.mapping).")
+    ] = None,
+    agents: Annotated[Path | None, typer.Option(help=SCORE_AGENTS_HELP)] = None,
+    config: Annotated[
+        Path, typer.Option(help="Pipeline YAML: data.mapping and data.agents as in training.")
+    ] = DEFAULT_CONFIG,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     engine: Annotated[str, typer.Option(help=ENGINE_HELP + " Dask writes a Parquet folder.")] = "local",
     scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,
@@ -343,11 +353,34 @@ def score(
     ] = 0,
 ) -> None:
     """Batch-score an export: probability, risk tier and route (and reasons) per ticket."""
-    from escpredict.batch import score_file
+    from escpredict.batch import needs_agent_roles, score_file
+    from escpredict.config import load_config
+    from escpredict.train import resolve_path
 
+    if config == DEFAULT_CONFIG and not config.exists():
+        config = None
+    # data.tickets is the scored export, so the sample's agents go only with the sample's
+    # tickets, exactly as `train --tickets` resolves them.
+    overrides = {"data.tickets": str(input_path)}
+    if mapping is not None:
+        overrides["data.mapping"] = mapping
     with user_errors():
+        data = load_config(config, overrides).data
+        mapping = data.mapping
+        agents = agents if agents is not None else resolve_path(data.agents)
         if engine == "local":
-            written = score_file(input_path, output_path, model, mapping, tracking_uri, reasons)
+            if agents is None and needs_agent_roles(mapping):
+                console.print(
+                    f"[bold yellow]warning:[/] no agents table, and the {mapping} mapping "
+                    "gives assignees no role: coordinators and dispatchers cannot be "
+                    "recognised, so one who only routed a ticket is scored as its agent "
+                    "(training with an agents table skips them); pass --agents FILE, the "
+                    "table the model was trained with",
+                    highlight=False, soft_wrap=True,
+                )
+            written = score_file(
+                input_path, output_path, model, mapping, tracking_uri, reasons, agents
+            )
         elif reasons:
             raise typer.BadParameter("--reasons needs --engine local", param_hint="--reasons")
         else:
