@@ -157,7 +157,16 @@ def realistic_targets(realistic: dict[str, Any] | None) -> list[dict[str, Any]]:
                REALISTIC_BASELINE_MARGIN, "+.3f", below=False),
         _check(f"{at}: test AUC − plain reference AUC", q["test_auc"] - q["reference_auc"],
                REALISTIC_REFERENCE_MARGIN, "+.3f", below=False),
+        _context(f"{at}: well-specified model (told the generator's formula) AUC / oracle AUC",
+                 q.get("ceiling_ratio"), ".3f"),
+        _context(f"{at}: test AUC / well-specified model AUC",
+                 q["test_auc"] / q["ceiling_auc"] if q.get("ceiling_auc") else None, ".3f"),
     ]
+
+
+def _context(name: str, measured: float | None, fmt: str) -> dict[str, Any]:
+    """A figure shown beside the targets to read them by, judged against no limit."""
+    return {"target": name, "limit": "(context)", "measured": measured, "fmt": fmt, "ok": None}
 
 
 def _realistic_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -241,15 +250,16 @@ def markdown(results: dict[str, Any]) -> str:
               f"{b['end_to_end_tickets_per_s']:,.0f} |")]
     lines += ["", "## 5. Quality (test window = most recent 15% by creation time)", "",
               ("| profile | tickets | test AUC | oracle AUC | ratio | ECE | oracle ECE (noise floor) "
-               "| logistic baseline AUC | plain reference AUC |"), "|---|---|---|---|---|---|---|---|---|"]
+               "| logistic baseline AUC | plain reference AUC | well-specified AUC |"),
+              "|---|---|---|---|---|---|---|---|---|---|"]
     rows = [(_profile(r), r["n"], r["quality"]) for r in [*results["training"], *_realistic_runs(results)]]
     if len(_realistic_runs(results)) > 1:
         rows.append(("**realistic, mean**", results["realistic"]["runs"][0]["n"], results["realistic"]["mean"]))
     for profile, n, q in rows:
-        plain = "—" if q["reference_auc"] is None else f"{q['reference_auc']:.4f}"
+        plain, ceiling = ("—" if q.get(k) is None else f"{q[k]:.4f}" for k in ("reference_auc", "ceiling_auc"))
         lines.append(f"| {profile} | {n:,} | {q['test_auc']:.4f} | {q['oracle_auc']:.4f} | "
                      f"{q['auc_ratio']:.3f} | {q['ece']:.4f} | {q['oracle_ece']:.4f} | "
-                     f"{q['baseline_auc']:.4f} | {plain} |")
+                     f"{q['baseline_auc']:.4f} | {plain} | {ceiling} |")
     return "\n".join(lines) + "\n"
 
 

@@ -123,6 +123,7 @@ def _train(
     """One end-to-end `train.run` on the shipped pipeline defaults, then quality figures."""
     from mlflow.tracking import MlflowClient
 
+    from benchmarks.ceiling import ceiling_auc
     from benchmarks.reference import reference_auc
     from escpredict.config import load_config
     from escpredict.demo import oracle_auc
@@ -144,7 +145,10 @@ def _train(
     # Section 2 serves `models:/...@champion`, as a user following the README would.
     set_alias(MlflowClient(uri), result.model_name, CHAMPION, result.model_version)
     oracle = oracle_auc(result.test_window, folder / "oracle.parquet")
-    plain = reference_auc(prepare(cfg, Stages(show=False)), cfg) if reference else None
+    prepared = prepare(cfg, Stages(show=False)) if reference else None
+    plain = reference_auc(prepared, cfg) if prepared else None
+    # Only the realistic generator's formula is written down for the well-specified model.
+    ceiling = ceiling_auc(prepared, cfg) if prepared and profile == "realistic" else None
     return {
         "profile": profile,
         "export": export if profile == "realistic" else "tickets",
@@ -165,6 +169,8 @@ def _train(
             "oracle_ece": oracle_ece(result.test_window, folder / "oracle.parquet"),
             "baseline_auc": result.baseline_metrics["roc_auc"],
             "reference_auc": plain,
+            "ceiling_auc": ceiling,
+            "ceiling_ratio": None if ceiling is None else ceiling / oracle,
         },
     }
 

@@ -29,6 +29,8 @@ def test_harness_writes_every_section_and_the_targets(tmp_path: Path) -> None:
     assert [(r["export"], r["seed"]) for r in realistic["runs"]] == [("events", 0), ("events", 1)]
     assert 0 < realistic["mean"]["oracle_auc"] <= 1 and 0 < realistic["mean"]["reference_auc"] <= 1
     assert 0 <= realistic["mean"]["oracle_ece"] < 1
+    assert 0 < realistic["mean"]["ceiling_auc"] <= 1  # the well-specified model, realistic only
+    assert results["training"][1]["quality"]["ceiling_auc"] is None
     assert results["inprocess"]["ratio_median"] > 0
     assert results["batch"]["n"] == 3000
     assert {g["stage"] for g in results["growth"]} >= {"features", "fit", "total"}
@@ -36,4 +38,5 @@ def test_harness_writes_every_section_and_the_targets(tmp_path: Path) -> None:
     assert "## Targets" in table and "## 5. Quality" in table
     assert "not run" in table  # HTTP was skipped, and the targets table says so
     assert "realistic 3,000, mean of 2 seeds: test AUC − plain reference AUC" in table
+    assert "test AUC / well-specified model AUC | (context) |" in table
     assert "| realistic (events, seed 1) | 3,000 |" in table and "realistic, mean" in table

@@ -9,7 +9,7 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from escpredict.calibration import P_MAX, P_MIN, PRIOR_TICKETS, Calibrator
+from escpredict.calibration import METHODS, P_MAX, P_MIN, PRIOR_TICKETS, Calibrator, choose
 from escpredict.metrics import expected_calibration_error
 
 
@@ -39,7 +39,7 @@ def test_sigmoid_apply_matches_sklearn_within_the_windows_bound() -> None:
 
 def test_each_isotonic_step_is_its_rate_with_pseudo_tickets_at_the_base_rate() -> None:
     # Steps: scores 0-2 (3 tickets, none escalated) and 3-5 (3 tickets, all); base rate 1/2.
-    calibrator = Calibrator().fit(np.arange(6.0), np.array([0, 0, 0, 1, 1, 1]))
+    calibrator = Calibrator().fit(np.arange(6.0), np.array([0, 0, 0, 1, 1, 1]), "isotonic")
     low, high = (
         PRIOR_TICKETS / 2 / (3 + PRIOR_TICKETS),
         (3 + PRIOR_TICKETS / 2) / (3 + PRIOR_TICKETS),
@@ -137,3 +137,36 @@ def test_bad_input_is_refused_clearly() -> None:
         Calibrator().apply(raw)
     with pytest.raises(ValueError, match="finite"):
         Calibrator().fit(raw, y).apply(np.array([np.nan]))
+
+
+def test_auto_chooses_platt_scaling_for_a_logistic_score_on_a_small_window() -> None:
+    """A margin that is already log-odds, on a thousand tickets: two parameters fit it,
+    while isotonic steps would tie tickets the score ranked apart."""
+    rng = np.random.default_rng(3)
+    raw = rng.normal(-1.0, 1.2, 1_000)
+    y = (rng.random(raw.size) < 1 / (1 + np.exp(-raw))).astype(int)
+    assert choose(raw, y) == "sigmoid"
+    assert Calibrator().fit(raw, y).method == "sigmoid"  # auto is the default
+
+
+def test_auto_chooses_isotonic_where_the_score_is_not_monotone_in_log_odds_linearly() -> None:
+    """A step-shaped truth that no sigmoid of the score follows: isotonic's flexibility wins."""
+    rng = np.random.default_rng(4)
+    raw = rng.uniform(-3, 3, 20_000)
+    truth = np.where(raw < 0, 0.05, np.where(raw < 1, 0.6, 0.62))
+    y = (rng.random(raw.size) < truth).astype(int)
+    assert choose(raw, y) == "isotonic"
+
+
+def test_auto_on_a_window_too_small_to_fold_falls_back_to_isotonic() -> None:
+    raw = np.linspace(-2, 2, 40)
+    y = np.zeros(40, dtype=int)
+    y[[5, 30]] = 1  # one class with fewer tickets than folds... but two: still foldable
+    assert choose(raw, y) in METHODS
+    y[5] = 0  # a single escalation cannot be split into two folds
+    assert choose(raw, y) == "isotonic"
+
+
+def test_an_unknown_method_is_named_in_the_error() -> None:
+    with pytest.raises(ValueError, match="'beta'.*auto"):
+        Calibrator().fit(np.array([0.0, 1.0]), np.array([0, 1]), "beta")

@@ -14,6 +14,14 @@ barely move, the extremes become small but honest numbers, and no probability ca
 the whole window supports: [a·p̄/(n+a), (n+a·p̄)/(n+a)] for n calibration tickets, the bound
 both methods share. On the 30k-ticket sample: test ECE 0.0118 -> 0.0114, Brier 0.1080 ->
 0.1078; the lowest step (8 tickets, none escalated) no longer claims 0 for 36 test tickets.
+
+Which method suits depends on the export, so by default (``auto``) the calibration window
+chooses: each method is fitted on four fifths of it and scored by log loss on the fifth
+left out, five times over, and the lower total wins. Isotonic bends to any monotone
+distortion but on a window of a few thousand tickets its flat steps tie tickets the model
+ranked apart, which costs AUC (realistic profile at 20k tickets, mean of 3 seeds: test
+AUC/oracle 0.949 -> 0.952 and ECE 0.033 -> 0.027 with Platt scaling); with a large window
+and a distorted score, isotonic's flexibility wins instead.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold
 
 #: Calibrated probabilities stay strictly inside (0, 1): log loss and log-odds stay finite.
 #: The bound of calibrators fitted before ``bounds`` existed (a fitted one is much tighter).
@@ -32,6 +42,10 @@ PRIOR_TICKETS = 2.0
 _MAX_LOGIT = 50.0
 
 METHODS = ("isotonic", "sigmoid")
+#: ``fit`` chooses among METHODS by cross-validated log loss on the calibration window.
+AUTO = "auto"
+#: Folds of that choice; a fold keeps both classes while each class holds this many tickets.
+CHOICE_FOLDS = 5
 
 
 def _as_scores(raw: np.ndarray) -> np.ndarray:
@@ -60,10 +74,15 @@ class Calibrator:
         self.slope: float = 0.0
         self.intercept: float = 0.0
 
-    def fit(self, raw: np.ndarray, y: np.ndarray, method: str = "isotonic") -> Calibrator:
-        """Fit on held-out scores and 0/1 labels; raises ValueError on unusable input."""
-        if method not in METHODS:
-            raise ValueError(f"unknown calibration method {method!r}; expected one of {METHODS}")
+    def fit(self, raw: np.ndarray, y: np.ndarray, method: str = AUTO) -> Calibrator:
+        """Fit on held-out scores and 0/1 labels; raises ValueError on unusable input.
+
+        With ``auto`` the method is chosen by ``choose``; ``self.method`` says which.
+        """
+        if method not in (*METHODS, AUTO):
+            raise ValueError(
+                f"unknown calibration method {method!r}; expected one of {(*METHODS, AUTO)}"
+            )
         scores = _as_scores(raw).ravel()
         labels = np.asarray(y, dtype=np.float64).ravel()
         if scores.size != labels.size:
@@ -75,6 +94,8 @@ class Calibrator:
                 "cannot calibrate on a single class: the calibration sample needs both "
                 "escalated and non-escalated tickets"
             )
+        if method == AUTO:
+            method = choose(scores, labels)
         base_rate, n = float(labels.mean()), labels.size
         self.low = PRIOR_TICKETS * base_rate / (n + PRIOR_TICKETS)
         self.high = (n + PRIOR_TICKETS * base_rate) / (n + PRIOR_TICKETS)
@@ -122,3 +143,27 @@ class Calibrator:
         else:
             raise RuntimeError("Calibrator.apply called before fit")
         return np.clip(p, self.low, self.high)
+
+
+def choose(scores: np.ndarray, labels: np.ndarray) -> str:
+    """The method of METHODS with the lowest out-of-fold log loss on this window.
+
+    Ties, and windows too small to fold (a class with fewer than CHOICE_FOLDS tickets), go
+    to the first method that fits: isotonic, the more general. A method that cannot fit a
+    fold (Platt scaling on scores that rank backwards there) loses that choice.
+    """
+    folds = min(CHOICE_FOLDS, int(np.bincount(labels.astype(np.int64)).min()))
+    if folds < 2:
+        return METHODS[0]
+    losses = dict.fromkeys(METHODS, 0.0)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    for fit_rows, held_rows in splitter.split(scores, labels):
+        for method in METHODS:
+            try:
+                fold = Calibrator().fit(scores[fit_rows], labels[fit_rows], method)
+            except ValueError:
+                losses[method] = np.inf
+                continue
+            held = fold.apply(scores[held_rows])
+            losses[method] += log_loss(labels[held_rows], held, labels=[0, 1])
+    return min(METHODS, key=lambda method: losses[method])

@@ -200,7 +200,7 @@ def print_training_summary(result: Any) -> None:
     console.print(f"routing threshold {result.threshold:.3f} | {counts}")
     sized = ("learning_rate", "num_leaves", "min_child_samples", "min_data_per_group", "cat_smooth")
     chosen = ", ".join(f"{k} {result.booster_params[k]}" for k in sized if k in result.booster_params)
-    console.print(f"booster: {chosen}")
+    console.print(f"booster: {chosen} | calibration: {result.calibration}")
     cut = result.maturity
     console.print(
         f"label maturity: horizon {cut.horizon_days:.1f} days, tickets created after "

@@ -120,7 +120,7 @@ class ModelConfig(_Strict):
     #: Start the booster from per-level log-odds of the categorical fields, an L2 logistic
     #: regression on their one-hot indicators (see level_offset.py).
     linear_offset: bool = True
-    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
 
 
 class CostConfig(_Strict):

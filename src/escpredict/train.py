@@ -109,6 +109,8 @@ class TrainResult:
     test_window: pd.DataFrame
     #: LightGBM parameters the booster was trained with (size-aware defaults + config).
     booster_params: dict[str, Any] = field(default_factory=dict)
+    #: Calibration method applied (``auto`` resolves to the one the window chose).
+    calibration: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -476,6 +478,7 @@ def finish(
         counts=fitted.counts,
         test_window=test_window,
         booster_params=fitted.booster_params,
+        calibration=calibrator.method,
     )
 
 
@@ -515,6 +518,7 @@ def _log_run(
         mlflow.log_param("seasonal_offset_applied", model.season is not None)
         if model.levels is not None:
             mlflow.log_param("linear_offset_C", model.levels.strength)
+        mlflow.log_param("calibration_applied", model.calibrator.method)
         mlflow.log_params(model.metadata["maturity"])
         mlflow.set_tags(model.metadata["yardstick"])
         mlflow.log_metrics(
