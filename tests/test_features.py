@@ -194,6 +194,18 @@ def test_transform_record_equals_transform_of_a_one_row_frame(builder, train):
         assert actual.indices.tolist() == expected.indices.tolist()  # same explicit entries
 
 
+def test_transform_records_equals_transform_of_their_frame_and_each_alone(builder, train):
+    rng = np.random.default_rng(11)
+    rows = train.drop(columns="ticket_id").to_dict("records")
+    records = [random_record(rng, rows[i % len(rows)]) for i in range(60)]
+    together = builder.transform_records(records)
+    assert together.shape == (60, len(builder.feature_names))
+    np.testing.assert_array_equal(together, builder.transform(pd.DataFrame(records)).toarray())
+    for record, row in zip(records, together, strict=True):
+        np.testing.assert_array_equal(builder.transform_records([record])[0], row)
+    assert builder.transform_records([]).shape == (0, len(builder.feature_names))
+
+
 def test_a_pickled_builder_gives_the_same_matrix(builder, train):
     buffer = io.BytesIO()
     joblib.dump(builder, buffer)
