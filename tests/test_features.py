@@ -207,6 +207,7 @@ def test_transform_records_equals_transform_of_their_frame_and_each_alone(builde
 
 
 def test_a_pickled_builder_gives_the_same_matrix(builder, train):
+    builder.transform_records(train.head(20).to_dict("records"))  # fills the per-word lookups
     buffer = io.BytesIO()
     joblib.dump(builder, buffer)
     buffer.seek(0)
@@ -216,6 +217,7 @@ def test_a_pickled_builder_gives_the_same_matrix(builder, train):
     np.testing.assert_array_equal(
         loaded.transform_record(record).toarray(), builder.transform_record(record).toarray()
     )
+    assert "_char_columns" not in vars(joblib.load(io.BytesIO(buffer.getvalue())))  # derived
 
 
 def test_appending_future_tickets_changes_no_earlier_row(builder):

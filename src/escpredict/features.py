@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -242,6 +243,50 @@ class _WordCachedNgrams:
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_cache": {}}
+
+
+class _WordColumns:
+    """The matrix columns of a text's char n-grams, looked up once per distinct word.
+
+    char_wb n-grams never cross a word boundary (see `_WordCachedNgrams`), so a text's
+    columns are the union of its words' columns. Looking every n-gram of every ticket up in
+    the vocabulary was a third of building a batch's rows. Bounded and not pickled, like
+    the n-gram cache.
+    """
+
+    def __init__(
+        self,
+        ngrams: Callable[[str], list[str]],
+        vocab: Mapping[str, int],
+        offset: int,
+        limit: int = 200_000,
+    ) -> None:
+        self._ngrams = ngrams
+        self._vocab = vocab
+        self._offset = offset
+        self._limit = limit
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, text: str) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for word in text.lower().split():  # the words `_WordCachedNgrams` cuts
+            columns = self._cache.get(word)
+            if columns is None:
+                columns = self._offset + _hits(self._vocab, self._ngrams(word))
+                if len(self._cache) < self._limit:
+                    self._cache[word] = columns
+            out.append(columns)
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": {}}
+
+
+def _hits(vocab: Mapping[str, int], terms: list[str]) -> np.ndarray:
+    """Vocabulary indices of the known `terms`, each once."""
+    found = set(map(vocab.get, terms))
+    found.discard(None)
+    return np.fromiter(found, dtype=np.int64, count=len(found))
 
 
 def _fit_vocabulary(
@@ -554,15 +599,11 @@ class FeatureBuilder:
             [self._raw(record, text) for record, text in zip(records, texts, strict=True)],
             dtype=np.float64,
         ).reshape(len(records), sum(self._raw_sizes()))
-        out = np.zeros((len(records), len(self.feature_names)))
+        width = len(self.feature_names)
+        out = np.zeros((len(records), width))
         out[:, : self._word_offset] = self._dense(raw)
-        rows: list[int] = []
-        columns: list[int] = []
-        for i, text in enumerate(texts):
-            hits = self._text_columns(" ".join(text))
-            rows += [i] * len(hits)
-            columns += hits
-        out[rows, columns] = 1.0
+        flat = [i * width + self._text_columns(" ".join(text)) for i, text in enumerate(texts)]
+        np.put(out, np.concatenate([np.empty(0, dtype=np.int64), *flat]), 1.0)
         return out
 
     def transform_record(self, record: Mapping[str, Any]) -> sp.csr_matrix:
@@ -582,18 +623,23 @@ class FeatureBuilder:
             *[self._code(field, record.get(field)) for field in self.categories],
         ]
 
-    def _text_columns(self, text: str) -> list[int]:
-        """Matrix columns of the word and char n-grams `text` contains (each once)."""
-        out: list[int] = []
-        for analyzer, vocab, offset in (
-            (self._word_analyzer, self._word_vocab, self._word_offset),
-            (self._char_analyzer, self._char_vocab, self._char_offset),
-        ):
-            if vocab:
-                hits = set(map(vocab.get, analyzer(text)))
-                hits.discard(None)
-                out += [offset + j for j in hits]
-        return out
+    def _text_columns(self, text: str) -> np.ndarray:
+        """Matrix columns of the word and char n-grams `text` contains (a column may repeat)."""
+        words = (
+            self._word_offset + _hits(self._word_vocab, self._word_analyzer(text))
+            if self._word_vocab
+            else np.empty(0, dtype=np.int64)
+        )
+        return np.concatenate([words, *self._char_columns(text)]) if self._char_vocab else words
+
+    @cached_property
+    def _char_columns(self) -> _WordColumns:
+        return _WordColumns(self._char_analyzer, self._char_vocab, self._char_offset)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Derived from the fitted vocabulary: a saved builder must not carry one code
+        # version's lookup structure.
+        return {k: v for k, v in self.__dict__.items() if k != "_char_columns"}
 
     def _code(self, field: str, value: Any) -> float:
         return np.nan if _missing(value) else float(self._codes[field].get(str(value), OTHER))
