@@ -1,9 +1,10 @@
 """The model matrix: text n-grams, categorical fields, ticket statistics and history.
 
 One fitted `FeatureBuilder` serves both training (`transform`, a whole frame) and the
-scoring API (`transform_record`, one dict). The two paths share every per-value function
-and the fitted vocabularies, so a ticket gets the same features in both; the record path
-skips pandas and sklearn's per-call validation because it runs on every request.
+scoring API (`transform_records`, a list of dicts). The two paths share every per-value
+function, the derivation of model columns from raw inputs and the fitted vocabularies, so a
+ticket gets the same features in both; the record path skips pandas and sklearn's per-call
+validation because it runs on every request.
 """
 
 from __future__ import annotations
