@@ -194,7 +194,20 @@ def test_transform_record_equals_transform_of_a_one_row_frame(builder, train):
         assert actual.indices.tolist() == expected.indices.tolist()  # same explicit entries
 
 
+def test_transform_records_equals_transform_of_their_frame_and_each_alone(builder, train):
+    rng = np.random.default_rng(11)
+    rows = train.drop(columns="ticket_id").to_dict("records")
+    records = [random_record(rng, rows[i % len(rows)]) for i in range(60)]
+    together = builder.transform_records(records)
+    assert together.shape == (60, len(builder.feature_names))
+    np.testing.assert_array_equal(together, builder.transform(pd.DataFrame(records)).toarray())
+    for record, row in zip(records, together, strict=True):
+        np.testing.assert_array_equal(builder.transform_records([record])[0], row)
+    assert builder.transform_records([]).shape == (0, len(builder.feature_names))
+
+
 def test_a_pickled_builder_gives_the_same_matrix(builder, train):
+    builder.transform_records(train.head(20).to_dict("records"))  # fills the per-word lookups
     buffer = io.BytesIO()
     joblib.dump(builder, buffer)
     buffer.seek(0)
@@ -204,6 +217,7 @@ def test_a_pickled_builder_gives_the_same_matrix(builder, train):
     np.testing.assert_array_equal(
         loaded.transform_record(record).toarray(), builder.transform_record(record).toarray()
     )
+    assert "_char_columns" not in vars(joblib.load(io.BytesIO(buffer.getvalue())))  # derived
 
 
 def test_appending_future_tickets_changes_no_earlier_row(builder):

@@ -89,7 +89,7 @@ class ReasonLayout:
     grouping: _Grouping  # how to sum columns into fields
     single_column: np.ndarray  # per field: its column when it has exactly one, else -1
     readable: tuple[str, ...]  # per field: a readable name
-    is_word: np.ndarray  # per column: a whole-word / phrase n-gram?
+    word_columns: np.ndarray  # the whole-word / phrase n-gram columns, ascending
     word_terms: dict[int, str]  # column -> its word or phrase
     overall_rate: float  # earlier outcomes' escalation rate the history rates shrink to
     window_days: int  # the "recent tickets" window
@@ -187,7 +187,7 @@ def reason_layout(builder: _Builder, window_days: int = 30) -> ReasonLayout:
         grouping=grouping,
         single_column=np.asarray(single, dtype=np.int64),
         readable=readable,
-        is_word=np.isin(np.arange(len(sources)), [j for j, _ in words]),
+        word_columns=np.array([j for j, _ in words], dtype=np.int64),
         word_terms=dict(words),
         overall_rate=_overall_rate(builder),
         window_days=window_days,
@@ -239,39 +239,32 @@ def explain_rows(
     """The `n` strongest field reasons of every row, strongest first.
 
     `contrib` is (rows × columns[+1]) SHAP values, `rows` the dense feature rows, `records`
-    the tickets as scored (raw field values plus history), one per row.
+    the tickets as scored (raw field values plus history), one per row. Grouping, merging
+    and ranking run on the whole matrix at once; only the reasons returned are formatted.
     """
-    grouped = layout.grouping.sum(np.asarray(contrib))
-    return [
-        _top_reasons(layout, grouped[i], contrib[i], rows[i], records[i], n)
-        for i in range(grouped.shape[0])
-    ]
-
-
-def _top_reasons(
-    layout: ReasonLayout,
-    grouped: np.ndarray,
-    contrib: np.ndarray,
-    row: np.ndarray,
-    record: Mapping[str, Any],
-    n: int,
-) -> list[Reason]:
-    """Nonzero fields by |contribution| (ties in field order), each stated in words."""
-    merged: dict[int, tuple[str, str]] = {}
+    contrib = np.asarray(contrib)
+    grouped = layout.grouping.sum(contrib)
+    merged: list[dict[int, tuple[str, str]]] = [{} for _ in records]
     for id_field, who, groups in layout.by_id:
-        if groups.size and _nobody_named(record, id_field, who):
-            grouped = grouped.copy()
-            total = grouped[groups].sum()
-            grouped[groups] = 0.0
-            grouped[groups[0]] = total  # the sum stays whole: reasons still add to the margin
-            merged[int(groups[0])] = (id_field, who)
-    candidates = np.flatnonzero(grouped)
-    top = candidates[np.argsort(-np.abs(grouped[candidates]), kind="stable")[: max(n, 0)]]
+        nobody = [i for i, r in enumerate(records) if _nobody_named(r, id_field, who)]
+        if groups.size and nobody:
+            # One reason for all of it: the sum stays whole, so reasons still add to the margin.
+            total = grouped[np.ix_(nobody, groups)].sum(axis=1)
+            grouped[np.ix_(nobody, groups)] = 0.0
+            grouped[nobody, groups[0]] = total
+            for i in nobody:
+                merged[i][int(groups[0])] = (id_field, who)
+    # Strongest first, ties in field order (a stable sort); zeros sort last and are dropped.
+    order = np.argsort(-np.abs(grouped), axis=1, kind="stable")[:, : max(n, 0)]
     return [
-        _nobody(*merged[i], float(grouped[i]))
-        if i in merged
-        else _reason(layout, i, float(grouped[i]), contrib, row, record)
-        for i in map(int, top)
+        [
+            _nobody(*merged[r][i], float(grouped[r, i]))
+            if i in merged[r]
+            else _reason(layout, i, float(grouped[r, i]), contrib[r], rows[r], records[r])
+            for i in map(int, order[r])
+            if grouped[r, i] != 0
+        ]
+        for r in range(grouped.shape[0])
     ]
 
 
@@ -336,8 +329,7 @@ def _text_reason(
     layout: ReasonLayout, contribution: float, contrib: np.ndarray, row: np.ndarray
 ) -> tuple[str, str]:
     """The whole words/phrases the ticket contains that push hardest the way the text does."""
-    nonzero = np.flatnonzero(row[: layout.is_word.size])
-    present = nonzero[layout.is_word[nonzero]]  # word columns the ticket contains
+    present = layout.word_columns[row[layout.word_columns] != 0]  # words the ticket contains
     pushes = contrib[present] * np.sign(contribution)
     order = np.argsort(-pushes, kind="stable")[:TEXT_TERMS]
     terms = [f'"{layout.word_terms[int(present[o])]}"' for o in order if pushes[o] > 0]

@@ -1,16 +1,18 @@
 """The model matrix: text n-grams, categorical fields, ticket statistics and history.
 
 One fitted `FeatureBuilder` serves both training (`transform`, a whole frame) and the
-scoring API (`transform_record`, one dict). The two paths share every per-value function
-and the fitted vocabularies, so a ticket gets the same features in both; the record path
-skips pandas and sklearn's per-call validation because it runs on every request.
+scoring API (`transform_records`, a list of dicts). The two paths share every per-value
+function, the derivation of model columns from raw inputs and the fitted vocabularies, so a
+ticket gets the same features in both; the record path skips pandas and sklearn's per-call
+validation because it runs on every request.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -244,6 +246,50 @@ class _WordCachedNgrams:
         return {**self.__dict__, "_cache": {}}
 
 
+class _WordColumns:
+    """The matrix columns of a text's char n-grams, looked up once per distinct word.
+
+    char_wb n-grams never cross a word boundary (see `_WordCachedNgrams`), so a text's
+    columns are the union of its words' columns. Looking every n-gram of every ticket up in
+    the vocabulary was a third of building a batch's rows. Bounded and not pickled, like
+    the n-gram cache.
+    """
+
+    def __init__(
+        self,
+        ngrams: Callable[[str], list[str]],
+        vocab: Mapping[str, int],
+        offset: int,
+        limit: int = 200_000,
+    ) -> None:
+        self._ngrams = ngrams
+        self._vocab = vocab
+        self._offset = offset
+        self._limit = limit
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, text: str) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for word in text.lower().split():  # the words `_WordCachedNgrams` cuts
+            columns = self._cache.get(word)
+            if columns is None:
+                columns = self._offset + _hits(self._vocab, self._ngrams(word))
+                if len(self._cache) < self._limit:
+                    self._cache[word] = columns
+            out.append(columns)
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": {}}
+
+
+def _hits(vocab: Mapping[str, int], terms: list[str]) -> np.ndarray:
+    """Vocabulary indices of the known `terms`, each once."""
+    found = set(map(vocab.get, terms))
+    found.discard(None)
+    return np.fromiter(found, dtype=np.int64, count=len(found))
+
+
 def _fit_vocabulary(
     vectorizer: CountVectorizer, texts: list[str]
 ) -> tuple[dict[str, int], sp.csr_matrix | None]:
@@ -468,31 +514,56 @@ class FeatureBuilder:
 
     def _assemble(self, frame: pd.DataFrame, text_blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
         """Numeric and code columns of `frame` followed by its word and char n-gram blocks."""
-        history = {name: _numbers(frame, name) for name in HISTORY_NAMES}
-        history["agent_recent_tickets"] = _recent_rate(
-            history["agent_recent_tickets"], _created(frame), self._start_ns,
-            self.cfg.recent_window_days,
-        )
-        dense = np.column_stack(
+        raw = np.column_stack(
             [self._ticket_stats(frame)]
             + [_numbers(frame, name) for name in self._numeric]
             + [
                 np.array([_boolean(v, name) for v in _column(frame, name)], dtype=np.float64)
                 for name in self._boolean
             ]
-            + [history[name] for name in self._history_columns]
-            + [
-                _smoothed(history[escalated], history[total], self._global_rate, self.cfg.smoothing)
-                for _, _, escalated, total in _RATES
-            ]
+            + [_numbers(frame, name) for name in HISTORY_NAMES]
+            + [_created(frame)]
             + [self._code_column(frame, field) for field in self.categories]
         )
-        blocks = [sp.csr_matrix(dense), *text_blocks]
+        blocks = [sp.csr_matrix(self._dense(raw)), *text_blocks]
         matrix = sp.hstack(blocks, format="csr", dtype=np.float64)
         matrix.sort_indices()
         return matrix
 
+    def _raw_sizes(self) -> list[int]:
+        """Widths of the raw input groups both paths gather: ticket statistics, numeric and
+        yes/no fields, history, creation time (ns), categorical codes."""
+        return [
+            len(_TICKET_STATS), len(self._numeric), len(self._boolean), len(HISTORY_NAMES), 1,
+            len(self.categories),
+        ]
+
+    def _dense(self, raw: np.ndarray) -> np.ndarray:
+        """The columns before the n-grams, from the raw inputs of `_raw_sizes`.
+
+        Frames and records gather their raw inputs each their own way (pandas columns, a
+        loop over dicts); the model's columns are then derived from them here, once.
+        """
+        stats, numeric, boolean, history, created, codes = np.split(
+            raw, np.cumsum(self._raw_sizes()[:-1]), axis=1
+        )
+        by_name = dict(zip(HISTORY_NAMES, history.T, strict=True))
+        by_name["agent_recent_tickets"] = _recent_rate(
+            by_name["agent_recent_tickets"], created[:, 0], self._start_ns,
+            self.cfg.recent_window_days,
+        )
+        return np.column_stack(
+            [stats[:, list(self._stats)], numeric, boolean]
+            + [by_name[name] for name in self._history_columns]
+            + [
+                _smoothed(by_name[escalated], by_name[total], self._global_rate, self.cfg.smoothing)
+                for _, _, escalated, total in _RATES
+            ]
+            + [codes]
+        )
+
     def _ticket_stats(self, frame: pd.DataFrame) -> np.ndarray:
+        """Every `_TICKET_STATS` column (the fitted selection is applied in `_dense`)."""
         subjects, descriptions = _column(frame, "subject"), _column(frame, "description")
         text = [
             _text_stats(_text(s), _text(d), self._urgency)
@@ -503,8 +574,7 @@ class FeatureBuilder:
             if "created_at" in frame.columns
             else np.full((len(frame), _N_TIME_STATS), np.nan)
         )
-        stats = np.hstack([when, np.array(text, dtype=np.float64).reshape(len(frame), 5)])
-        return stats[:, list(self._stats)]
+        return np.hstack([when, np.array(text, dtype=np.float64).reshape(len(frame), 5)])
 
     def _code_column(self, frame: pd.DataFrame, field: str) -> np.ndarray:
         """Each row's level code (OTHER for rare or unseen levels), NaN where missing."""
@@ -517,60 +587,60 @@ class FeatureBuilder:
         return out
 
     # -- serving path -----------------------------------------------------------------------
-    def transform_record(self, record: Mapping[str, Any]) -> sp.csr_matrix:
-        """One ticket as a 1-row matrix, equal to `transform` of a one-row frame."""
+    def transform_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Dense rows of many tickets (dicts), equal to `transform` of a frame of them.
+
+        The scoring path: pandas and sklearn's per-call validation cost more than the
+        work for a few tickets, and the booster wants dense rows anyway (its SHAP runs
+        faster on them than on CSR). One matrix for all tickets, filled in place.
+        """
         self._check_fitted()
-        texts = [_text(record.get(name)) for name in self._text_fields]
-        by_name = {name: _number(record.get(name)) for name in HISTORY_NAMES}
-        by_name["agent_recent_tickets"] = float(
-            _recent_rate(
-                np.float64(by_name["agent_recent_tickets"]),
-                np.float64(_ns(record.get("created_at"))),
-                self._start_ns,
-                self.cfg.recent_window_days,
-            )
-        )
-        rates = [
-            float(
-                _smoothed(
-                    np.float64(by_name[escalated]),
-                    np.float64(by_name[total]),
-                    self._global_rate,
-                    self.cfg.smoothing,
-                )
-            )
-            for _, _, escalated, total in _RATES
+        texts = [[_text(record.get(name)) for name in self._text_fields] for record in records]
+        raw = np.array(
+            [self._raw(record, text) for record, text in zip(records, texts, strict=True)],
+            dtype=np.float64,
+        ).reshape(len(records), sum(self._raw_sizes()))
+        width = len(self.feature_names)
+        out = np.zeros((len(records), width))
+        out[:, : self._word_offset] = self._dense(raw)
+        flat = [i * width + self._text_columns(" ".join(text)) for i, text in enumerate(texts)]
+        np.put(out, np.concatenate([np.empty(0, dtype=np.int64), *flat]), 1.0)
+        return out
+
+    def transform_record(self, record: Mapping[str, Any]) -> sp.csr_matrix:
+        """One ticket as a 1-row CSR matrix: `transform_records` of one."""
+        return sp.csr_matrix(self.transform_records([record]))
+
+    def _raw(self, record: Mapping[str, Any], texts: list[str]) -> list[float]:
+        """A record's raw inputs in `_raw_sizes` order (texts: its `_text_fields`)."""
+        created = record.get("created_at")
+        return [
+            *_time_stats(created),
+            *_text_stats(texts[0], texts[1], self._urgency),
+            *[_number(record.get(name)) for name in self._numeric],
+            *[_boolean(record.get(name), name) for name in self._boolean],
+            *[_number(record.get(name)) for name in HISTORY_NAMES],
+            _ns(created),
+            *[self._code(field, record.get(field)) for field in self.categories],
         ]
-        stats = _time_stats(record.get("created_at")) + _text_stats(
-            texts[0], texts[1], self._urgency
+
+    def _text_columns(self, text: str) -> np.ndarray:
+        """Matrix columns of the word and char n-grams `text` contains (a column may repeat)."""
+        words = (
+            self._word_offset + _hits(self._word_vocab, self._word_analyzer(text))
+            if self._word_vocab
+            else np.empty(0, dtype=np.int64)
         )
-        dense = (
-            [stats[i] for i in self._stats]
-            + [_number(record.get(name)) for name in self._numeric]
-            + [_boolean(record.get(name), name) for name in self._boolean]
-            + [by_name[name] for name in self._history_columns]
-            + rates
-            + [self._code(field, record.get(field)) for field in self.categories]
-        )
-        indices = [j for j, v in enumerate(dense) if v != 0.0]  # NaN != 0: kept, as in batch
-        data = [dense[j] for j in indices]
-        text = " ".join(texts)
-        for analyzer, vocab, offset in (
-            (self._word_analyzer, self._word_vocab, self._word_offset),
-            (self._char_analyzer, self._char_vocab, self._char_offset),
-        ):
-            if vocab:
-                hits = sorted({vocab[t] for t in analyzer(text) if t in vocab})
-                indices.extend(offset + j for j in hits)
-                data.extend([1.0] * len(hits))
-        return sp.csr_matrix(
-            (
-                np.array(data, dtype=np.float64),
-                np.array(indices, dtype=np.int32),
-                np.array([0, len(indices)], dtype=np.int32),
-            ),
-            shape=(1, len(self.feature_names)),
-        )
+        return np.concatenate([words, *self._char_columns(text)]) if self._char_vocab else words
+
+    @cached_property
+    def _char_columns(self) -> _WordColumns:
+        return _WordColumns(self._char_analyzer, self._char_vocab, self._char_offset)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Derived from the fitted vocabulary: a saved builder must not carry one code
+        # version's lookup structure.
+        return {k: v for k, v in self.__dict__.items() if k != "_char_columns"}
 
     def _code(self, field: str, value: Any) -> float:
         return np.nan if _missing(value) else float(self._codes[field].get(str(value), OTHER))
