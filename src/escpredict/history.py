@@ -250,7 +250,8 @@ class _EntityEvents:
     def before(self, group: int, time: int) -> tuple[int, int]:
         """(count, latest time) of this entity's events strictly before `time`."""
         start, stop = self.offsets[group], self.offsets[group + 1]
-        k = int(np.searchsorted(self.tail[start:stop], time, side="left"))
+        # The array's own method: np.searchsorted's dispatch doubled a lookup's cost.
+        k = int(self.tail[start:stop].searchsorted(time, side="left"))
         latest = int(self.tail[start + k - 1]) if k else int(self.base_latest[group])
         return int(self.base_count[group]) + k, latest
 
@@ -260,9 +261,10 @@ def _missing(value: object) -> bool:
 
 
 def _to_ns(when: datetime | pd.Timestamp | str) -> int:
+    """UTC epoch nanoseconds; naive times are UTC. ``Timestamp.value`` is UTC nanoseconds
+    whatever the zone and unit, so an aware time needs no conversion (2 us a ticket)."""
     stamp = pd.Timestamp(when)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return int(stamp.as_unit("ns").value)
+    return int((stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).value)
 
 
 @dataclass(frozen=True, eq=False)

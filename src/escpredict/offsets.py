@@ -55,10 +55,15 @@ def margin(
 def with_offset_shap(
     offsets: Sequence[Offset], contrib: np.ndarray, matrix: sp.spmatrix | np.ndarray
 ) -> np.ndarray:
-    """Booster SHAP values (last column: expected value) extended to booster + offsets."""
+    """Booster SHAP values (last column: expected value) extended to booster + offsets.
+
+    Adds in place to a float64 `contrib` (the fresh array the booster returned) and
+    returns it: a copy of a batch's (rows × thousands of columns) matrix cost ~3 ms of a
+    100-ticket batch's ~50.
+    """
     if not offsets:
         return contrib
-    out = np.array(contrib, dtype=np.float64)
+    out = np.asarray(contrib, dtype=np.float64)
     for offset in offsets:
         for column, values in offset.centred(matrix).items():
             out[:, column] += values
