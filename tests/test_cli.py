@@ -53,6 +53,21 @@ def test_missing_export_exits_2_naming_the_file(project: Path) -> None:
     assert "nowhere.csv" in result.output
 
 
+def test_unknown_mapping_exits_2_naming_it(project: Path) -> None:
+    for command in (["train", "--mapping", "nosuch"], ["score", "in.csv", "out.csv", "--mapping", "nosuch"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, command
+        assert "no mapping named 'nosuch'" in result.output
+
+
+def test_scoring_with_a_model_the_store_lacks_exits_2_naming_it(project: Path) -> None:
+    (project / "in.csv").write_text("ticket_id\nT1\n")
+    result = runner.invoke(app, ["score", "in.csv", "out.csv", "--model", "models:/nosuch@champion"])
+    assert result.exit_code == 2
+    assert "cannot load model models:/nosuch@champion" in result.output
+    assert not (project / "out.csv").exists()
+
+
 def test_promote_without_candidate_says_train_first(project: Path) -> None:
     result = runner.invoke(app, ["promote"])
     assert result.exit_code == 2

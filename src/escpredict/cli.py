@@ -31,6 +31,7 @@ def user_errors() -> Iterator[None]:
     from escpredict.config import ConfigError
     from escpredict.labels import LabelError
     from escpredict.loaders import DataReadError
+    from escpredict.mapping import MappingError
     from escpredict.promotion import PromotionError
     from escpredict.registry import RegistryError
     from escpredict.report.period import PeriodError
@@ -41,7 +42,7 @@ def user_errors() -> Iterator[None]:
         yield
     except (
         ConfigError, DataReadError, DataValidationError, LabelError, TrainingDataError,
-        PromotionError, RegistryError, PeriodError, FileNotFoundError,
+        PromotionError, RegistryError, PeriodError, MappingError, FileNotFoundError,
     ) as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc

@@ -19,6 +19,7 @@ from typing import Any
 import joblib
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
@@ -26,6 +27,7 @@ from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 from escpredict.contract import HISTORY_NAMES, SCORING_FIELDS, TICKETS_BY_NAME
 from escpredict.explain import reasons_json
 from escpredict.model import EscalationModel
+from escpredict.registry import RegistryError
 
 ARTIFACT_KEY = "escalation_model"
 #: The predict parameter asking for the top K reasons per ticket (0: none, the default).
@@ -140,8 +142,18 @@ def log_model(model: EscalationModel, workdir: Path, input_example: pd.DataFrame
 
 
 def load_escalation_model(uri: str) -> EscalationModel:
-    """Load a logged/registered model (``models:/name@alias``, ``runs:/...``) as an EscalationModel."""
-    wrapper = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    """Load a logged/registered model (``models:/name@alias``, ``runs:/...``) as an EscalationModel.
+
+    A model the store does not hold is a user's mistake (a typo, another tracking URI), so
+    it raises RegistryError naming the URI and the store, not MLflow's traceback.
+    """
+    try:
+        wrapper = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    except MlflowException as exc:
+        raise RegistryError(
+            f"cannot load model {uri} from the MLflow store at {mlflow.get_tracking_uri()}: "
+            f"{exc.message}; check the model name, version or alias, and --tracking-uri"
+        ) from exc
     if not isinstance(wrapper, EscalationPyfunc) or wrapper.model is None:
         raise TypeError(f"{uri} is not an escpredict escalation model")
     return wrapper.model
