@@ -217,43 +217,57 @@ def _global_rate(frame: pd.DataFrame) -> float:
     return 0.0
 
 
-class _WordCachedNgrams:
-    """sklearn's `char_wb` analyzer, cutting each distinct word into n-grams only once.
+class _PerWord:
+    """What `_compute` gives each distinct word of a text, computed once per word.
 
-    char_wb n-grams never cross a word boundary, so a text's n-grams are its words' n-grams
-    in order. Ticket text repeats a few thousand words across millions of tickets, and
-    re-cutting them was a third of the feature stage. The cache is bounded, so a
-    long-running server does not grow with every new word, and is not pickled.
+    char_wb n-grams never cross a word boundary, so whatever follows from a text's char
+    n-grams follows from its words'. Ticket text repeats a few thousand words across
+    millions of tickets. The cache is bounded, so a long-running server does not grow with
+    every new word, and is not pickled.
     """
 
-    def __init__(self, word_ngrams: Callable[[str], list[str]], limit: int = 200_000) -> None:
-        self._word_ngrams = word_ngrams
-        self._limit = limit
-        self._cache: dict[str, list[str]] = {}
+    _limit: int
+    _cache: dict[str, Any]
 
-    def __call__(self, text: str) -> list[str]:
-        out: list[str] = []
+    def _compute(self, word: str) -> Any:
+        raise NotImplementedError
+
+    def _per_word(self, text: str) -> list[Any]:
+        out = []
         for word in text.lower().split():  # the same words sklearn's char_wb splits into
-            grams = self._cache.get(word)
-            if grams is None:
-                grams = self._word_ngrams(word)
+            value = self._cache.get(word)
+            if value is None:
+                value = self._compute(word)
                 if len(self._cache) < self._limit:
-                    self._cache[word] = grams
-            out.extend(grams)
+                    self._cache[word] = value
+            out.append(value)
         return out
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_cache": {}}
 
 
-class _WordColumns:
-    """The matrix columns of a text's char n-grams, looked up once per distinct word.
+class _WordCachedNgrams(_PerWord):
+    """sklearn's `char_wb` analyzer, cutting each distinct word into n-grams only once:
+    a text's n-grams are its words' n-grams in order (re-cutting them was a third of the
+    feature stage)."""
 
-    char_wb n-grams never cross a word boundary (see `_WordCachedNgrams`), so a text's
-    columns are the union of its words' columns. Looking every n-gram of every ticket up in
-    the vocabulary was a third of building a batch's rows. Bounded and not pickled, like
-    the n-gram cache.
-    """
+    def __init__(self, word_ngrams: Callable[[str], list[str]], limit: int = 200_000) -> None:
+        self._word_ngrams = word_ngrams
+        self._limit = limit
+        self._cache: dict[str, list[str]] = {}
+
+    def _compute(self, word: str) -> list[str]:
+        return self._word_ngrams(word)
+
+    def __call__(self, text: str) -> list[str]:
+        return [gram for grams in self._per_word(text) for gram in grams]
+
+
+class _WordColumns(_PerWord):
+    """The matrix columns of a text's char n-grams, looked up once per distinct word: the
+    union of its words' columns (looking every n-gram of every ticket up in the vocabulary
+    was a third of building a batch's rows)."""
 
     def __init__(
         self,
@@ -268,19 +282,11 @@ class _WordColumns:
         self._limit = limit
         self._cache: dict[str, np.ndarray] = {}
 
-    def __call__(self, text: str) -> list[np.ndarray]:
-        out: list[np.ndarray] = []
-        for word in text.lower().split():  # the words `_WordCachedNgrams` cuts
-            columns = self._cache.get(word)
-            if columns is None:
-                columns = self._offset + _hits(self._vocab, self._ngrams(word))
-                if len(self._cache) < self._limit:
-                    self._cache[word] = columns
-            out.append(columns)
-        return out
+    def _compute(self, word: str) -> np.ndarray:
+        return self._offset + _hits(self._vocab, self._ngrams(word))
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_cache": {}}
+    def __call__(self, text: str) -> list[np.ndarray]:
+        return self._per_word(text)
 
 
 def _hits(vocab: Mapping[str, int], terms: list[str]) -> np.ndarray:
