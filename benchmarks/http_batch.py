@@ -11,7 +11,6 @@ either way, so the batch is also timed without reasons (``"reasons": 0`` in the 
 
 from __future__ import annotations
 
-import argparse
 import socket
 import time
 from contextlib import nullcontext
@@ -21,8 +20,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from benchmarks.http_latency import KEY, server, tickets
-from escpredict.service.settings import DEFAULT_MODEL_URI
+from benchmarks.http_latency import KEY, server, server_arguments, tickets
 
 
 def measure(http: httpx.Client, bodies: list[dict[str, Any]], runs: int) -> dict[str, Any]:
@@ -76,11 +74,7 @@ def _after_history(http: httpx.Client) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL_URI)
-    parser.add_argument("--tracking-uri", default=None)
-    parser.add_argument("--url", default=None, help="measure a running server instead")
-    parser.add_argument("--runs", type=int, default=5)
+    parser = server_arguments(__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
 

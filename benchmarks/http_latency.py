@@ -57,12 +57,19 @@ def server(model: str, tracking_uri: str | None) -> Iterator[str]:
         yield base
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def server_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every HTTP benchmark takes: which model to serve, or which server to
+    measure, and how many alternating runs."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", default=DEFAULT_MODEL_URI)
     parser.add_argument("--tracking-uri", default=None)
     parser.add_argument("--url", default=None, help="measure a running server instead")
     parser.add_argument("--runs", type=int, default=5)
+    return parser
+
+
+def main() -> None:
+    parser = server_arguments(__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
 
