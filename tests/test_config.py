@@ -55,3 +55,22 @@ def test_risk_tiers_are_ordered_by_boundary_and_start_at_zero() -> None:
     assert list(cfg.routing.tiers) == ["low", "medium", "high"]
     with pytest.raises(ConfigError, match="tiers"):
         load_config(None, {"routing.tiers": {"medium": 0.1, "high": 0.5}})
+
+
+def test_an_override_inside_a_dict_setting_keeps_its_other_defaults() -> None:
+    """`--set model.params.learning_rate=0.02` without a YAML file: still a binary model."""
+    params = load_config(None, {"model.params.learning_rate": 0.02}).model.params
+    assert params["learning_rate"] == 0.02
+    assert params["objective"] == "binary" and params["lambda_l2"] == 1.0
+    tiers = load_config(None, {"routing.tiers.high": 0.6}).routing.tiers
+    assert tiers == {"low": 0.0, "medium": 0.2, "high": 0.6}
+
+
+def test_an_override_of_a_whole_dict_replaces_it_and_a_section_keeps_unset_keys_unset() -> None:
+    assert load_config(None, {"model.params": {"learning_rate": 0.02}}).model.params == {
+        "learning_rate": 0.02
+    }
+    # data.agents left unset still means "the sample's agents, for the sample's tickets"
+    sample = load_config(None, {"data.tickets": "data/sample/tickets.parquet"}).data
+    assert sample.agents is not None
+    assert load_config(None, {"data.tickets": "mine.csv"}).data.agents is None

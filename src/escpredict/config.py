@@ -6,6 +6,8 @@ key's path before any data is read, and CLI flags can override single keys.
 
 from __future__ import annotations
 
+import copy
+
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -202,12 +204,24 @@ class ConfigError(ValueError):
 
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Read a YAML config and apply dotted-key overrides such as ``{"split.test_fraction": 0.2}``."""
+    """Read a YAML config and apply dotted-key overrides such as ``{"split.test_fraction": 0.2}``.
+
+    An override sets one key. Inside a dict-valued setting the file does not write, it
+    starts from the default dict, so ``model.params.learning_rate=0.02`` keeps every other
+    default LightGBM parameter (``objective: binary`` among them) instead of replacing the
+    whole dict. Sections stay as written: a section's unset keys keep meaning "not set".
+    """
     raw = read_yaml_mapping(path, ConfigError, "config file") if path is not None else {}
     for dotted, value in (overrides or {}).items():
-        node = raw
+        node, default = raw, TrainConfig()
         *parents, leaf = dotted.split(".")
         for key in parents:
-            node = node.setdefault(key, {})
+            default = (
+                getattr(default, key, None) if isinstance(default, BaseModel)
+                else default.get(key) if isinstance(default, dict) else None
+            )
+            if key not in node:
+                node[key] = copy.deepcopy(default) if isinstance(default, dict) else {}
+            node = node[key]
         node[leaf] = value
     return validate(TrainConfig, raw, path or "config", ConfigError)
