@@ -7,7 +7,6 @@ key's path before any data is read, and CLI flags can override single keys.
 from __future__ import annotations
 
 import copy
-
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
