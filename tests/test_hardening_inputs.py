@@ -125,6 +125,15 @@ def test_non_finite_numbers_are_refused_naming_the_field(
     assert_refused(post(client, body.encode()), "agent_recent_tickets")
 
 
+def test_an_absurd_history_count_is_refused_naming_the_field_and_limit(
+    client: TestClient, ticket: dict[str, Any]
+) -> None:
+    response = post(client, {**ticket, "agent_recent_tickets": 1e300})
+    assert_refused(response, "agent_recent_tickets")
+    assert "1000000000" in response.text or "1e+09" in response.text
+    assert post(client, {**ticket, "agent_recent_tickets": 1e9}).status_code == 200
+
+
 def test_wrong_shapes_of_a_batch_name_the_ticket_and_field(
     client: TestClient, ticket: dict[str, Any]
 ) -> None:

@@ -38,7 +38,12 @@ Label = Annotated[
     AfterValidator(lambda value: value.strip(" \t\n\r\f\v")),
 ]
 #: Strict: JSON true or "5" is not a count; accepting them would contradict the schema's number.
-HistoryValue = Annotated[float | None, Field(ge=0, allow_inf_nan=False, strict=True)]
+#: No history count or span in days comes near a billion: a larger value is a client's mistake
+#: (and overflowed the rate features to infinity).
+HISTORY_MAX = 1e9
+HistoryValue = Annotated[
+    float | None, Field(ge=0, le=HISTORY_MAX, allow_inf_nan=False, strict=True)
+]
 
 EXAMPLE_TICKET: dict[str, Any] = {
     "ticket_id": "T-1042",
