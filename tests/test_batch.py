@@ -117,6 +117,7 @@ def test_the_score_command_warns_without_agents_and_reads_them_from_the_config(
 
     assert bare.exit_code == 0, bare.output
     assert "warning" in bare.output and "--agents" in bare.output
+    assert "agents.parquet" in bare.output  # names the table the model was trained with
     assert configured.exit_code == 0, configured.output
     assert "warning" not in configured.output
     expected = _scores(trained, exports["tickets"], tmp_path / "tickets.parquet")

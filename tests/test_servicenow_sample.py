@@ -57,8 +57,16 @@ def test_the_export_alone_trains_from_the_command_line(tmp_path, monkeypatch):
     monkeypatch.setenv("ESCPREDICT_HOME", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     args = ["train", "--tickets", str(SAMPLE), "--mapping", "servicenow-events"]
-    args += ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
-    args += ["--set", "model.num_boost_round=40", "--set", "features.min_df=2"]
+    store = ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    args += [*store, "--set", "model.num_boost_round=40", "--set", "features.min_df=2"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "labelled" in result.output and "890" in result.output
+
+    score = ["score", str(SAMPLE), "scores.csv", "--mapping", "servicenow-events"]
+    score += ["--model", "models:/escalation-risk@candidate", *store]
+    scored = CliRunner().invoke(app, score)
+    assert scored.exit_code == 0, scored.output
+    assert "scored 890 tickets" in scored.output
+    # Trained without an agents table too: training and scoring agree on every agent.
+    assert "warning" not in scored.output

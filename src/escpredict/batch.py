@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 
 from escpredict.explain import reasons_json
@@ -11,7 +12,7 @@ from escpredict.loaders import load_agents, load_tickets
 from escpredict.mapping import Mapping, load_mapping
 from escpredict.model import EscalationModel
 from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import use_store
+from escpredict.registry import logged_config, use_store
 
 
 def score_frame(model: EscalationModel, tickets: pd.DataFrame, n_reasons: int = 0) -> pd.DataFrame:
@@ -33,6 +34,12 @@ def needs_agent_roles(mapping: str | Mapping) -> bool:
     spec = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     named = spec.events.named() if spec.events is not None else {}
     return "assignee" in named and "assignee_role" not in named
+
+
+def trained_agents(model_uri: str) -> str | None:
+    """The agents table the model's training run read (its logged ``data.agents``), if any."""
+    run_id = mlflow.models.get_model_info(model_uri).run_id
+    return logged_config(run_id).get("data", {}).get("agents")
 
 
 def score_file(

@@ -354,8 +354,9 @@ def score(
     ] = 0,
 ) -> None:
     """Batch-score an export: probability, risk tier and route (and reasons) per ticket."""
-    from escpredict.batch import needs_agent_roles, score_file
+    from escpredict.batch import needs_agent_roles, score_file, trained_agents
     from escpredict.config import load_config
+    from escpredict.registry import use_store
     from escpredict.train import resolve_path
 
     if config == DEFAULT_CONFIG and not config.exists():
@@ -371,14 +372,16 @@ def score(
         agents = agents if agents is not None else resolve_path(data.agents)
         if engine == "local":
             if agents is None and needs_agent_roles(mapping):
-                console.print(
-                    f"[bold yellow]warning:[/] no agents table, and the {mapping} mapping "
-                    "gives assignees no role: coordinators and dispatchers cannot be "
-                    "recognised, so one who only routed a ticket is scored as its agent "
-                    "(training with an agents table skips them); pass --agents FILE, the "
-                    "table the model was trained with",
-                    highlight=False, soft_wrap=True,
-                )
+                use_store(tracking_uri)
+                trained = trained_agents(model)
+                if trained is not None:  # else training could not tell them apart either
+                    console.print(
+                        f"[bold yellow]warning:[/] no agents table, and the {mapping} mapping "
+                        "gives assignees no role: coordinators and dispatchers cannot be "
+                        "recognised, so one who only routed a ticket is scored as its agent; "
+                        f"the model was trained with {trained}: pass --agents {trained}",
+                        highlight=False, soft_wrap=True,
+                    )
             written = score_file(
                 input_path, output_path, model, mapping, tracking_uri, reasons, agents
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
@@ -96,6 +97,17 @@ def ensure_experiment(name: str, tracking_uri: str) -> str:
 
 def model_uri(name: str, alias: str = CHAMPION) -> str:
     return f"models:/{name}@{alias}"
+
+
+#: Where a training run logs the configuration it ran with.
+CONFIG_ARTIFACT = "config/train.yaml"
+
+
+def logged_config(run_id: str | None) -> dict:
+    """The configuration a training run logged (``CONFIG_ARTIFACT``); empty without a run."""
+    if not run_id:
+        return {}
+    return yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/{CONFIG_ARTIFACT}")) or {}
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from escpredict.offsets import Offset, margin, present, total
 from escpredict.pyfunc import log_model
 from escpredict.registry import (
     CANDIDATE,
+    CONFIG_ARTIFACT,
     RegistryError,
     Yardstick,
     ensure_experiment,
@@ -530,7 +531,7 @@ def _log_run(
             | {f"time_{k}_s": v for k, v in timings.items()}
             | {"threshold": model.threshold, "best_iteration": float(model.booster.best_iteration)}
         )
-        mlflow.log_dict(config, "config/train.yaml")
+        mlflow.log_dict(config, CONFIG_ARTIFACT)
         curves_by_model = {"lightgbm": (y_test, p_test), "logistic baseline": (y_test, p_base)}
         for name, figure in (
             ("roc", plots.roc_figure(curves_by_model)),

@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 import mlflow
 import numpy as np
 import pandas as pd
-import yaml
 from mlflow.tracking import MlflowClient
 
 from escpredict.config import TrainConfig
@@ -33,7 +32,7 @@ from escpredict.maturity import Maturity
 from escpredict.metrics import TENURE_BANDS, tenure_band
 from escpredict.model import EscalationModel
 from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import use_store
+from escpredict.registry import logged_config, use_store
 from escpredict.report import drivers, fairness, kpis, neutral, sections, underescalation
 from escpredict.report.period import Period, select_period
 from escpredict.report.render import TABLES_DIR, ReportContent, Table, render_html, write_tables
@@ -132,10 +131,7 @@ def _config(run_id: str | None, tickets: Path | None, agents: Path | None,
     Only those sections are taken: they define the labels and history the model was
     trained with, and the rest of a logged config is not needed here.
     """
-    logged = (
-        yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/config/train.yaml"))
-        if run_id else {}
-    )
+    logged = logged_config(run_id)
     cfg = TrainConfig.model_validate(
         {key: logged[key] for key in ("data", "labels", "features") if key in logged}
     )
