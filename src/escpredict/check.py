@@ -29,7 +29,7 @@ from escpredict.labels import (
     rule_votes,
     unjudged,
 )
-from escpredict.loaders import DataReadError, LoadResult, load_agents, load_tickets, read_table
+from escpredict.loaders import DataReadError, LoadResult, load_agents, map_tickets, read_table
 from escpredict.mapping import Mapping, MappingError, load_mapping, source_labels
 from escpredict.mapping.spec import DERIVED_BY_EVENTS
 from escpredict.maturity import maturity
@@ -155,10 +155,11 @@ def check_export(
         report.add("error", str(exc))
         return report
     report.rows_read = len(raw)
-    report.columns_unused = unused_columns(list(raw.columns), spec)
+    columns = list(raw.columns)  # before mapping reads (and may add to) the frame
+    report.columns_unused = unused_columns(columns, spec)
     agents = _agents(report, agents_path, spec)
     try:
-        loaded = _load(tickets_path, spec, agents)
+        loaded = _load(raw, str(tickets_path), spec, agents)
     except DataValidationError as exc:
         for problem in exc.problems:
             report.add("error", str(problem), MISSING_CAUSE)
@@ -172,7 +173,7 @@ def check_export(
     if tickets.empty:
         report.add("error", "no ticket survives validation", "see the row problems")
         return report
-    _columns(report, tickets, spec, set(raw.columns))
+    _columns(report, tickets, spec, set(columns))
     label = _labels(report, tickets, cfg, agents)
     judged = _mature(report, tickets, label, cfg)
     _id_overlap(report, tickets, cfg, agents)
@@ -203,10 +204,11 @@ def _agents(report: CheckReport, path: Path | None, spec: Mapping) -> pd.DataFra
         return None
 
 
-def _load(path: Path, spec: Mapping, agents: pd.DataFrame | None) -> LoadResult:
-    """The loader itself, quarantining into a scratch file so every row problem is listed."""
+def _load(raw: pd.DataFrame, source: str, spec: Mapping, agents: pd.DataFrame | None) -> LoadResult:
+    """The loader itself on the rows already read, quarantining into a scratch file so
+    every row problem is listed."""
     with tempfile.TemporaryDirectory() as scratch:
-        return load_tickets(path, spec, Path(scratch) / "quarantine.csv", agents)
+        return map_tickets(raw, spec, source, Path(scratch) / "quarantine.csv", agents)
 
 
 def _quarantine(report: CheckReport, loaded: LoadResult) -> None:

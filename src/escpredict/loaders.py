@@ -179,17 +179,33 @@ def load_tickets(
     column, so ``len(tickets)`` plus ``quarantined`` accounts for every ticket-level row.
     A missing required column always raises. ``agents`` supplies roles for event exports.
     """
-    if quarantine is not None and Path(quarantine).suffix.lower() not in (".csv", ".parquet"):
-        raise ValueError(f"{quarantine}: quarantine file must end in .csv or .parquet")
-    raw = read_table(Path(path))
+    _check_quarantine_path(quarantine)
+    return map_tickets(read_table(Path(path)), mapping, str(path), quarantine, agents)
+
+
+def map_tickets(
+    raw: pd.DataFrame,
+    mapping: str | Mapping,
+    source: str,
+    quarantine: Path | None = None,
+    agents: pd.DataFrame | None = None,
+) -> LoadResult:
+    """``load_tickets`` of an export already read with ``read_table`` (``source`` names it
+    in errors), for callers that also look at the raw columns: the file is read once."""
+    _check_quarantine_path(quarantine)
     spec = _mapping(mapping)
-    tickets, problems, bad = _map_checked(raw, spec, str(path), agents)
+    tickets, problems, bad = _map_checked(raw, spec, source, agents)
     if problems and quarantine is None:
         raise DataValidationError(problems)
     if quarantine is not None:
         _write_quarantine(raw, problems, bad, Path(quarantine))
     canonical = complete(tickets, spec.output_fields()).reset_index(drop=True)
     return LoadResult(canonical, len(bad), problems)
+
+
+def _check_quarantine_path(quarantine: Path | None) -> None:
+    if quarantine is not None and Path(quarantine).suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"{quarantine}: quarantine file must end in .csv or .parquet")
 
 
 def canonical_tickets(raw: pd.DataFrame, mapping: str | Mapping, source: str) -> pd.DataFrame:
