@@ -31,7 +31,7 @@ def needs_agent_roles(mapping: str | Mapping) -> bool:
     collapsing it skips coordinators by role, so without agents a dispatcher who only
     routes a ticket becomes its agent_id. Ticket-level exports state agent_id themselves.
     """
-    spec = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
+    spec = load_mapping(mapping)
     named = spec.events.named() if spec.events is not None else {}
     return "assignee" in named and "assignee_role" not in named
 

@@ -149,7 +149,7 @@ def check_export(
     name = mapping.name if isinstance(mapping, Mapping) else str(mapping)
     report = CheckReport(str(tickets_path), name, str(agents_path) if agents_path else None)
     try:
-        spec = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
+        spec = load_mapping(mapping)
         raw = read_table(Path(tickets_path))
     except (MappingError, DataReadError) as exc:
         report.add("error", str(exc))

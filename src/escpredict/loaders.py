@@ -162,10 +162,6 @@ class LoadResult:
     problems: list[Problem]  # why they were quarantined
 
 
-def _mapping(mapping: str | Mapping) -> Mapping:
-    return mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
-
-
 def load_tickets(
     path: Path | str,
     mapping: str | Mapping = "generic",
@@ -193,7 +189,7 @@ def map_tickets(
     """``load_tickets`` of an export already read with ``read_table`` (``source`` names it
     in errors), for callers that also look at the raw columns: the file is read once."""
     _check_quarantine_path(quarantine)
-    spec = _mapping(mapping)
+    spec = load_mapping(mapping)
     tickets, problems, bad = _map_checked(raw, spec, source, agents)
     if problems and quarantine is None:
         raise DataValidationError(problems)
@@ -214,7 +210,7 @@ def canonical_tickets(raw: pd.DataFrame, mapping: str | Mapping, source: str) ->
     Any problem raises DataValidationError (row numbers count within the chunk). Event
     exports are refused: collapsing needs all events of a ticket, which a chunk may split.
     """
-    spec = _mapping(mapping)
+    spec = load_mapping(mapping)
     if spec.events is not None:
         raise ConfigError(f"{source}: event-level exports need the local engine")
     tickets, problems, _ = _map_checked(raw, spec, source, None)
@@ -296,7 +292,7 @@ def _write_quarantine(
 def load_agents(path: Path | str, mapping: str | Mapping = "generic") -> pd.DataFrame:
     """The canonical agents frame; any problem raises DataValidationError (agents are few)."""
     source = str(path)
-    table = _mapping(mapping).agents
+    table = load_mapping(mapping).agents
     before = select(read_table(Path(path)), table, AGENT_FIELDS)
     typed = type_columns(before, table, AGENT_FIELDS)
     names = required(AGENT_FIELDS)

@@ -496,8 +496,11 @@ def mapping_dirs() -> list[Path]:
     return dirs
 
 
-def load_mapping(name_or_path: str) -> Mapping:
-    """Read a mapping by name (``pipelines/mappings/<name>.yaml``) or by path to a YAML file."""
+def load_mapping(name_or_path: str | Mapping) -> Mapping:
+    """Read a mapping by name (``pipelines/mappings/<name>.yaml``) or by path to a YAML file;
+    a Mapping already read is returned as it is, so callers take either."""
+    if isinstance(name_or_path, Mapping):
+        return name_or_path
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml") and len(path.parts) == 1:
         candidates = [d / f"{name_or_path}.yaml" for d in mapping_dirs()]
