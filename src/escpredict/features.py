@@ -641,7 +641,10 @@ class FeatureBuilder:
 
     @cached_property
     def _char_columns(self) -> _WordColumns:
-        return _WordColumns(self._char_analyzer, self._char_vocab, self._char_offset)
+        # The plain char_wb analyzer: this cache already keeps one entry per word, so going
+        # through the n-gram cache too would store every word's n-grams a second time.
+        plain = self._char.analyzer._word_ngrams
+        return _WordColumns(plain, self._char_vocab, self._char_offset)
 
     def __getstate__(self) -> dict[str, Any]:
         # Derived from the fitted vocabulary: a saved builder must not carry one code
