@@ -31,7 +31,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from escpredict.config import TrainConfig
 from escpredict.contract import LABEL
-from escpredict.train import Prepared, time_split
+from escpredict.lifecycle.train import Prepared, time_split
 
 #: Fields whose every level has its own effect in the generator's log-odds.
 LEVELS = (

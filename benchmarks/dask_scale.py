@@ -23,8 +23,9 @@ import psutil
 from dask.distributed import Client
 from dask.utils import format_bytes, parse_bytes
 
-from escpredict import dask_engine, sample_data
 from escpredict.config import load_config
+from escpredict.samples import default as sample_data
+from escpredict.scaleout import dask_engine
 
 
 def write_partitioned(n: int, out: Path, rows_per_file: int, seed: int = 0) -> int:

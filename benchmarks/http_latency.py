@@ -22,8 +22,8 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from benchmarks.timing import free_port, latency_summary, serving, timed
-from escpredict import sample_data
 from escpredict.contract import SCORING_FIELDS
+from escpredict.samples import default as sample_data
 from escpredict.service.app import create_app
 from escpredict.service.settings import DEFAULT_MODEL_URI, ServiceSettings
 

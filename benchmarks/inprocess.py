@@ -18,9 +18,9 @@ import numpy as np
 
 from benchmarks.http_latency import tickets
 from benchmarks.timing import latency_summary, timed
-from escpredict.batch import score_frame
-from escpredict.loaders import load_tickets
-from escpredict.model import EscalationModel
+from escpredict.ingest.loaders import load_tickets
+from escpredict.lifecycle.batch import score_frame
+from escpredict.model.escalation import EscalationModel
 
 
 def new_tickets(model: EscalationModel, n: int) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ from sklearn.metrics import roc_auc_score
 
 from escpredict.config import TrainConfig
 from escpredict.contract import LABEL, TICKET_FIELDS
-from escpredict.mapping import load_mapping
-from escpredict.train import Prepared, time_split
+from escpredict.ingest.mapping import load_mapping
+from escpredict.lifecycle.train import Prepared, time_split
 
 #: Ids and free text are left out: ids are history's job, text the n-grams'.
 _NOT_RAW = {"ticket_id", "customer_id", "agent_id", "subject", "description"}

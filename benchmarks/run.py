@@ -86,8 +86,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     results["growth"] = training.growth([r for r in results["training"] if r["n"] in args.sizes])
     served = next(r for r in results["training"] if r["n"] == args.quality_size)
 
-    from escpredict.pyfunc import load_escalation_model
-    from escpredict.registry import use_store
+    from escpredict.lifecycle.pyfunc import load_escalation_model
+    from escpredict.lifecycle.registry import use_store
 
     use_store(served["tracking_uri"])
     model = load_escalation_model(served["model_uri"])

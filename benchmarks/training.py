@@ -6,7 +6,7 @@ read off the same runs: test AUC beside the oracle AUC that the generator's late
 probabilities reach on the same test window, and beside the plain reference (reference.py).
 
 Two data profiles: ``default`` (the demo's tidy sample) and ``realistic`` (an IT-support event
-log, see ``escpredict.sample_realistic``), each trained the way its README section says.
+log, see ``escpredict.samples.realistic``), each trained the way its README section says.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from typing import Any
 
 import pandas as pd
 
-from escpredict import sample_data, sample_realistic
 from escpredict.contract import LABEL
-from escpredict.metrics import expected_calibration_error
+from escpredict.model.metrics import expected_calibration_error
+from escpredict.samples import default as sample_data
+from escpredict.samples import realistic as sample_realistic
 
 MODEL_NAME = "escalation-risk"
 #: Stages slower than this at the larger size are judged for growth; below it, timer noise
@@ -127,9 +128,9 @@ def _train(
     from benchmarks.reference import reference_auc
     from escpredict.config import load_config
     from escpredict.demo import oracle_auc
-    from escpredict.registry import CHAMPION, home, set_alias
-    from escpredict.stages import Stages
-    from escpredict.train import prepare, run
+    from escpredict.lifecycle.registry import CHAMPION, home, set_alias
+    from escpredict.lifecycle.stages import Stages
+    from escpredict.lifecycle.train import prepare, run
 
     folder = data_dir(workdir, n, profile, seed)
     uri = tracking_uri(workdir, n, profile, seed)

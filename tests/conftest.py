@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from escpredict import sample_data
 from escpredict.config import TrainConfig, load_config
-from escpredict.train import TrainResult, run
+from escpredict.lifecycle.train import TrainResult, run
+from escpredict.samples import default as sample_data
 
 #: Small enough to train in seconds, large enough for every time window to hold both classes.
 SAMPLE_TICKETS = 6000

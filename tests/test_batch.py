@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from escpredict.batch import needs_agent_roles, score_file
 from escpredict.cli import app
 from escpredict.contract import SCORING_FIELDS
-from escpredict.loaders import load_agents, load_tickets
+from escpredict.ingest.loaders import load_agents, load_tickets
+from escpredict.lifecycle.batch import needs_agent_roles, score_file
 from tests.conftest import Trained
 
 #: An event export in canonical column names: one row per assignment.

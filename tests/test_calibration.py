@@ -1,4 +1,4 @@
-"""Specification of the score calibrator (escpredict.calibration)."""
+"""Specification of the score calibrator (escpredict.model.calibration)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from escpredict.calibration import METHODS, P_MAX, P_MIN, PRIOR_TICKETS, Calibrator, choose
-from escpredict.metrics import expected_calibration_error
+from escpredict.model.calibration import METHODS, P_MAX, P_MIN, PRIOR_TICKETS, Calibrator, choose
+from escpredict.model.metrics import expected_calibration_error
 
 
 def margin_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

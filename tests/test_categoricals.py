@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from escpredict.config import FeatureConfig, ModelConfig, TrainConfig, load_config
-from escpredict.features import OTHER, OTHER_LEVEL, TEXT_SOURCE, FeatureBuilder
-from escpredict.history import history_features
-from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import use_store
-from escpredict.train import booster_params, fit_booster, run
+from escpredict.labels.history import history_features
+from escpredict.lifecycle.pyfunc import load_escalation_model
+from escpredict.lifecycle.registry import use_store
+from escpredict.lifecycle.train import booster_params, fit_booster, run
+from escpredict.model.features import OTHER, OTHER_LEVEL, TEXT_SOURCE, FeatureBuilder
 
 CFG = FeatureConfig(word_max_features=50, char_max_features=0, min_df=2, min_level_count=10)
 URGENCY_EFFECT = {"1 - High": 1.5, "2 - Medium": 0.0, "3 - Low": -1.5}

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from escpredict.check import CheckReport, check_export
 from escpredict.cli import app
 from escpredict.config import LabelConfig, TrainConfig
+from escpredict.onboard.check import CheckReport, check_export
 
 runner = CliRunner()
 START = pd.Timestamp("2024-01-01")

@@ -15,19 +15,20 @@ from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
-from escpredict import dask_engine, sample_data
-from escpredict.batch import score_frame
 from escpredict.cli import app
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
-from escpredict.features import FeatureBuilder
-from escpredict.history import build_snapshot, history_features
-from escpredict.labels import label_tickets
-from escpredict.loaders import load_agents, load_tickets
-from escpredict.maturity import Maturity
-from escpredict.model import EscalationModel
-from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import CANDIDATE, use_store
-from escpredict.train import TrainResult, run
+from escpredict.ingest.loaders import load_agents, load_tickets
+from escpredict.labels.history import build_snapshot, history_features
+from escpredict.labels.maturity import Maturity
+from escpredict.labels.rules import label_tickets
+from escpredict.lifecycle.batch import score_frame
+from escpredict.lifecycle.pyfunc import load_escalation_model
+from escpredict.lifecycle.registry import CANDIDATE, use_store
+from escpredict.lifecycle.train import TrainResult, run
+from escpredict.model.escalation import EscalationModel
+from escpredict.model.features import FeatureBuilder
+from escpredict.samples import default as sample_data
+from escpredict.scaleout import dask_engine
 from tests.conftest import Trained, small_config
 
 PARTS = 4

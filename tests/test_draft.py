@@ -16,10 +16,10 @@ import yaml
 from typer.testing import CliRunner
 
 from escpredict.cli import app
-from escpredict.draft import draft_mapping, draft_yaml, guess, read_sample
-from escpredict.draft.layouts import detect, normalise
-from escpredict.loaders import load_tickets
-from escpredict.mapping import load_mapping
+from escpredict.ingest.loaders import load_tickets
+from escpredict.ingest.mapping import load_mapping
+from escpredict.onboard.draft import draft_mapping, draft_yaml, guess, read_sample
+from escpredict.onboard.draft.layouts import detect, normalise
 
 #: The header of the real ServiceNow incident event log sample, as exported.
 SERVICENOW_EVENTS_LINE = (
@@ -689,7 +689,7 @@ def test_real_servicenow_sample_gets_a_draft_that_check_accepts(tmp_path: Path) 
 
 
 def test_a_large_csv_is_sampled_from_its_head_only(tmp_path: Path, monkeypatch) -> None:
-    from escpredict import draft
+    from escpredict.onboard import draft
 
     path = tmp_path / "big.csv"
     pd.DataFrame({"ticket_id": range(300), "note": ["NULL"] * 300}).to_csv(path, index=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from escpredict.explain import explain_rows, group_contributions, reason_layout
+from escpredict.model.explain import explain_rows, group_contributions, reason_layout
 
 
 def test_columns_of_one_field_are_summed_in_order_of_first_appearance() -> None:

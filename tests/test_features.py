@@ -11,8 +11,8 @@ import pytest
 
 from escpredict.config import FeatureConfig
 from escpredict.contract import HISTORY_NAMES
-from escpredict.features import OTHER, OTHER_LEVEL, FeatureBuilder
-from escpredict.history import history_features
+from escpredict.labels.history import history_features
+from escpredict.model.features import OTHER, OTHER_LEVEL, FeatureBuilder
 
 CFG = FeatureConfig(word_max_features=200, char_max_features=300, min_df=2, smoothing=10.0)
 WORDS = [

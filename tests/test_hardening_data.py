@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from escpredict.config import LabelConfig
 from escpredict.contract import LABEL, TICKET_FIELDS, required
-from escpredict.labels import LabelError, label_tickets
-from escpredict.loaders import DataReadError, load_tickets
-from escpredict.train import TrainingDataError, time_split
-from escpredict.validation import DataValidationError
+from escpredict.ingest.loaders import DataReadError, load_tickets
+from escpredict.ingest.validation import DataValidationError
+from escpredict.labels.rules import LabelError, label_tickets
+from escpredict.labels.split import TrainingDataError, time_split
 
 START = pd.Timestamp("2024-03-01T08:00:00Z")
 REQUIRED = required(TICKET_FIELDS)

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 
-from escpredict.promotion import promote
-from escpredict.registry import CANDIDATE, CHAMPION, use_store
+from escpredict.lifecycle.promotion import promote
+from escpredict.lifecycle.registry import CANDIDATE, CHAMPION, use_store
 from tests.hardening_helpers import Server, serve
 from tests.service_helpers import SCORING, register_copy, ticket_body
 

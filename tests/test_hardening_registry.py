@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
 from benchmarks.timing import free_port
-from escpredict.registry import RegistryError, use_store
+from escpredict.lifecycle.registry import RegistryError, use_store
+from escpredict.lifecycle.stages import Stages
+from escpredict.lifecycle.train import run
 from escpredict.service.app import create_app
-from escpredict.stages import Stages
-from escpredict.train import run
 from tests.conftest import small_config
 from tests.hardening_helpers import Relay
 from tests.service_helpers import ADMIN, SCORING, register_copy, settings, ticket_body

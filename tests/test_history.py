@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from escpredict.contract import HISTORY_NAMES
-from escpredict.history import (
+from escpredict.labels.history import (
     AGENT_HISTORY,
     CUSTOMER_HISTORY,
     agent_history,

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from escpredict.config import LabelConfig
-from escpredict.labels import LabelError, first_handler, label_tickets, rule_votes
+from escpredict.labels.rules import LabelError, first_handler, label_tickets, rule_votes
 
 RESOLVED = pd.Timestamp("2024-01-02", tz="UTC")
 CFG = LabelConfig()

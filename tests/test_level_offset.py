@@ -10,11 +10,11 @@ import pytest
 import scipy.sparse as sp
 
 from escpredict.contract import HISTORY_NAMES
-from escpredict.level_offset import C_GRID, LevelOffset
-from escpredict.model import EscalationModel
-from escpredict.offsets import with_offset_shap
-from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import use_store
+from escpredict.lifecycle.pyfunc import load_escalation_model
+from escpredict.lifecycle.registry import use_store
+from escpredict.model.escalation import EscalationModel
+from escpredict.model.level_offset import C_GRID, LevelOffset
+from escpredict.model.offsets import with_offset_shap
 from tests.conftest import Trained
 
 SIZES = [50, 5]  # levels of the two code columns (1 and 2) of the matrices below

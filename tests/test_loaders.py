@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from escpredict.contract import TICKET_FIELDS
-from escpredict.loaders import DataReadError, load_agents, load_tickets, read_table
-from escpredict.validation import DataValidationError
+from escpredict.ingest.loaders import DataReadError, load_agents, load_tickets, read_table
+from escpredict.ingest.validation import DataValidationError
 
 HEADER = "ticket_id,created_at,channel,category,priority,customer_id\n"
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from escpredict.contract import TICKET_FIELDS
-from escpredict.loaders import load_agents, load_tickets
-from escpredict.mapping import MappingError, apply_mapping, load_mapping
-from escpredict.validation import DataValidationError
+from escpredict.ingest.loaders import load_agents, load_tickets
+from escpredict.ingest.mapping import MappingError, apply_mapping, load_mapping
+from escpredict.ingest.validation import DataValidationError
 
 UTC = "UTC"
 

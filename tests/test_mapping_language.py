@@ -9,10 +9,10 @@ import pytest
 
 from escpredict.config import LabelConfig
 from escpredict.contract import TICKET_FIELDS
-from escpredict.labels import label_tickets
-from escpredict.loaders import load_tickets
-from escpredict.mapping import MappingError, apply_mapping, load_mapping
-from escpredict.validation import DataValidationError
+from escpredict.ingest.loaders import load_tickets
+from escpredict.ingest.mapping import MappingError, apply_mapping, load_mapping
+from escpredict.ingest.validation import DataValidationError
+from escpredict.labels.rules import label_tickets
 
 UTC = "UTC"
 

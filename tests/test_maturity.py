@@ -11,9 +11,9 @@ import pytest
 from escpredict.cli import _overrides
 from escpredict.config import ConfigError, load_config
 from escpredict.contract import LABEL
-from escpredict.maturity import AUTO_QUANTILE, Maturity, export_end, maturity
-from escpredict.stages import Stages
-from escpredict.train import prepare
+from escpredict.labels.maturity import AUTO_QUANTILE, Maturity, export_end, maturity
+from escpredict.lifecycle.stages import Stages
+from escpredict.lifecycle.train import prepare
 from tests.conftest import small_config
 
 START = pd.Timestamp("2025-01-01", tz="UTC")

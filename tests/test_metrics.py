@@ -1,4 +1,4 @@
-"""Specification of the evaluation metrics (escpredict.metrics)."""
+"""Specification of the evaluation metrics (escpredict.model.metrics)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from escpredict.metrics import (
+from escpredict.model.metrics import (
     TENURE_BANDS,
     cost_threshold,
     evaluate,

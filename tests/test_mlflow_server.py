@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmarks.timing import free_port, serving
-from escpredict.train import run
+from escpredict.lifecycle.train import run
 from tests.conftest import small_config
 
 

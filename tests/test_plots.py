@@ -1,4 +1,4 @@
-"""Specification of the evaluation figures (escpredict.plots)."""
+"""Specification of the evaluation figures (escpredict.model.plots)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from escpredict.plots import calibration_figure, importance_figure, pr_figure, roc_figure
+from escpredict.model.plots import calibration_figure, importance_figure, pr_figure, roc_figure
 
 pytestmark = pytest.mark.filterwarnings("error")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from escpredict.promotion import PromotionError, promote
-from escpredict.train import run
+from escpredict.lifecycle.promotion import PromotionError, promote
+from escpredict.lifecycle.train import run
 from tests.conftest import small_config
 
 NAME = "escalation-risk"

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from benchmarks.timing import free_port, serving
-from escpredict.batch import score_file
 from escpredict.contract import SCORING_FIELDS
-from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import use_store
+from escpredict.lifecycle.batch import score_file
+from escpredict.lifecycle.pyfunc import load_escalation_model
+from escpredict.lifecycle.registry import use_store
 from tests.conftest import Trained
 
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from escpredict.contract import HISTORY_NAMES
-from escpredict.model import EscalationModel
-from escpredict.offsets import margin
-from escpredict.pyfunc import load_escalation_model
+from escpredict.lifecycle.pyfunc import load_escalation_model
+from escpredict.model.escalation import EscalationModel
+from escpredict.model.offsets import margin
 from tests.conftest import Trained
 
 ALL = 1_000  # more reasons than fields: every field with a nonzero share
@@ -20,7 +20,7 @@ ALL = 1_000  # more reasons than fields: every field with a nonzero share
 
 @pytest.fixture(scope="module")
 def model(trained: Trained) -> EscalationModel:
-    from escpredict.registry import use_store
+    from escpredict.lifecycle.registry import use_store
 
     use_store(trained.tracking_uri)
     return load_escalation_model(

@@ -17,8 +17,8 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from escpredict.cli import app
-from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import use_store
+from escpredict.lifecycle.pyfunc import load_escalation_model
+from escpredict.lifecycle.registry import use_store
 from escpredict.report.build import ReportResult, build_report
 from escpredict.report.drivers import OTHER, shap_sample
 from escpredict.report.fairness import ABOVE, BELOW, NOT_ENOUGH, OE_COLUMNS

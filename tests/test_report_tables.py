@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2
 
-from escpredict.maturity import Maturity
+from escpredict.labels.maturity import Maturity
 from escpredict.report import drivers, fairness, kpis, sections, underescalation
 from escpredict.report.build import mature_tickets
 from escpredict.report.render import Table, html_rows, write_tables

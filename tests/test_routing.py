@@ -27,8 +27,8 @@ def test_the_route_tier_must_be_a_tier_above_the_lowest(route_tier: str) -> None
 
 
 def test_a_trained_model_sends_up_exactly_the_tiers_from_the_route_tier(trained: Trained) -> None:
-    from escpredict.pyfunc import load_escalation_model
-    from escpredict.registry import use_store
+    from escpredict.lifecycle.pyfunc import load_escalation_model
+    from escpredict.lifecycle.registry import use_store
 
     use_store(trained.tracking_uri)
     uri = f"models:/{trained.result.model_name}/{trained.result.model_version}"

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from escpredict.contract import AGENT_FIELDS, LABEL, TICKET_FIELDS
-from escpredict.sample_data import FORMATS, PROGRESS_STEPS, SampleData, generate, write
+from escpredict.samples.default import FORMATS, PROGRESS_STEPS, SampleData, generate, write
 
 N = 4000
 KIND_CHECK = {

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from escpredict import sample_realistic as sr
 from escpredict.cli import app
 from escpredict.config import LabelConfig, load_config
 from escpredict.contract import LABEL
-from escpredict.labels import label_tickets
-from escpredict.loaders import load_agents, load_tickets, read_table
-from escpredict.stages import Stages
-from escpredict.train import prepare
+from escpredict.ingest.loaders import load_agents, load_tickets, read_table
+from escpredict.labels.rules import label_tickets
+from escpredict.lifecycle.stages import Stages
+from escpredict.lifecycle.train import prepare
+from escpredict.samples import realistic as sr
 
 N = 6000
 START, DAYS = "2024-03-04", 91

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import use_store
-from escpredict.season import MIN_DAYS_COVERED, SeasonalOffset
-from escpredict.train import run
+from escpredict.lifecycle.pyfunc import load_escalation_model
+from escpredict.lifecycle.registry import use_store
+from escpredict.lifecycle.train import run
+from escpredict.model.season import MIN_DAYS_COVERED, SeasonalOffset
 from tests.conftest import Trained, small_config
 
 

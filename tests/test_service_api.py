@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from escpredict.batch import score_frame
 from escpredict.contract import HISTORY_NAMES
+from escpredict.lifecycle.batch import score_frame
 from escpredict.service.app import create_app
 from tests.service_helpers import SCORING, returning_customers, settings, ticket_body
 

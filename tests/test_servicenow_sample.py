@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from escpredict.cli import app
 from escpredict.config import LabelConfig
-from escpredict.labels import label_tickets
-from escpredict.loaders import load_tickets
+from escpredict.ingest.loaders import load_tickets
+from escpredict.labels.rules import label_tickets
 
 SAMPLE = Path(__file__).parent / "data" / "servicenow-incident-events-sample.csv"
 

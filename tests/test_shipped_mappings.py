@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from escpredict.config import LabelConfig
-from escpredict.labels import label_tickets
-from escpredict.loaders import load_tickets
-from escpredict.mapping import load_mapping, mapping_dirs
+from escpredict.ingest.loaders import load_tickets
+from escpredict.ingest.mapping import load_mapping, mapping_dirs
+from escpredict.labels.rules import label_tickets
 
 UTC = "UTC"
 SHIPPED = Path(__file__).resolve().parents[1] / "pipelines" / "mappings"

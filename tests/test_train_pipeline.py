@@ -16,18 +16,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler
 
 from escpredict.contract import LABEL
-from escpredict.features import FeatureBuilder
-from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import use_store
-from escpredict.stages import Stages
-from escpredict.train import (
-    BASELINE_ITERATIONS,
-    TrainingDataError,
-    fit_baseline,
-    prepare,
-    run,
-    time_split,
-)
+from escpredict.labels.split import TrainingDataError, time_split
+from escpredict.lifecycle.pyfunc import load_escalation_model
+from escpredict.lifecycle.registry import use_store
+from escpredict.lifecycle.stages import Stages
+from escpredict.lifecycle.train import BASELINE_ITERATIONS, fit_baseline, prepare, run
+from escpredict.model.features import FeatureBuilder
 from tests.conftest import Trained, small_config
 
 METRICS = (

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from escpredict.loaders import load_tickets
-from escpredict.validation import DataValidationError, Problem, validate_tickets
+from escpredict.ingest.loaders import load_tickets
+from escpredict.ingest.validation import DataValidationError, Problem, validate_tickets
 
 HEADER = "ticket_id,created_at,channel,category,priority,customer_id,resolved_at,csat"
 GOOD = "T{i},2024-01-01 10:00,email,billing,high,C1,2024-01-02 10:00,4"

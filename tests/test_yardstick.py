@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from escpredict.cli import app
-from escpredict.registry import Yardstick
+from escpredict.lifecycle.registry import Yardstick
 from tests.conftest import Trained
 
 NAME = "escalation-risk"

@@ -1,4 +1,12 @@
-"""escpredict: predict support-ticket escalations at creation time, and say why."""
+"""escpredict: predict support-ticket escalations at creation time, and say why.
+
+Data flows one way, and the subpackages are its stages (``docs/architecture.md``):
+``ingest`` (export → canonical frames) → ``labels`` (labels, maturity, history, time split)
+→ ``model`` (features, booster, calibration, reasons) → ``lifecycle`` (training run, MLflow
+registry, promotion, pyfunc, batch) → ``report`` / ``service``. ``contract`` and ``config``
+are the vocabulary every stage shares; ``samples``, ``onboard`` and ``scaleout`` sit beside
+the flow; ``cli`` and ``demo`` are thin layers on top, and nothing imports ``cli``.
+"""
 
 import os
 

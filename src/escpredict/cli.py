@@ -29,14 +29,14 @@ DEFAULT_SAMPLE_DIR = Path("data/sample")
 def user_errors() -> Iterator[None]:
     """Turn the pipeline's own input errors into one red message and exit code 2."""
     from escpredict.config import ConfigError
-    from escpredict.labels import LabelError
-    from escpredict.loaders import DataReadError
-    from escpredict.mapping import MappingError
-    from escpredict.promotion import PromotionError
-    from escpredict.registry import RegistryError
+    from escpredict.ingest.loaders import DataReadError
+    from escpredict.ingest.mapping import MappingError
+    from escpredict.ingest.validation import DataValidationError
+    from escpredict.labels.rules import LabelError
+    from escpredict.labels.split import TrainingDataError
+    from escpredict.lifecycle.promotion import PromotionError
+    from escpredict.lifecycle.registry import RegistryError
     from escpredict.report.period import PeriodError
-    from escpredict.train import TrainingDataError
-    from escpredict.validation import DataValidationError
 
     try:
         yield
@@ -58,9 +58,6 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-PROFILES = ("default", "realistic")
-
-
 @app.command("sample-data")
 def sample_data(
     tickets: Annotated[
@@ -79,6 +76,8 @@ def sample_data(
     ] = None,
 ) -> None:
     """Generate a sample export (tickets, agents; events for realistic) and the oracle file."""
+    from escpredict.samples.profiles import PROFILES
+
     if profile not in PROFILES:
         raise typer.BadParameter(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     if days is not None and profile != "realistic":
@@ -90,22 +89,11 @@ def sample_data(
 def write_sample(
     n: int, seed: int, out: Path, fmt: str, profile: str = "default", days: int | None = None
 ) -> dict[str, Path]:
-    from escpredict import sample_data as sd
-    from escpredict import sample_realistic as sr
-    from escpredict.stages import Stages
+    from escpredict.lifecycle.stages import Stages
+    from escpredict.samples.profiles import write_profile
 
     with Stages(console) as stages:
-        if profile == "realistic":
-            window = {} if days is None else {"days": days}
-            with stages.stage("generate", total=sr.PROGRESS_STEPS) as advance:
-                sample = sr.generate(n, seed=seed, progress=lambda _done: advance(1), **window)
-            with stages.stage("write"):
-                paths = sr.write(sample, out, fmt)
-        else:
-            with stages.stage("generate", total=sd.PROGRESS_STEPS) as advance:
-                sample = sd.generate(n, seed=seed, progress=lambda _done: advance(1))
-            with stages.stage("write"):
-                paths = sd.write(sample, out, fmt)
+        paths = write_profile(profile, n, seed, out, fmt, stages, days)
     for name, path in paths.items():
         console.print(f"  {name:<8} {path}")
     return paths
@@ -152,7 +140,7 @@ def dask_client(engine: str, scheduler: str | None, workers: int) -> Iterator[An
         raise typer.BadParameter(f"--engine must be local, dask or dask-local, got {engine!r}")
     if (engine == "dask") != (scheduler is not None):
         raise typer.BadParameter("--scheduler goes with --engine dask (and only with it)")
-    from escpredict.dask_engine import connect
+    from escpredict.scaleout.dask_engine import connect
 
     with connect(scheduler, workers) as client:
         yield client
@@ -165,8 +153,8 @@ def run_training(
     engine: str = "local", scheduler: str | None = None, workers: int = 2,
 ) -> Any:
     from escpredict.config import load_config
-    from escpredict.stages import Stages
-    from escpredict.train import run
+    from escpredict.lifecycle.stages import Stages
+    from escpredict.lifecycle.train import run
 
     overrides = _overrides(list(sets))
     for key, value in (("data.tickets", tickets), ("data.agents", agents),
@@ -179,43 +167,14 @@ def run_training(
             if engine == "local":
                 result = run(cfg, tracking_uri, stages, run_name)
             else:
-                from escpredict import dask_engine
+                from escpredict.scaleout import dask_engine
 
                 with dask_client(engine, scheduler, workers) as client:
                     result = dask_engine.run(cfg, client, tracking_uri, stages, run_name)
-    print_training_summary(result)
+    from escpredict.lifecycle.summary import print_training_summary
+
+    print_training_summary(console, result)
     return result
-
-
-def print_training_summary(result: Any) -> None:
-    table = Table(title=f"{result.model_name} v{result.model_version} (run {result.run_id[:8]})")
-    table.add_column("test metric")
-    table.add_column("lightgbm", justify="right")
-    table.add_column("logistic baseline", justify="right")
-    for key in ("roc_auc", "pr_auc", "brier", "ece", "recall_top10",
-                "precision_at_threshold", "recall_at_threshold"):
-        table.add_row(key, f"{result.metrics[key]:.4f}", f"{result.baseline_metrics[key]:.4f}")
-    console.print(table)
-    counts = ", ".join(f"{k.removeprefix('n_')} {v:,}" for k, v in result.counts.items())
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
-    console.print(f"routing threshold {result.threshold:.3f} | {counts}")
-    sized = ("learning_rate", "num_leaves", "min_child_samples", "min_data_per_group", "cat_smooth")
-    chosen = ", ".join(f"{k} {result.booster_params[k]}" for k in sized if k in result.booster_params)
-    console.print(f"booster: {chosen} | calibration: {result.calibration}")
-    cut = result.maturity
-    console.print(
-        f"label maturity: horizon {cut.horizon_days:.1f} days, tickets created after "
-        f"{cut.cutoff:%Y-%m-%d %H:%M} left out (export ends {cut.end:%Y-%m-%d %H:%M})"
-    )
-    if result.yardstick.beaten:
-        console.print(result.yardstick.describe(), highlight=False)
-    else:
-        console.print(
-            f"[bold red]warning:[/] {result.yardstick.describe()}; tagged beats_baseline=false, "
-            "and `escpredict promote` refuses it without --force",
-            highlight=False, soft_wrap=True,
-        )
-    console.print(f"stage times: {timings}")
 
 
 @app.command()
@@ -238,9 +197,9 @@ def check(
     """
     import json
 
-    from escpredict.check import check_export
     from escpredict.config import load_config
-    from escpredict.train import resolve_path
+    from escpredict.lifecycle.train import resolve_path
+    from escpredict.onboard.check import check_export
 
     if config == DEFAULT_CONFIG and not config.exists():
         config = None
@@ -325,7 +284,7 @@ def promote(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
 ) -> None:
     """Move alias `champion` to the candidate if it beats the champion; say why either way."""
-    from escpredict.promotion import promote as do_promote
+    from escpredict.lifecycle.promotion import promote as do_promote
 
     with user_errors():
         outcome = do_promote(model_name, metric, margin, force, tracking_uri)
@@ -354,10 +313,10 @@ def score(
     ] = 0,
 ) -> None:
     """Batch-score an export: probability, risk tier and route (and reasons) per ticket."""
-    from escpredict.batch import needs_agent_roles, score_file, trained_agents
     from escpredict.config import load_config
-    from escpredict.registry import use_store
-    from escpredict.train import resolve_path
+    from escpredict.lifecycle.batch import needs_agent_roles, score_file, trained_agents
+    from escpredict.lifecycle.registry import use_store
+    from escpredict.lifecycle.train import resolve_path
 
     if config == DEFAULT_CONFIG and not config.exists():
         config = None
@@ -388,7 +347,7 @@ def score(
         elif reasons:
             raise typer.BadParameter("--reasons needs --engine local", param_hint="--reasons")
         else:
-            from escpredict.dask_engine import score_dataset
+            from escpredict.scaleout.dask_engine import score_dataset
 
             with dask_client(engine, scheduler, workers) as client:
                 written = score_dataset(
@@ -471,7 +430,7 @@ def mapping_init(
     """
     import tempfile
 
-    from escpredict.draft import draft_yaml
+    from escpredict.onboard.draft import draft_yaml
 
     if out is not None and out.exists() and not force:
         # a mapping the user has already edited must not be lost to a new draft

@@ -8,14 +8,17 @@ import pandas as pd
 from rich.console import Console
 from sklearn.metrics import roc_auc_score
 
-from escpredict.cli import run_training, write_sample
 from escpredict.config import load_config
 from escpredict.contract import LABEL
-from escpredict.model import EscalationModel
-from escpredict.promotion import promote
-from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import home, model_uri, use_store
+from escpredict.lifecycle.promotion import promote
+from escpredict.lifecycle.pyfunc import load_escalation_model
+from escpredict.lifecycle.registry import home, model_uri, use_store
+from escpredict.lifecycle.stages import Stages
+from escpredict.lifecycle.summary import print_training_summary
+from escpredict.lifecycle.train import run
+from escpredict.model.escalation import EscalationModel
 from escpredict.report.build import build_report
+from escpredict.samples.profiles import write_profile
 
 
 def oracle_auc(test_window: pd.DataFrame, oracle_path: Path) -> float:
@@ -52,9 +55,15 @@ def run_demo(console: Console, n_tickets: int, seed: int, examples: int) -> None
     shipped = home() / "pipelines" / "train.yaml"
     config = shipped if shipped.exists() else None
     console.rule("1. sample data")
-    paths = write_sample(n_tickets, seed, home() / "data" / "sample", "parquet")
+    with Stages(console) as stages:
+        out = home() / "data" / "sample"
+        paths = write_profile("default", n_tickets, seed, out, "parquet", stages)
     console.rule("2. train")
-    result = run_training(config, tickets=paths["tickets"], agents=paths["agents"])
+    data = {"data.tickets": str(paths["tickets"]), "data.agents": str(paths["agents"])}
+    cfg = load_config(config, data)
+    with Stages(console) as stages:
+        result = run(cfg, None, stages)
+    print_training_summary(console, result)
     oracle = oracle_auc(result.test_window, paths["oracle"])
     console.print(
         f"test ROC AUC {result.metrics['roc_auc']:.4f} vs oracle {oracle:.4f} "
@@ -62,7 +71,6 @@ def run_demo(console: Console, n_tickets: int, seed: int, examples: int) -> None
         f"baseline {result.baseline_metrics['roc_auc']:.4f}"
     )
     console.rule("3. promote")
-    cfg = load_config(config)
     outcome = promote(
         result.model_name, cfg.registry.promote_metric, cfg.registry.promote_margin
     )

@@ -28,16 +28,16 @@ from mlflow.tracking import MlflowClient
 
 from escpredict.config import TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL
-from escpredict.maturity import Maturity
-from escpredict.metrics import TENURE_BANDS, tenure_band
-from escpredict.model import EscalationModel
-from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import logged_config, use_store
+from escpredict.labels.maturity import Maturity
+from escpredict.lifecycle.pyfunc import load_escalation_model
+from escpredict.lifecycle.registry import logged_config, use_store
+from escpredict.lifecycle.stages import Stages
+from escpredict.lifecycle.train import EVAL_WINDOW_ARTIFACT, prepare
+from escpredict.model.escalation import EscalationModel
+from escpredict.model.metrics import TENURE_BANDS, tenure_band
 from escpredict.report import drivers, fairness, kpis, neutral, sections, underescalation
 from escpredict.report.period import Period, select_period
 from escpredict.report.render import TABLES_DIR, ReportContent, Table, render_html, write_tables
-from escpredict.stages import Stages
-from escpredict.train import EVAL_WINDOW_ARTIFACT, prepare
 
 DEFAULT_MODEL = "models:/escalation-risk@champion"
 

@@ -3,7 +3,7 @@
 The model's columns are one-hot levels and text n-grams; a column such as "priority = low"
 carries a SHAP value on *every* ticket, most of which are not low priority, so listing it
 as a driver reads as if they were. SHAP values add up, so the report sums each input
-field's columns (``escpredict.explain.group_contributions`` over
+field's columns (``escpredict.model.explain.group_contributions`` over
 ``FeatureBuilder.feature_sources``) and names the field: "priority", "ticket text",
 "agent escalation rate (smoothed)".
 
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from escpredict.explain import group_contributions
-from escpredict.features import TEXT_SOURCE, FeatureBuilder
-from escpredict.model import EscalationModel
+from escpredict.model.escalation import EscalationModel
+from escpredict.model.explain import group_contributions
+from escpredict.model.features import TEXT_SOURCE, FeatureBuilder
 
 _CHUNK = 500
 #: Name of the group of every text n-gram column.

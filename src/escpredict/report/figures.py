@@ -1,6 +1,6 @@
 """Matplotlib/shap figures for the manager report.
 
-Like ``escpredict.plots``, figures live on their own Agg canvas, never in pyplot's global
+Like ``escpredict.model.plots``, figures live on their own Agg canvas, never in pyplot's global
 list, so building a report leaks nothing and needs no display.
 """
 
@@ -14,7 +14,7 @@ import shap
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from escpredict.plots import _figure
+from escpredict.model.plots import _figure
 from escpredict.report.drivers import ShapSample
 from escpredict.report.kpis import MONTHLY
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from escpredict.model import EscalationModel
+from escpredict.model.escalation import EscalationModel
 
 #: Columns describing the agent's own experience and record; workload is kept as case mix.
 AGENT_COLUMNS: tuple[str, ...] = (

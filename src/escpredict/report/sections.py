@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from escpredict.maturity import Maturity
+from escpredict.labels.maturity import Maturity
 from escpredict.report import drivers, fairness, figures, kpis, underescalation
 from escpredict.report.render import TABLES_DIR, figure_uri
 

@@ -24,8 +24,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic_core import to_json
 
-from escpredict.model import Score
-from escpredict.registry import use_store
+from escpredict.lifecycle.registry import use_store
+from escpredict.model.escalation import Score
 from escpredict.service.auth import RequireKey
 from escpredict.service.holder import LoadedModel, ModelHolder, ModelLoadError
 from escpredict.service.limits import BodyLimitMiddleware

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 from mlflow.tracking import MlflowClient
 
-from escpredict.model import EscalationModel
-from escpredict.pyfunc import load_escalation_model
-from escpredict.registry import resolve_tracking_uri
+from escpredict.lifecycle.pyfunc import load_escalation_model
+from escpredict.lifecycle.registry import resolve_tracking_uri
+from escpredict.model.escalation import EscalationModel
 
 log = logging.getLogger("escpredict.service")
 

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from escpredict.registry import model_uri
+from escpredict.lifecycle.registry import model_uri
 
 DEFAULT_MODEL_URI = model_uri("escalation-risk")
 

@@ -1,0 +1,204 @@
+"""The trained escalation model: feature pipeline, booster, calibrator and history snapshot.
+
+One object serves every consumer (batch scoring, the HTTP service, reports, promotion), so
+a probability is computed by exactly one code path whether it is asked for one ticket or a
+million: ``predict_proba`` for frames and ``score_record`` for a single ticket share the
+booster call and the calibrator, which is what makes serving/batch parity hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from escpredict.contract import HISTORY_NAMES
+from escpredict.labels.history import HistorySnapshot
+from escpredict.model.calibration import Calibrator
+from escpredict.model.explain import Reason, ReasonLayout, explain_rows, reason_layout
+from escpredict.model.features import FeatureBuilder
+from escpredict.model.level_offset import LevelOffset
+from escpredict.model.offsets import Offset, margin, present, with_offset_shap
+from escpredict.model.season import SeasonalOffset
+
+__all__ = ["EscalationModel", "Reason", "Score"]
+
+#: Rows explained per TreeSHAP call on the frame path: dense chunks are faster than CSR, and
+#: this bounds their memory (2,000 rows x a few thousand float64 columns ~ tens of MB).
+_EXPLAIN_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Score:
+    probability: float
+    tier: str
+    route: str
+    reasons: list[Reason]
+    flags: list[str]
+
+
+@dataclass
+class EscalationModel:
+    builder: FeatureBuilder
+    booster: lgb.Booster
+    calibrator: Calibrator
+    snapshot: HistorySnapshot
+    threshold: float
+    tiers: dict[str, float]
+    route_queue: str
+    default_queue: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: The booster's starting score; None for models trained without one (or before it).
+    season: SeasonalOffset | None = None
+    #: Per-level starting score of the categoricals; None when off (or before it existed).
+    levels: LevelOffset | None = None
+
+    # -- batch path -------------------------------------------------------------------------
+    def with_history(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Fill history columns a frame lacks from the snapshot (values as of each ticket)."""
+        missing = [c for c in HISTORY_NAMES if c not in frame.columns]
+        if not missing:
+            return frame
+        looked_up = [
+            self.snapshot.lookup(_opt(a), _opt(c), t)[0]
+            for a, c, t in zip(frame["agent_id"], frame["customer_id"], frame["created_at"])
+        ]
+        history = pd.DataFrame(looked_up, index=frame.index, columns=list(HISTORY_NAMES))
+        return pd.concat([frame, history[missing]], axis=1)
+
+    def matrix(self, frame: pd.DataFrame) -> sp.csr_matrix:
+        return self.builder.transform(self.with_history(frame))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated escalation probability for every row of a canonical ticket frame."""
+        return self.proba_from_matrix(self.matrix(frame))
+
+    @property
+    def offsets(self) -> tuple[Offset, ...]:
+        """The starting scores added to the booster's raw score, season first."""
+        return present(self.season, self.levels)
+
+    def proba_from_matrix(self, matrix: sp.csr_matrix | np.ndarray) -> np.ndarray:
+        return self.calibrator.apply(
+            margin(self.booster, self.offsets, matrix, **_threads_for(matrix))
+        )
+
+    def contributions(self, matrix: sp.csr_matrix | np.ndarray) -> np.ndarray:
+        """Exact per-ticket SHAP values (log-odds); last column is the expected value.
+
+        They sum to the margin the calibrator sees: booster and offsets together.
+        """
+        contrib = self.booster.predict(matrix, pred_contrib=True, **_threads_for(matrix))
+        dense = contrib.toarray() if sp.issparse(contrib) else np.asarray(contrib)
+        return with_offset_shap(self.offsets, dense, matrix)
+
+    def tier_of(self, probability: float) -> str:
+        tier = next(iter(self.tiers))
+        for name, lower in self.tiers.items():
+            if probability >= lower:
+                tier = name
+        return tier
+
+    def route_of(self, probability: float) -> str:
+        return self.route_queue if probability >= self.threshold else self.default_queue
+
+    @cached_property
+    def reason_layout(self) -> ReasonLayout:
+        """Field grouping and word lookup for reasons: built once, on the first score."""
+        return reason_layout(self.builder, self.builder.cfg.recent_window_days)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Derived from the builder; a saved model must not carry one code version's layout.
+        return {k: v for k, v in self.__dict__.items() if k != "reason_layout"}
+
+    def score_table(self, frame: pd.DataFrame, n_reasons: int = 0) -> pd.DataFrame:
+        """probability, risk_tier, route (and ``reasons``, a list per row if asked) per row."""
+        full = self.with_history(frame)
+        matrix = self.builder.transform(full)
+        probability = self.proba_from_matrix(matrix)
+        table = pd.DataFrame(
+            {
+                "probability": probability,
+                "risk_tier": [self.tier_of(p) for p in probability],
+                "route": [self.route_of(p) for p in probability],
+            },
+            index=frame.index,
+        )
+        if n_reasons > 0:
+            records = full.to_dict("records")
+            reasons: list[list[Reason]] = []
+            for start in range(0, matrix.shape[0], _EXPLAIN_CHUNK):
+                rows = matrix[start : start + _EXPLAIN_CHUNK].toarray()
+                chunk = records[start : start + _EXPLAIN_CHUNK]
+                reasons += explain_rows(
+                    self.reason_layout, self.contributions(rows), rows, chunk, n_reasons
+                )
+            table["reasons"] = reasons
+        return table
+
+    # -- single-ticket path (serving) -------------------------------------------------------
+    def complete_record(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Add snapshot history for fields the caller did not supply; return cold-start flags."""
+        supplied = {k: record[k] for k in HISTORY_NAMES if record.get(k) is not None}
+        if len(supplied) == len(HISTORY_NAMES):
+            return dict(record), []
+        values, flags = self.snapshot.lookup(
+            record.get("agent_id"), record.get("customer_id"), record["created_at"]
+        )
+        return {**record, **values, **supplied}, flags
+
+    def score_record(self, record: Mapping[str, Any], n_reasons: int = 5) -> Score:
+        """Probability, tier, route and top reasons for one ticket, without any DataFrame."""
+        return self.score_records([record], n_reasons)[0]
+
+    def score_records(
+        self, records: Sequence[Mapping[str, Any]], n_reasons: int = 5
+    ) -> list[Score]:
+        """`score_record` for many tickets with one booster call and one SHAP call for all.
+
+        Same answers as scoring each alone: LightGBM scores rows independently, and the
+        rows are the ones `transform_records` builds for a single ticket.
+        """
+        completed = [self.complete_record(r) for r in records]
+        if not completed:
+            return []
+        # Dense rows, built as one matrix: LightGBM's SHAP takes ~2/3 of the time it needs
+        # on CSR rows (0.37 vs 0.56 ms a ticket). The raw score comes from its own booster
+        # call, as in batch scoring, rather than from a sum of SHAP values that can differ
+        # in the last bits and cross an isotonic step.
+        fulls = [full for full, _ in completed]
+        rows = self.builder.transform_records(fulls)
+        probability = self.proba_from_matrix(rows)
+        reasons = (
+            explain_rows(self.reason_layout, self.contributions(rows), rows, fulls, n_reasons)
+            if n_reasons > 0
+            else [[] for _ in completed]
+        )
+        return [
+            Score(
+                probability=float(p),
+                tier=self.tier_of(float(p)),
+                route=self.route_of(float(p)),
+                reasons=r,
+                flags=flags,
+            )
+            for p, r, (_, flags) in zip(probability, reasons, completed, strict=True)
+        ]
+
+
+def _threads_for(matrix: sp.csr_matrix | np.ndarray) -> dict[str, int]:
+    """One thread for one row: LightGBM parallelises over rows, so for a single ticket the
+    second thread is only start-up cost (raw score 96 -> 29 us, SHAP 1.00 -> 0.95 ms), and
+    a row's result is the same bit for bit. Larger matrices keep the booster's setting."""
+    return {"num_threads": 1} if matrix.shape[0] == 1 else {}
+
+
+def _opt(value: Any) -> Any:
+    """NA-like values become None so snapshot lookups treat them as unknown ids."""
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
