@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import math
+
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -45,4 +48,47 @@ def print_training_summary(console: Console, result: TrainResult) -> None:
             "and `escpredict promote` refuses it without --force",
             highlight=False, soft_wrap=True,
         )
+    if result.open_bands is not None:
+        print_open_bands(console, result)
     console.print(f"stage times: {timings}")
+
+
+def _pair(ours: float, theirs: float) -> str:
+    """".819/.659": ours, then the yardstick's, narrow enough for an 80-column terminal."""
+    return "/".join("—" if math.isnan(v) else f"{v:.3f}".removeprefix("0") for v in (ours, theirs))
+
+
+def print_open_bands(console: Console, result: TrainResult) -> None:
+    """Per age band on the test window: the open-ticket model/the at-creation model."""
+    table = Table(
+        title="Tickets still open, by age (test window): open-ticket model/at-creation",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("age", "open (esc.)", "ROC AUC", "ECE", "recall@10%", "recall@20%"):
+        table.add_column(name, justify="left" if name == "age" else "right")
+    for row in result.open_bands.to_dict("records"):
+        table.add_row(
+            row["age"], f"{row['n']:,} ({row['positives']:,})",
+            *(_pair(row[m], row[f"creation_{m}"]) for m in (
+                "roc_auc", "ece", "recall_at_10pct", "recall_at_20pct")),
+        )
+    console.print(table)
+    choice = result.open_choice
+    if choice is not None:
+        structure, means = choice.attrs["structure"], choice.attrs["means"]
+        console.print(
+            f"open-ticket model: {structure.replace('_', ' ')} boosters (validation ROC AUC "
+            f"weighted by escalations: shared {means['shared']:.4f}, per band "
+            f"{means['per_band']:.4f}, at-creation ranking {means['creation']:.4f})",
+            highlight=False,
+        )
+        kept = ", ".join(choice.loc[choice["uses"] == "fallback", "name"])
+        if kept:
+            console.print(
+                f"[yellow]note:[/] at {kept} the booster did not beat the at-creation ranking "
+                "on the validation window by a standard error on 30+ escalations "
+                "(see evaluation/open_choice.csv): those ages keep the at-creation ranking, "
+                "recalibrated for their age", highlight=False, soft_wrap=True,
+            )
+    for note in result.open_notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ from escpredict.ingest.mapping import load_mapping
 from escpredict.labels.history import HistorySnapshot, build_snapshot, history_features
 from escpredict.labels.maturity import Maturity, maturity
 from escpredict.labels.rules import label_tickets
-from escpredict.labels.split import time_split
+from escpredict.labels.split import Split, time_split
+from escpredict.lifecycle import open_train
+from escpredict.lifecycle.open_train import OpenFit
 from escpredict.lifecycle.pyfunc import log_model
 from escpredict.lifecycle.registry import (
     CANDIDATE,
@@ -74,6 +77,8 @@ class Prepared:
     counts: dict[str, int]
     maturity: Maturity
     extras: dict[str, str] = field(default_factory=dict)
+    #: Event exports: the typed events of the tickets (checkpoints of open tickets).
+    events: pd.DataFrame | None = None
 
 
 @dataclass
@@ -96,6 +101,12 @@ class TrainResult:
     #: Calibration method applied (``auto`` resolves to the one the window chose).
     calibration: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Open-ticket model, per age band on the test window beside the at-creation model
+    #: (``open_train.evaluate``); None when the export has no events.
+    open_bands: pd.DataFrame | None = None
+    #: ... and on the validation window, what each band uses (``OpenFit.choice``).
+    open_choice: pd.DataFrame | None = None
+    open_notes: list[str] = field(default_factory=list)
 
 
 def resolve_path(path: Path | None) -> Path | None:
@@ -145,7 +156,7 @@ def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
         "n_immature_excluded": int((resolved & ~kept).sum()),
         "n_labelled": len(frame),
     }
-    return Prepared(frame, tickets, labels, agents, counts, cut, extras)
+    return Prepared(frame, tickets, labels, agents, counts, cut, extras, loaded.events)
 
 
 def fit_season(
@@ -290,6 +301,51 @@ class Fitted:
     counts: dict[str, int]
     maturity: Maturity
     booster_params: dict[str, Any] = field(default_factory=dict)
+    #: The open-ticket model and its test snapshots (event exports only).
+    open: OpenFit | None = None
+
+
+def fit_model(
+    cfg: TrainConfig, builder: FeatureBuilder, x_train: sp.csr_matrix, y_train: np.ndarray,
+    x_valid: sp.csr_matrix, y_valid: np.ndarray, advance: Callable[[int], None] = lambda n: None,
+) -> tuple[SeasonalOffset | None, LevelOffset | None, lgb.Booster]:
+    """The at-creation model's seasonal and level offsets and its booster on these rows."""
+    season = fit_season(cfg, builder, x_train, y_train)
+    levels = fit_levels(cfg, builder, x_train, y_train, x_valid, y_valid)
+    booster = fit_booster(
+        cfg, x_train, y_train, x_valid, y_valid, advance, present(season, levels),
+        builder.categorical_columns,
+    )
+    return season, levels, booster
+
+
+def open_tickets_wanted(cfg: TrainConfig, prepared: Prepared) -> bool:
+    """Whether this run trains the open-ticket model: on by default for event exports."""
+    return cfg.open_tickets.enabled is not False and prepared.events is not None
+
+
+def fit_open(
+    cfg: TrainConfig, prepared: Prepared, stages: Stages, split: Split, refit: open_train.Refit,
+    x_train: sp.csr_matrix, margins: dict[str, np.ndarray],
+) -> OpenFit:
+    """Checkpoints of the labelled tickets, then the open-ticket model (``open_train``)."""
+    frame = prepared.frame
+    with stages.stage("checkpoints"):
+        snaps, notes = open_train.snapshots(
+            cfg, prepared.tickets.loc[frame.index], frame[LABEL], prepared.events,
+            load_mapping(cfg.data.mapping), prepared.agents,
+        )
+    windows = pd.concat([
+        pd.Series(name, index=getattr(split, name).index) for name in open_train.WINDOWS
+    ])
+    with stages.stage("open model"):
+        opened = open_train.fit(
+            cfg, snaps, windows,
+            {w: pd.Series(margins[w], index=getattr(split, w).index) for w in ("valid", "test")},
+            refit, x_train, split.train.index,
+        )
+    opened.notes[:0] = notes
+    return opened
 
 
 def run(
@@ -311,12 +367,10 @@ def run(
         x_train = builder.fit_transform(split.train)
         x_valid, x_test = (builder.transform(p) for p in (split.valid, split.test))
     with stages.stage("fit", total=cfg.model.num_boost_round) as advance:
-        season = fit_season(cfg, builder, x_train, y_train)
-        levels = fit_levels(cfg, builder, x_train, y_train, x_valid, y_valid)
-        offsets = present(season, levels)
-        booster = fit_booster(
-            cfg, x_train, y_train, x_valid, y_valid, advance, offsets, builder.categorical_columns
+        season, levels, booster = fit_model(
+            cfg, builder, x_train, y_train, x_valid, y_valid, advance
         )
+        offsets = present(season, levels)
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_train, y_train, builder.one_hot)
     with stages.stage("snapshot"):
@@ -324,6 +378,17 @@ def run(
             prepared.tickets, prepared.labels, prepared.agents, cfg.features.recent_window_days
         )
     sizes = {"n_train": len(split.train), "n_valid": len(split.valid), "n_test": len(split.test)}
+    raw_valid, raw_test = margin(booster, offsets, x_valid), margin(booster, offsets, x_test)
+    opened = None
+    if open_tickets_wanted(cfg, prepared):
+        def refit(rows: np.ndarray) -> Callable[[sp.csr_matrix], np.ndarray]:
+            parts = fit_model(cfg, builder, x_train[rows], y_train[rows], x_valid, y_valid)
+            return lambda x: margin(parts[2], present(*parts[:2]), x)
+
+        opened = fit_open(
+            cfg, prepared, stages, split, refit, x_train,
+            {"valid": raw_valid, "test": raw_test},
+        )
     fitted = Fitted(
         builder=builder,
         booster=booster,
@@ -331,15 +396,16 @@ def run(
         levels=levels,
         snapshot=snapshot,
         y_valid=y_valid,
-        raw_valid=margin(booster, offsets, x_valid),
+        raw_valid=raw_valid,
         test=split.test,
-        raw_test=margin(booster, offsets, x_test),
+        raw_test=raw_test,
         baseline_test=baseline.predict_proba(x_test)[:, 1],
         baseline_valid=baseline.predict_proba(x_valid)[:, 1],
         bounds=split.bounds(),
         counts={**prepared.counts, **sizes},
         booster_params=booster_params(cfg.model, x_train.shape[0]),
         maturity=prepared.maturity,
+        open=opened,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
 
@@ -384,6 +450,11 @@ def finish(
             y_test, p_test, _segments(fitted.test, cfg.segments), model.threshold
         )
         test_window = fitted.test.assign(probability=p_test)
+        open_bands = None
+        if fitted.open is not None:
+            open_bands = open_train.evaluate(fitted.open, calibrator)
+            model.open = fitted.open.model
+            model.open.metadata = open_metadata(fitted.open, open_bands)
         model.metadata = {
             "test_metrics": metrics,
             "threshold": model.threshold,
@@ -393,6 +464,8 @@ def finish(
             "maturity": _maturity_params(fitted.maturity),
             "yardstick": yardstick.tags(),
         }
+        if model.open is not None:
+            model.metadata["counts"] |= fitted.open.counts
 
     with stages.stage("logging"):
         try:
@@ -422,7 +495,22 @@ def finish(
         test_window=test_window,
         booster_params=fitted.booster_params,
         calibration=calibrator.method,
+        open_bands=open_bands,
+        open_choice=fitted.open.choice if fitted.open is not None else None,
+        open_notes=fitted.open.notes if fitted.open is not None else [],
     )
+
+
+def open_metadata(opened: OpenFit, bands: pd.DataFrame) -> dict[str, Any]:
+    """What the served model says about its open-ticket part: per band test metrics and
+    what each band uses."""
+    uses = opened.choice["uses"]
+    return {
+        "structure": opened.model.structure,
+        "uses": {opened.model.band_names[b]: u for b, u in uses.items()},
+        "test_bands": bands.reset_index().to_dict("records"),
+        "notes": list(opened.notes),
+    }
 
 
 def _maturity_params(cut: Maturity) -> dict[str, str]:
@@ -432,6 +520,28 @@ def _maturity_params(cut: Maturity) -> dict[str, str]:
         "maturity_cutoff": str(cut.cutoff),
         "export_end": str(cut.end),
     }
+
+
+def _log_open(opened: OpenFit, model: EscalationModel) -> None:
+    """Per age band, the open-ticket model's and the at-creation model's test metrics
+    (``open_test_<age>_<metric>``, ``creation_test_<age>_<metric>``), and the choices."""
+    bands = pd.DataFrame(model.open.metadata["test_bands"])
+    skip = {"band", "age", "uses"}
+    metrics = {}
+    for row in bands.to_dict("records"):
+        for key, value in row.items():
+            if key in skip or not np.isfinite(value):
+                continue
+            who, name = ("creation", key.removeprefix("creation_")) if key.startswith(
+                "creation_") else ("open", key)
+            metrics[f"{who}_test_{row['age']}_{name}"] = float(value)
+    mlflow.log_metrics(metrics)
+    mlflow.log_param("open_structure", opened.model.structure)
+    fallback = [model.open.band_names[b] for b, u in opened.choice["uses"].items()
+                if u == "fallback"]
+    mlflow.set_tag("open_fallback_bands", ",".join(fallback) or "none")
+    mlflow.log_text(bands.to_csv(index=False), "evaluation/open_bands.csv")
+    mlflow.log_text(opened.choice.to_csv(), "evaluation/open_choice.csv")
 
 
 def _flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -485,6 +595,8 @@ def _log_run(
             mlflow.log_figure(figure, f"plots/{name}.png")
             plt.close(figure)
         mlflow.log_text(segments.to_csv(index=False), "evaluation/segments.csv")
+        if fitted.open is not None and model.open is not None:
+            _log_open(fitted.open, model)
         with tempfile.TemporaryDirectory() as tmp:
             window = Path(tmp) / "test_window.parquet"
             test_window.to_parquet(window)
