@@ -187,17 +187,17 @@ def _booster(
 ) -> lgb.Booster | None:
     """A booster started from the margin, early-stopped on the validation window; of one
     band's snapshots when ``band`` is given. None when a window lacks a class."""
-    pick = {w: slice(None) if band is None else bands[w] == band for w in ("train", "valid")}
-    x = {w: rows[w][pick[w]] for w in pick}
-    labels = {w: y[w][pick[w]] for w in pick}
-    if any(len(np.unique(labels[w])) < 2 for w in pick):
+    windows = ("train", "valid")
+    x = {w: rows[w] if band is None else rows[w][bands[w] == band] for w in windows}
+    labels = {w: y[w] if band is None else y[w][bands[w] == band] for w in windows}
+    if any(len(np.unique(labels[w])) < 2 for w in windows):
         return None
     train_set = lgb.Dataset(
-        x["train"], labels["train"], init_score=x["train"][:, 0],
+        x["train"], labels["train"], init_score=x["train"][:, 0].copy(),
         categorical_feature=encoder.categorical_columns, free_raw_data=True,
     )
     valid_set = lgb.Dataset(
-        x["valid"], labels["valid"], init_score=x["valid"][:, 0], reference=train_set,
+        x["valid"], labels["valid"], init_score=x["valid"][:, 0].copy(), reference=train_set,
         categorical_feature=encoder.categorical_columns,
     )
     return lgb.train(

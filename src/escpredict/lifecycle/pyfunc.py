@@ -26,10 +26,13 @@ from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
 from escpredict.contract import HISTORY_NAMES, SCORING_FIELDS, TICKETS_BY_NAME
 from escpredict.lifecycle.registry import RegistryError
-from escpredict.model.escalation import EscalationModel
+from escpredict.model.escalation import NO_OPEN_MODEL, EscalationModel, OpenScoringError
 from escpredict.model.explain import reasons_json
+from escpredict.model.open_ticket import state_frame
 
 ARTIFACT_KEY = "escalation_model"
+#: An open ticket's state, as the API's ``state``: JSON text (or an object) per row.
+STATE_COLUMN = "state"
 #: The predict parameter asking for the top K reasons per ticket (0: none, the default).
 REASONS_PARAM = "reasons"
 _TEXT_FIELDS = ("subject", "description")
@@ -56,10 +59,21 @@ class EscalationPyfunc(PythonModel):
         n_reasons = int((params or {}).get(REASONS_PARAM) or 0)
         if n_reasons < 0:
             raise ValueError(f"params.{REASONS_PARAM} must be 0 or more, got {n_reasons}")
-        table = self.model.score_table(canonical_scoring_frame(model_input), n_reasons)
+        frame = canonical_scoring_frame(model_input)
+        table = self.model.score_table(frame, n_reasons, open_states(self.model, frame))
         if n_reasons:
             table["reasons"] = [reasons_json(r) for r in table["reasons"]]
         return table.set_axis(model_input.index)
+
+
+def open_states(model: EscalationModel, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """The ``state`` column (JSON text or objects, as the API's ``state``) as state values;
+    None without one, so such a frame is scored as at creation."""
+    if STATE_COLUMN not in frame.columns or frame[STATE_COLUMN].isna().all():
+        return None
+    if model.open is None:
+        raise OpenScoringError(NO_OPEN_MODEL)
+    return state_frame(frame["created_at"], frame[STATE_COLUMN], model.open.waits)
 
 
 def canonical_scoring_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -105,6 +119,7 @@ def signature(extra_features: Mapping[str, str] | None = None) -> ModelSignature
         for name in SCORING_FIELDS
     ]
     inputs += [ColSpec("double", name, required=False) for name in HISTORY_NAMES]
+    inputs += [ColSpec(AnyType(), STATE_COLUMN, required=False)]
     inputs += [
         ColSpec(_EXTRA_TYPES[kind], name, required=False)
         for name, kind in (extra_features or {}).items()

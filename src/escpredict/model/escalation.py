@@ -42,6 +42,8 @@ class Score:
     route: str
     reasons: list[Reason]
     flags: list[str]
+    #: With a state: the age band that answered ("creation" at first); None without one.
+    age_band: str | None = None
 
 
 @dataclass
@@ -229,7 +231,8 @@ class EscalationModel:
         raw = margin(self.booster, self.offsets, rows, **_threads_for(rows))
         probability = self.calibrator.apply(raw)
         flags = [list(f) for _, f in completed]
-        opened = self._open_records(records, raw, flags)
+        bands: list[str | None] = [None] * len(records)
+        opened = self._open_records(records, raw, flags, bands)
         if opened is not None:
             probability[opened.index] = opened.probability
         if n_reasons > 0:
@@ -246,15 +249,18 @@ class EscalationModel:
                 route=self.route_of(float(p)),
                 reasons=r,
                 flags=f,
+                age_band=band,
             )
-            for p, r, f in zip(probability, reasons, flags, strict=True)
+            for p, r, f, band in zip(probability, reasons, flags, bands, strict=True)
         ]
 
     def _open_records(
-        self, records: Sequence[Mapping[str, Any]], raw: np.ndarray, flags: list[list[str]]
+        self, records: Sequence[Mapping[str, Any]], raw: np.ndarray, flags: list[list[str]],
+        bands_named: list[str | None],
     ) -> _Opened | None:
         """The open-ticket model's answer for records whose ``state`` is past creation;
-        ``flags`` gain ``already_escalated`` where the state shows an escalation."""
+        ``flags`` gain ``already_escalated`` where the state shows an escalation, and
+        ``bands_named`` each state's age band."""
         given = [i for i, r in enumerate(records) if r.get("state") is not None]
         if not given:
             return None
@@ -263,7 +269,8 @@ class EscalationModel:
         waits = self.open.waits
         states = [state_values(records[i]["created_at"], records[i]["state"], waits) for i in given]
         bands = self.open.band_of(np.array([s["age_hours"] for s in states]))
-        for i, state in zip(given, states, strict=True):
+        for i, state, band in zip(given, states, bands, strict=True):
+            bands_named[i] = self.open.band_names[int(band)]
             if self.open.shows_escalation(records[i], state):
                 flags[i].append("already_escalated")
         later = np.flatnonzero(bands > 0)

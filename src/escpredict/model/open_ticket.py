@@ -17,6 +17,7 @@ from dicts, the frame path `StateEncoder.matrix` from a frame, with the same cod
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from escpredict.contract import STATE_FIELDS
+from escpredict.contract import STATE_FIELDS, STATE_NAMES
 from escpredict.labels.state import WaitStatuses, state_of
 from escpredict.model.calibration import Calibrator
 from escpredict.model.explain import Reason
@@ -368,6 +369,10 @@ def to_ns(value: Any) -> int:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The keys a state may have: ``as_of``, then ``events`` or the current fields.
+CURRENT_KEYS: tuple[str, ...] = (*CURRENT_FIELDS, "assigned", "last_update_at", "queue_changed_at")
+STATE_KEYS: frozenset[str] = frozenset({"as_of", "events", *CURRENT_KEYS})
+EVENT_KEYS: frozenset[str] = frozenset({"time", "status", "tier", "queue", "assignee"})
 
 
 def state_values(created_at: Any, state: Mapping[str, Any], waits: WaitStatuses) -> dict[str, Any]:
@@ -392,3 +397,29 @@ def state_values(created_at: Any, state: Mapping[str, Any], waits: WaitStatuses)
     assigned = state.get("assigned")
     out["assigned_now"] = math.nan if assigned is None else float(bool(assigned))
     return out
+
+
+def state_frame(created_at: Sequence[Any], states: Sequence[Any], waits: WaitStatuses) -> pd.DataFrame:
+    """``STATE_NAMES`` per row from each row's state: a mapping, its JSON text, or missing
+    (that row is scored as at creation). Raises ValueError naming the row (0-based) of a
+    state that is not one."""
+    rows = []
+    for i, (created, state) in enumerate(zip(created_at, states, strict=True)):
+        if _missing(state):
+            rows.append({})
+            continue
+        try:
+            parsed = json.loads(state) if isinstance(state, str) else state
+            if not isinstance(parsed, Mapping) or "as_of" not in parsed:
+                raise ValueError("a state is an object with as_of and events or current fields")
+            unknown = set(parsed) - STATE_KEYS
+            for event in parsed.get("events") or []:
+                unknown |= set(event) - EVENT_KEYS
+            if unknown:
+                raise ValueError(f"unknown keys {sorted(unknown)}")
+            rows.append(state_values(created, parsed, waits))
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ValueError(f"state, row {i}: {exc}") from exc
+    return pd.DataFrame(rows, columns=list(STATE_NAMES)).astype(
+        {name: "float64" for name in STATE_NUMERIC}
+    )
