@@ -161,6 +161,9 @@ def _train(
         "peak_rss_bytes": peak_rss,
         "counts": result.counts,
         "model_uri": f"models:/{result.model_name}/{result.model_version}",
+        # Issue 17: the open-ticket model beside the at-creation one, per age band.
+        "open_bands": None if result.open_bands is None
+        else result.open_bands.reset_index().to_dict("records"),
         "tracking_uri": uri,
         "quality": {
             "test_auc": result.metrics["roc_auc"],

@@ -192,3 +192,19 @@ def test_open_reasons_still_add_up_to_the_margin() -> None:
     assert sum(r.contribution for r in reasons) == pytest.approx(0.4 + contrib[:-1].sum())
     assert [r.field for r in reasons] == ["priority", "hours_since_update", "product", "queue_now"]
     assert reasons[0].contribution == pytest.approx(0.9)  # 0.6 x (1 + 0.2 / 0.4)
+
+
+def test_the_report_shows_recall_by_workload_and_the_tickets_at_risk_now(
+    trained_open: Any, tmp_path: Any
+) -> None:
+    from escpredict.report.build import build_report
+
+    report = build_report(pinned_uri(trained_open), out=tmp_path,
+                          tracking_uri=trained_open.tracking_uri)
+    html = report.html.read_text()
+    assert "Open tickets" in html and "Recall at workload by age" in html
+    at_risk = pd.read_csv(report.files["at_risk_now.csv"])
+    assert at_risk["rank"].tolist() == list(range(1, len(at_risk) + 1)) and len(at_risk) > 0
+    truth = pd.read_csv(trained_open.data_dir / "tickets.csv")
+    resolved = set(truth.loc[truth["resolved_at"].notna(), "ticket_id"])
+    assert not set(at_risk["ticket_id"]) & resolved  # only tickets still open at the end

@@ -35,7 +35,12 @@ from escpredict.ingest.mapping import Mapping
 from escpredict.labels.checkpoints import Timing, build_checkpoints
 from escpredict.labels.rules import rule_votes
 from escpredict.model.calibration import Calibrator
-from escpredict.model.metrics import band_metrics, paired_auc_gain, workload_metrics
+from escpredict.model.metrics import (
+    band_metrics,
+    paired_auc_gain,
+    workload_curves,
+    workload_metrics,
+)
 from escpredict.model.open_ticket import STRUCTURES, OpenTicketModel, StateEncoder
 
 #: Cross-fitting folds of the training window's at-creation margins.
@@ -286,15 +291,15 @@ def _calibrate(
     return notes
 
 
-def evaluate(fitted: OpenFit, creation: Calibrator) -> pd.DataFrame:
+def evaluate(fitted: OpenFit, creation: Calibrator) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per band on the test window: the open-ticket model beside the at-creation model as
-    it is (same tickets, same age): n, later escalations, ROC AUC, ECE, recall at 5/10/20%."""
+    it is (same tickets, same age): n, later escalations, ROC AUC, ECE, recall at 5/10/20%;
+    and both models' recall-at-workload curves."""
     test = fitted.test
     p_creation = creation.apply(test["creation_margin"].to_numpy(dtype=np.float64))
     p_open = np.where(test["band"].to_numpy() == 0, p_creation, test["p_open"].to_numpy())
-    table = band_metrics(
-        test[LABEL].to_numpy(dtype=np.int64), p_open, p_creation, test["band"].to_numpy(),
-        list(fitted.model.band_names),
-    )
+    y, bands = test[LABEL].to_numpy(dtype=np.int64), test["band"].to_numpy()
+    names = list(fitted.model.band_names)
+    table = band_metrics(y, p_open, p_creation, bands, names)
     uses = fitted.choice["uses"].reindex(table.index).fillna("creation")
-    return table.assign(uses=uses.to_numpy())
+    return table.assign(uses=uses.to_numpy()), workload_curves(y, p_open, p_creation, bands, names)

@@ -452,9 +452,9 @@ def finish(
         test_window = fitted.test.assign(probability=p_test)
         open_bands = None
         if fitted.open is not None:
-            open_bands = open_train.evaluate(fitted.open, calibrator)
+            open_bands, curves = open_train.evaluate(fitted.open, calibrator)
             model.open = fitted.open.model
-            model.open.metadata = open_metadata(fitted.open, open_bands)
+            model.open.metadata = open_metadata(fitted.open, open_bands, curves)
         model.metadata = {
             "test_metrics": metrics,
             "threshold": model.threshold,
@@ -501,14 +501,15 @@ def finish(
     )
 
 
-def open_metadata(opened: OpenFit, bands: pd.DataFrame) -> dict[str, Any]:
-    """What the served model says about its open-ticket part: per band test metrics and
-    what each band uses."""
+def open_metadata(opened: OpenFit, bands: pd.DataFrame, curves: pd.DataFrame) -> dict[str, Any]:
+    """What the served model says about its open-ticket part: per band test metrics, its
+    recall-at-workload curves (the report draws them) and what each band uses."""
     uses = opened.choice["uses"]
     return {
         "structure": opened.model.structure,
         "uses": {opened.model.band_names[b]: u for b, u in uses.items()},
         "test_bands": bands.reset_index().to_dict("records"),
+        "workload_curves": curves.to_dict("records"),
         "notes": list(opened.notes),
     }
 
@@ -541,6 +542,8 @@ def _log_open(opened: OpenFit, model: EscalationModel) -> None:
                 if u == "fallback"]
     mlflow.set_tag("open_fallback_bands", ",".join(fallback) or "none")
     mlflow.log_text(bands.to_csv(index=False), "evaluation/open_bands.csv")
+    curves = pd.DataFrame(model.open.metadata["workload_curves"])
+    mlflow.log_text(curves.to_csv(index=False), "evaluation/open_workload.csv")
     mlflow.log_text(opened.choice.to_csv(), "evaluation/open_choice.csv")
 
 

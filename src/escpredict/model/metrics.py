@@ -286,3 +286,25 @@ def paired_auc_gain(
         pick = rng.integers(0, y_arr.size, y_arr.size)
         draws.append(_auc_ranks(y_arr[pick], ours[pick]) - _auc_ranks(y_arr[pick], theirs[pick]))
     return float(gain), float(np.nanstd(draws))
+
+
+#: Workloads of a recall-at-workload curve: 5%, 10%, ..., 100% of the open tickets reviewed.
+CURVE_WORKLOADS: tuple[float, ...] = tuple(k / 20 for k in range(1, 21))
+
+
+def workload_curves(
+    y: np.ndarray, p: np.ndarray, p_ref: np.ndarray, bands: np.ndarray, names: Sequence[str]
+) -> pd.DataFrame:
+    """Recall at each of CURVE_WORKLOADS, per band with escalations, of ``p`` (``recall``)
+    and of a yardstick ``p_ref`` (``creation_recall``): what reviewing that share of the
+    open tickets of that age, highest risk first, catches of those that escalate later."""
+    rows = []
+    for band, name in enumerate(names):
+        here = bands == band
+        if not y[here].sum():
+            continue
+        for w in CURVE_WORKLOADS:
+            rows.append({"age": name, "workload": w,
+                         "recall": recall_at_top_fraction(y[here], p[here], w),
+                         "creation_recall": recall_at_top_fraction(y[here], p_ref[here], w)})
+    return pd.DataFrame(rows, columns=["age", "workload", "recall", "creation_recall"])

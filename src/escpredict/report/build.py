@@ -35,7 +35,15 @@ from escpredict.lifecycle.stages import Stages
 from escpredict.lifecycle.train import EVAL_WINDOW_ARTIFACT, prepare
 from escpredict.model.escalation import EscalationModel
 from escpredict.model.metrics import TENURE_BANDS, tenure_band
-from escpredict.report import drivers, fairness, kpis, neutral, sections, underescalation
+from escpredict.report import (
+    drivers,
+    fairness,
+    kpis,
+    neutral,
+    open_tickets,
+    sections,
+    underescalation,
+)
 from escpredict.report.period import Period, select_period
 from escpredict.report.render import TABLES_DIR, ReportContent, Table, render_html, write_tables
 
@@ -114,6 +122,10 @@ def build_report(
     period = Period.covering(window, since, until)
     content = assemble(model, window, frame, options, period, prepared.maturity,
                        _source(model_uri, run_id, cfg.data.tickets, test_start))
+    opened = open_tickets.section(model, prepared, cfg, options.table_rows)
+    if opened is not None:
+        content.sections.append(opened[0])
+        content.tables.update(opened[1])
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out_dir = Path(out) / f"report-{stamp}"
     files = write_tables(content.tables, out_dir / TABLES_DIR)
@@ -133,7 +145,8 @@ def _config(run_id: str | None, tickets: Path | None, agents: Path | None,
     """
     logged = logged_config(run_id)
     cfg = TrainConfig.model_validate(
-        {key: logged[key] for key in ("data", "labels", "features") if key in logged}
+        {key: logged[key] for key in ("data", "labels", "features", "open_tickets")
+         if key in logged}
     )
     data = cfg.data.model_copy(update={
         key: value for key, value in
