@@ -208,3 +208,23 @@ def test_the_report_shows_recall_by_workload_and_the_tickets_at_risk_now(
     truth = pd.read_csv(trained_open.data_dir / "tickets.csv")
     resolved = set(truth.loc[truth["resolved_at"].notna(), "ticket_id"])
     assert not set(at_risk["ticket_id"]) & resolved  # only tickets still open at the end
+
+
+def test_an_export_with_too_few_open_tickets_trains_without_the_open_model(
+    trained_open: Any, tmp_path: Any
+) -> None:
+    """No ticket is still open 1,000 days after creation: the at-creation model trains as
+    ever, and the run says why there is no open-ticket model."""
+    from escpredict.config import load_config
+    from escpredict.lifecycle.train import run
+
+    overrides = {key: value for key, value in trained_open.config.model_dump(mode="json").items()}
+    cfg = load_config(None, {
+        "data": overrides["data"], "labels": overrides["labels"],
+        "features": overrides["features"], "model": overrides["model"],
+        "open_tickets.ages": ["0", "1000d"],
+        "registry.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+    })
+    result = run(cfg)
+    assert result.open_bands is None and result.metrics["roc_auc"] > 0.5
+    assert result.open_notes and "no open-ticket model" in result.open_notes[0]

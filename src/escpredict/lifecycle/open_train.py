@@ -57,6 +57,11 @@ WINDOWS = ("train", "valid", "test")
 Refit = Callable[[np.ndarray], Callable[[sp.csr_matrix], np.ndarray]]
 
 
+class TooFewOpenTickets(ValueError):
+    """The export holds too few open tickets after creation to train or calibrate the
+    open-ticket model; training goes on without it and says why."""
+
+
 @dataclass
 class OpenFit:
     """The open-ticket model and its held-out snapshots, before they are judged."""
@@ -117,6 +122,12 @@ def fit(
     )
     parts = {w: snaps[snaps["window"] == w] for w in WINDOWS}
     later = {w: part[part["band"] > 0] for w, part in parts.items()}
+    for w in ("train", "valid"):
+        if later[w][LABEL].nunique() < 2:
+            raise TooFewOpenTickets(
+                f"the {w} window has {len(later[w]):,} snapshots after creation, not both "
+                "escalating and not escalating tickets"
+            )
     encoder = StateEncoder.fit(later["train"], cfg.features.min_level_count)
     rows = {w: encoder.matrix(part["creation_margin"], part) for w, part in later.items()}
     y = {w: part[LABEL].to_numpy(dtype=np.int64) for w, part in later.items()}
@@ -279,9 +290,16 @@ def _calibrate(
         # tickets the margin ranks apart, isotonic steps may.
         method = cfg.model.calibration if model.boosters[b] is not None else "sigmoid"
         if 0 < y[here].sum() < here.sum():
-            fitted[b] = Calibrator().fit(raw[here], y[here], method)
+            try:
+                fitted[b] = Calibrator().fit(raw[here], y[here], method)
+            except ValueError:  # the margin ranks backwards on this band's few tickets
+                fitted[b] = Calibrator().fit(raw[here], y[here], "isotonic")
+                notes.append(f"band {model.band_names[b]}: the scores rank backwards on the "
+                             "validation window; calibrated by isotonic steps (nearly flat)")
     if not fitted:
-        raise ValueError("no age band after creation holds both classes on the validation window")
+        raise TooFewOpenTickets(
+            "no age band after creation holds both classes on the validation window"
+        )
     for b in range(1, len(model.band_names)):
         if b not in fitted:
             near = min(fitted, key=lambda f: (abs(f - b), f))

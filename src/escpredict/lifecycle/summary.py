@@ -50,6 +50,8 @@ def print_training_summary(console: Console, result: TrainResult) -> None:
         )
     if result.open_bands is not None:
         print_open_bands(console, result)
+    elif result.open_notes:
+        console.print(f"[yellow]note:[/] {result.open_notes[0]}", highlight=False, soft_wrap=True)
     console.print(f"stage times: {timings}")
 
 

@@ -301,8 +301,10 @@ class Fitted:
     counts: dict[str, int]
     maturity: Maturity
     booster_params: dict[str, Any] = field(default_factory=dict)
-    #: The open-ticket model and its test snapshots (event exports only).
+    #: The open-ticket model and its test snapshots (event exports only) ...
     open: OpenFit | None = None
+    #: ... or why an event export trained none.
+    open_skipped: str = ""
 
 
 def fit_model(
@@ -327,8 +329,10 @@ def open_tickets_wanted(cfg: TrainConfig, prepared: Prepared) -> bool:
 def fit_open(
     cfg: TrainConfig, prepared: Prepared, stages: Stages, split: Split, refit: open_train.Refit,
     x_train: sp.csr_matrix, margins: dict[str, np.ndarray],
-) -> OpenFit:
-    """Checkpoints of the labelled tickets, then the open-ticket model (``open_train``)."""
+) -> OpenFit | str:
+    """Checkpoints of the labelled tickets, then the open-ticket model (``open_train``); or,
+    when the export has too few open tickets for it, why not (the at-creation model still
+    trains: it does not need them)."""
     frame = prepared.frame
     with stages.stage("checkpoints"):
         snaps, notes = open_train.snapshots(
@@ -339,11 +343,15 @@ def fit_open(
         pd.Series(name, index=getattr(split, name).index) for name in open_train.WINDOWS
     ])
     with stages.stage("open model"):
-        opened = open_train.fit(
-            cfg, snaps, windows,
-            {w: pd.Series(margins[w], index=getattr(split, w).index) for w in ("valid", "test")},
-            refit, x_train, split.train.index,
-        )
+        try:
+            opened = open_train.fit(
+                cfg, snaps, windows,
+                {w: pd.Series(margins[w], index=getattr(split, w).index)
+                 for w in ("valid", "test")},
+                refit, x_train, split.train.index,
+            )
+        except open_train.TooFewOpenTickets as exc:
+            return f"no open-ticket model: {exc}"
     opened.notes[:0] = notes
     return opened
 
@@ -379,7 +387,7 @@ def run(
         )
     sizes = {"n_train": len(split.train), "n_valid": len(split.valid), "n_test": len(split.test)}
     raw_valid, raw_test = margin(booster, offsets, x_valid), margin(booster, offsets, x_test)
-    opened = None
+    opened: OpenFit | str | None = None
     if open_tickets_wanted(cfg, prepared):
         def refit(rows: np.ndarray) -> Callable[[sp.csr_matrix], np.ndarray]:
             parts = fit_model(cfg, builder, x_train[rows], y_train[rows], x_valid, y_valid)
@@ -405,7 +413,8 @@ def run(
         counts={**prepared.counts, **sizes},
         booster_params=booster_params(cfg.model, x_train.shape[0]),
         maturity=prepared.maturity,
-        open=opened,
+        open=opened if isinstance(opened, OpenFit) else None,
+        open_skipped=opened if isinstance(opened, str) else "",
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
 
@@ -497,7 +506,8 @@ def finish(
         calibration=calibrator.method,
         open_bands=open_bands,
         open_choice=fitted.open.choice if fitted.open is not None else None,
-        open_notes=fitted.open.notes if fitted.open is not None else [],
+        open_notes=fitted.open.notes if fitted.open is not None else (
+            [fitted.open_skipped] if fitted.open_skipped else []),
     )
 
 
