@@ -269,14 +269,16 @@ def test_every_resolved_ticket_gets_a_label_or_its_row_is_named(frame: pd.DataFr
         | frame["reassignment_count"].notna()
     )
     unjudged = frame["resolved_at"].notna() & ~judgeable
+    cfg = LabelConfig()
     try:
-        labels = label_tickets(frame, LabelConfig())
+        labels = label_tickets(frame, cfg)
     except LabelError as error:
         assert error.rows == [i + 1 for i in frame.index[unjudged]]
+        assert unjudged.sum() > cfg.max_unlabelled_share * frame["resolved_at"].notna().sum()
         return
-    assert not unjudged.any()
     assert labels.index.equals(frame.index)
-    assert labels.notna().tolist() == frame["resolved_at"].notna().tolist()
+    # a few set aside with no label, like open tickets; every other resolved ticket judged
+    assert labels.notna().tolist() == (frame["resolved_at"].notna() & ~unjudged).tolist()
 
 
 @settings(max_examples=60, deadline=None)

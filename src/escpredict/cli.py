@@ -230,7 +230,9 @@ def print_check_report(report: Any) -> None:
     console.print(
         f"[bold]{report.tickets_path}[/] via mapping [bold]{report.mapping}[/]: "
         f"{report.rows_read:,} rows read → {report.tickets:,} tickets "
-        f"({report.resolved:,} resolved, {report.open:,} open); "
+        f"({report.resolved:,} resolved, {report.open:,} open"
+        + (f", {report.unlabelled:,} resolved but unlabelled" if report.unlabelled else "")
+        + "); "
         f"{report.quarantined_rows:,} rows would be quarantined",
         highlight=False,
     )
@@ -259,6 +261,12 @@ def print_check_report(report: Any) -> None:
             console.print(table)
     if report.maturity:
         console.print(report.maturity.describe(), highlight=False, soft_wrap=True)
+        table = Table("window", "labelled, no cut", "escalated", "kept by the cut", "escalated",
+                      title="What the label-maturity cut keeps per window")
+        for w in report.maturity.windows:
+            table.add_row(w.window, f"{w.tickets_without:,}", _share(w.escalated_without,
+                          w.tickets_without), f"{w.tickets:,}", _share(w.escalated, w.tickets))
+        console.print(table)
     if report.columns_mapped:
         table = Table("field", "export column", "filled", title="Columns mapped")
         for c in report.columns_mapped:
@@ -273,6 +281,10 @@ def print_check_report(report: Any) -> None:
         cause = f"\n    [dim]{f.cause}[/]" if f.cause else ""
         console.print(f"[{styles[f.level]}]{f.level}:[/] {f.message}{cause}",
                       highlight=False, soft_wrap=True)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part:,} ({part / whole:.1%})" if whole else "—"
 
 
 @app.command()

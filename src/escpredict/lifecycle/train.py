@@ -33,7 +33,7 @@ from escpredict.ingest.loaders import load_agents, load_tickets
 from escpredict.ingest.mapping import load_mapping
 from escpredict.labels.history import HistorySnapshot, build_snapshot, history_features
 from escpredict.labels.maturity import Maturity, maturity
-from escpredict.labels.rules import label_tickets
+from escpredict.labels.rules import label_tickets, resolved, unlabelled
 from escpredict.labels.split import time_split
 from escpredict.lifecycle.pyfunc import log_model
 from escpredict.lifecycle.registry import (
@@ -74,6 +74,8 @@ class Prepared:
     counts: dict[str, int]
     maturity: Maturity
     extras: dict[str, str] = field(default_factory=dict)
+    #: What was set aside or ignored that the user should know of, one sentence each.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -96,6 +98,7 @@ class TrainResult:
     #: Calibration method applied (``auto`` resolves to the one the window chose).
     calibration: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def resolve_path(path: Path | None) -> Path | None:
@@ -131,21 +134,24 @@ def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     tickets = loaded.tickets
     with stages.stage("labels"):
         labels = label_tickets(tickets, cfg.labels, agents)
-        cut = maturity(tickets, labels, cfg.labels.maturity_days)
+        left = unlabelled(tickets, labels)
+        cut = maturity(tickets, labels, cfg.labels.maturity_days, cfg.split.fractions)
         judged = cut.labels(labels, tickets["created_at"])
     with stages.stage("history"):
         history = history_features(tickets, labels, agents, cfg.features.recent_window_days)
-    resolved, kept = labels.notna().to_numpy(), judged.notna().to_numpy()
+    known, kept = labels.notna().to_numpy(), judged.notna().to_numpy()
     frame = pd.concat([model_inputs(tickets, extras), history], axis=1)[kept].copy()
     frame[LABEL] = judged[kept].astype(bool).to_numpy()
     counts = {
         "n_rows": len(tickets) + loaded.quarantined,
         "n_quarantined": loaded.quarantined,
-        "n_open_excluded": int((~resolved).sum()),
-        "n_immature_excluded": int((resolved & ~kept).sum()),
+        "n_open_excluded": int((~resolved(tickets)).sum()),
+        "n_unlabelled_excluded": len(left.rows),
+        "n_immature_excluded": int((known & ~kept).sum()),
         "n_labelled": len(frame),
     }
-    return Prepared(frame, tickets, labels, agents, counts, cut, extras)
+    warnings = [left.describe(cfg.labels.max_unlabelled_share)] if left.rows else []
+    return Prepared(frame, tickets, labels, agents, counts, cut, extras, warnings)
 
 
 def fit_season(
@@ -290,6 +296,7 @@ class Fitted:
     counts: dict[str, int]
     maturity: Maturity
     booster_params: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def run(
@@ -340,6 +347,7 @@ def run(
         counts={**prepared.counts, **sizes},
         booster_params=booster_params(cfg.model, x_train.shape[0]),
         maturity=prepared.maturity,
+        warnings=prepared.warnings,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
 
@@ -390,7 +398,7 @@ def finish(
             "best_iteration": fitted.booster.best_iteration,
             "split": fitted.bounds,
             "counts": fitted.counts,
-            "maturity": _maturity_params(fitted.maturity),
+            "maturity": fitted.maturity.params(),
             "yardstick": yardstick.tags(),
         }
 
@@ -422,16 +430,8 @@ def finish(
         test_window=test_window,
         booster_params=fitted.booster_params,
         calibration=calibrator.method,
+        warnings=fitted.warnings,
     )
-
-
-def _maturity_params(cut: Maturity) -> dict[str, str]:
-    """The horizon applied (the config may say "auto") and the cut it made, for the run."""
-    return {
-        "maturity_horizon_days": f"{cut.horizon_days:.3f}",
-        "maturity_cutoff": str(cut.cutoff),
-        "export_end": str(cut.end),
-    }
 
 
 def _flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -463,6 +463,8 @@ def _log_run(
             mlflow.log_param("linear_offset_C", model.levels.strength)
         mlflow.log_param("calibration_applied", model.calibrator.method)
         mlflow.log_params(model.metadata["maturity"])
+        if fitted.warnings:  # what the data lost or the run worked around, in words
+            mlflow.set_tag("data_warnings", "\n".join(fitted.warnings)[:5000])
         mlflow.set_tags(model.metadata["yardstick"])
         mlflow.log_metrics(
             {f"test_{k}": v for k, v in metrics.items()}
