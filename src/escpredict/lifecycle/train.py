@@ -102,8 +102,20 @@ class TrainResult:
 
 
 def resolve_path(path: Path | None) -> Path | None:
-    """Relative config paths are relative to the project home, not the process cwd."""
+    """A config's relative paths are relative to the project home (``$ESCPREDICT_HOME``, else
+    the current folder), so a config file means the same wherever a command runs. Paths
+    typed on the command line are made absolute by the CLI first: those mean the current
+    folder."""
     return path if path is None or path.is_absolute() else home() / path
+
+
+def resolve_mapping(mapping: str) -> str:
+    """``data.mapping`` as a path under the project home when it is a relative path to a
+    YAML file, not a mapping name (names are looked up in ``pipelines/mappings/``)."""
+    path = Path(mapping)
+    if path.suffix.lower() not in (".yaml", ".yml") or path.is_absolute():
+        return mapping
+    return str(home() / path)
 
 
 def declared_extras(mapping: str) -> dict[str, str]:
@@ -120,14 +132,15 @@ def model_inputs(tickets: pd.DataFrame, extras: dict[str, str]) -> pd.DataFrame:
 
 def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     """Load and validate the export, label it and compute history as of each creation time."""
-    extras = declared_extras(cfg.data.mapping)
+    mapping = resolve_mapping(cfg.data.mapping)
+    extras = declared_extras(mapping)
     with stages.stage("load"):
         # Agents first: an event export's collapse needs their roles to skip dispatchers.
         agents_path = resolve_path(cfg.data.agents)
-        agents = load_agents(agents_path, cfg.data.mapping) if agents_path else None
+        agents = load_agents(agents_path, mapping) if agents_path else None
         loaded = load_tickets(
             resolve_path(cfg.data.tickets),
-            mapping=cfg.data.mapping,
+            mapping=mapping,
             quarantine=resolve_path(cfg.data.quarantine),
             agents=agents,
         )

@@ -57,6 +57,7 @@ from escpredict.lifecycle.train import (
     fit_levels,
     fit_season,
     model_inputs,
+    resolve_mapping,
     resolve_path,
 )
 from escpredict.model.features import FeatureBuilder
@@ -236,13 +237,14 @@ def run(
     uri = use_store(tracking_uri or cfg.registry.tracking_uri)
     experiment_id = ensure_experiment(cfg.registry.experiment, uri)
     window_days = cfg.features.recent_window_days
-    extras = declared_extras(cfg.data.mapping)
+    mapping = resolve_mapping(cfg.data.mapping)
+    extras = declared_extras(mapping)
     with stages.stage("load"):
         if cfg.data.quarantine is not None:
             raise ConfigError("data.quarantine: not supported by the Dask engine")
         agents_path = resolve_path(cfg.data.agents)
-        agents = load_agents(agents_path, cfg.data.mapping) if agents_path else None
-        tickets = read_tickets(resolve_path(cfg.data.tickets), cfg.data.mapping)
+        agents = load_agents(agents_path, mapping) if agents_path else None
+        tickets = read_tickets(resolve_path(cfg.data.tickets), mapping)
     with stages.stage("history"):
         every = client.persist(with_history(tickets, cfg, agents, extras))
         as_of = int(every.map_partitions(_latest_known, meta=(None, "int64")).max().compute())
