@@ -382,7 +382,7 @@ def _split(
             for name, w in windows.items()
         },
         every.shape[0],
-        every["resolved_at"].notna().sum(),
+        (~every["resolved_at"].isna()).sum(),
         (~every[LABEL].isna()).sum(),
     )
     per_window, n_rows, n_resolved, n_known = stats
