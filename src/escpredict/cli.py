@@ -270,6 +270,8 @@ def print_check_report(report: Any) -> None:
         f"{report.quarantined_rows:,} rows would be quarantined",
         highlight=False,
     )
+    if report.read:
+        console.print(report.read, highlight=False, soft_wrap=True)
     if report.quarantined_by_field:
         table = Table("field", "rows quarantined", title="Quarantine by field")
         for name, rows in report.quarantined_by_field.items():

@@ -163,6 +163,9 @@ def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
         "n_immature_excluded": int((known & ~kept).sum()),
         "n_labelled": len(frame),
     }
+    read = loaded.notes  # a spreadsheet's empty trailing columns and rows: ignored, counted
+    counts |= {name: n for name, n in (("n_empty_columns_ignored", read.empty_columns),
+                                       ("n_blank_rows_ignored", read.blank_rows)) if n}
     warnings = [left.describe(cfg.labels.max_unlabelled_share)] if left.rows else []
     return Prepared(frame, tickets, labels, agents, counts, cut, extras, warnings)
 

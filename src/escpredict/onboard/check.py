@@ -26,7 +26,8 @@ from escpredict.ingest.loaders import (
     LoadResult,
     load_agents,
     map_tickets,
-    read_table,
+    markers,
+    read_export,
 )
 from escpredict.ingest.mapping import Mapping, MappingError, load_mapping, source_labels
 from escpredict.ingest.mapping.spec import DERIVED_BY_EVENTS
@@ -128,6 +129,9 @@ class CheckReport:
     tickets_path: str
     mapping: str
     agents_path: str | None
+    read: str = ""  # how the file was read: encoding, separator, decimal comma, what was ignored
+    empty_columns_ignored: int = 0
+    blank_rows_ignored: int = 0
     rows_read: int = 0
     tickets: int = 0
     quarantined_rows: int = 0
@@ -175,10 +179,13 @@ def check_export(
     report = CheckReport(str(tickets_path), name, str(agents_path) if agents_path else None)
     try:
         spec = load_mapping(mapping)
-        raw = read_table(Path(tickets_path))
+        export = read_export(Path(tickets_path), spec.csv, markers(spec))
     except (MappingError, DataReadError) as exc:
         report.add("error", str(exc))
         return report
+    raw, report.read = export.frame, export.notes.describe()
+    report.empty_columns_ignored = export.notes.empty_columns
+    report.blank_rows_ignored = export.notes.blank_rows
     report.rows_read = len(raw)
     columns = list(raw.columns)  # before mapping reads (and may add to) the frame
     report.columns_unused = unused_columns(columns, spec)
@@ -264,7 +271,7 @@ def _row_cause(problem: Problem) -> str:
 
 
 #: Mapping settings that hold no export column of the ticket file.
-_NOT_COLUMNS = {"agents", "values"}
+_NOT_COLUMNS = {"agents", "values", "csv"}
 
 
 def _mentioned(node: Any) -> Iterator[str]:
