@@ -175,6 +175,12 @@ def window_counts(
     }
 
 
+def _grade(counts: dict[str, WindowCount]) -> int:
+    """2: every window viable; 1: every window holds both classes; 0: neither."""
+    windows = counts.values()
+    return 2 if all(w.viable for w in windows) else int(all(w.two_classes for w in windows))
+
+
 def hold_windows(
     cut: Maturity, created: pd.Series, labels: pd.Series, fractions: tuple[float, float],
     weight: float = 1.0,
@@ -187,18 +193,13 @@ def hold_windows(
     """
     if cut.horizon_days == 0:
         return cut
-
-    def grade(counts: dict[str, WindowCount]) -> int:
-        windows = counts.values()
-        return 2 if all(w.viable for w in windows) else int(all(w.two_classes for w in windows))
-
-    tried = [
-        (share, window_counts(created, labels, Maturity(cut.end, cut.horizon_days * share),
-                              fractions, weight))
-        for share in FALLBACK_SHARES
-    ]
-    best = max(range(len(tried)), key=lambda i: grade(tried[i][1]))
-    share, counts = tried[best]
+    tried: list[tuple[float, dict[str, WindowCount]]] = []
+    for share in FALLBACK_SHARES:  # longest first; stop at the first that holds
+        shorter = Maturity(cut.end, cut.horizon_days * share)
+        tried.append((share, window_counts(created, labels, shorter, fractions, weight)))
+        if _grade(tried[-1][1]) == 2:
+            break
+    share, counts = max(tried, key=lambda t: _grade(t[1]))  # the first of the best grade
     if share == 1.0:
         return cut
     first = tried[0][1]
