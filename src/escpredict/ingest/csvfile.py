@@ -147,10 +147,9 @@ def decimal_comma_columns(frame: pd.DataFrame, missing: tuple[str, ...] = ()) ->
 
 
 def read_csv_text(
-    text: str, source: str, dialect: CsvDialect, missing: tuple[str, ...] = ()
-) -> tuple[pd.DataFrame, str, list[str], int, int]:
-    """The table of ``text`` (values as text, blanks missing), its separator, the columns
-    whose decimal commas became points, and the empty columns and blank rows dropped."""
+    text: str, source: str, dialect: CsvDialect, encoding: str, missing: tuple[str, ...] = ()
+) -> tuple[pd.DataFrame, ReadNotes]:
+    """The table of ``text`` (values as text, blanks missing) and how it was read."""
     sep = dialect.sep or sniff_separator(text)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
@@ -172,7 +171,7 @@ def read_csv_text(
         number = ~frame[name].isin(missing)
         frame.loc[number, name] = (frame.loc[number, name].str.replace(".", "", regex=False)
                                    .str.replace(",", ".", regex=False))
-    return frame, sep, converted, empty_columns, blank_rows
+    return frame, ReadNotes(encoding, sep, tuple(converted), empty_columns, blank_rows)
 
 
 def read_csv(
@@ -182,8 +181,7 @@ def read_csv(
     text, encoding = decode(data, source, dialect.encoding)
     if not text.strip():
         raise DataReadError(f"{source}: file is empty")
-    frame, sep, converted, empty_columns, blank_rows = read_csv_text(text, source, dialect, missing)
-    return frame, ReadNotes(encoding, sep, tuple(converted), empty_columns, blank_rows)
+    return read_csv_text(text, source, dialect, encoding, missing)
 
 
 def check_last_line(source: str, text: str, sep: str, n_columns: int) -> None:
