@@ -34,7 +34,7 @@ from escpredict.ingest.loaders import load_agents, load_tickets
 from escpredict.ingest.mapping import load_mapping
 from escpredict.labels.history import HistorySnapshot, build_snapshot, history_features
 from escpredict.labels.maturity import Maturity, maturity
-from escpredict.labels.rules import label_tickets
+from escpredict.labels.rules import label_tickets, resolved, unlabelled
 from escpredict.labels.split import Split, time_split
 from escpredict.lifecycle import open_train
 from escpredict.lifecycle.open_train import OpenFit
@@ -77,6 +77,8 @@ class Prepared:
     counts: dict[str, int]
     maturity: Maturity
     extras: dict[str, str] = field(default_factory=dict)
+    #: What was set aside or ignored that the user should know of, one sentence each.
+    warnings: list[str] = field(default_factory=list)
     #: Event exports: the typed events of the tickets (checkpoints of open tickets).
     events: pd.DataFrame | None = None
 
@@ -107,11 +109,24 @@ class TrainResult:
     #: ... and on the validation window, what each band uses (``OpenFit.choice``).
     open_choice: pd.DataFrame | None = None
     open_notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def resolve_path(path: Path | None) -> Path | None:
-    """Relative config paths are relative to the project home, not the process cwd."""
+    """A config's relative paths are relative to the project home (``$ESCPREDICT_HOME``, else
+    the current folder), so a config file means the same wherever a command runs. Paths
+    typed on the command line are made absolute by the CLI first: those mean the current
+    folder."""
     return path if path is None or path.is_absolute() else home() / path
+
+
+def resolve_mapping(mapping: str) -> str:
+    """``data.mapping`` as a path under the project home when it is a relative path to a
+    YAML file, not a mapping name (names are looked up in ``pipelines/mappings/``)."""
+    path = Path(mapping)
+    if path.suffix.lower() not in (".yaml", ".yml") or path.is_absolute():
+        return mapping
+    return str(home() / path)
 
 
 def declared_extras(mapping: str) -> dict[str, str]:
@@ -128,35 +143,42 @@ def model_inputs(tickets: pd.DataFrame, extras: dict[str, str]) -> pd.DataFrame:
 
 def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     """Load and validate the export, label it and compute history as of each creation time."""
-    extras = declared_extras(cfg.data.mapping)
+    mapping = resolve_mapping(cfg.data.mapping)
+    extras = declared_extras(mapping)
     with stages.stage("load"):
         # Agents first: an event export's collapse needs their roles to skip dispatchers.
         agents_path = resolve_path(cfg.data.agents)
-        agents = load_agents(agents_path, cfg.data.mapping) if agents_path else None
+        agents = load_agents(agents_path, mapping) if agents_path else None
         loaded = load_tickets(
             resolve_path(cfg.data.tickets),
-            mapping=cfg.data.mapping,
+            mapping=mapping,
             quarantine=resolve_path(cfg.data.quarantine),
             agents=agents,
         )
     tickets = loaded.tickets
     with stages.stage("labels"):
         labels = label_tickets(tickets, cfg.labels, agents)
-        cut = maturity(tickets, labels, cfg.labels.maturity_days)
+        left = unlabelled(tickets, labels)
+        cut = maturity(tickets, labels, cfg.labels.maturity_days, cfg.split.fractions)
         judged = cut.labels(labels, tickets["created_at"])
     with stages.stage("history"):
         history = history_features(tickets, labels, agents, cfg.features.recent_window_days)
-    resolved, kept = labels.notna().to_numpy(), judged.notna().to_numpy()
+    known, kept = labels.notna().to_numpy(), judged.notna().to_numpy()
     frame = pd.concat([model_inputs(tickets, extras), history], axis=1)[kept].copy()
     frame[LABEL] = judged[kept].astype(bool).to_numpy()
     counts = {
         "n_rows": len(tickets) + loaded.quarantined,
         "n_quarantined": loaded.quarantined,
-        "n_open_excluded": int((~resolved).sum()),
-        "n_immature_excluded": int((resolved & ~kept).sum()),
+        "n_open_excluded": int((~resolved(tickets)).sum()),
+        "n_unlabelled_excluded": len(left.rows),
+        "n_immature_excluded": int((known & ~kept).sum()),
         "n_labelled": len(frame),
     }
-    return Prepared(frame, tickets, labels, agents, counts, cut, extras, loaded.events)
+    read = loaded.notes  # a spreadsheet's empty trailing columns and rows: ignored, counted
+    counts |= {name: n for name, n in (("n_empty_columns_ignored", read.empty_columns),
+                                       ("n_blank_rows_ignored", read.blank_rows)) if n}
+    warnings = [left.describe(cfg.labels.max_unlabelled_share)] if left.rows else []
+    return Prepared(frame, tickets, labels, agents, counts, cut, extras, warnings, loaded.events)
 
 
 def fit_season(
@@ -301,6 +323,7 @@ class Fitted:
     counts: dict[str, int]
     maturity: Maturity
     booster_params: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     #: The open-ticket model and its test snapshots (event exports only) ...
     open: OpenFit | None = None
     #: ... or why an event export trained none.
@@ -413,6 +436,7 @@ def run(
         counts={**prepared.counts, **sizes},
         booster_params=booster_params(cfg.model, x_train.shape[0]),
         maturity=prepared.maturity,
+        warnings=prepared.warnings,
         open=opened if isinstance(opened, OpenFit) else None,
         open_skipped=opened if isinstance(opened, str) else "",
     )
@@ -470,7 +494,7 @@ def finish(
             "best_iteration": fitted.booster.best_iteration,
             "split": fitted.bounds,
             "counts": fitted.counts,
-            "maturity": _maturity_params(fitted.maturity),
+            "maturity": fitted.maturity.params(),
             "yardstick": yardstick.tags(),
         }
         if model.open is not None:
@@ -504,6 +528,7 @@ def finish(
         test_window=test_window,
         booster_params=fitted.booster_params,
         calibration=calibrator.method,
+        warnings=fitted.warnings,
         open_bands=open_bands,
         open_choice=fitted.open.choice if fitted.open is not None else None,
         open_notes=fitted.open.notes if fitted.open is not None else (
@@ -586,6 +611,8 @@ def _log_run(
             mlflow.log_param("linear_offset_C", model.levels.strength)
         mlflow.log_param("calibration_applied", model.calibrator.method)
         mlflow.log_params(model.metadata["maturity"])
+        if fitted.warnings:  # what the data lost or the run worked around, in words
+            mlflow.set_tag("data_warnings", "\n".join(fitted.warnings)[:5000])
         mlflow.set_tags(model.metadata["yardstick"])
         mlflow.log_metrics(
             {f"test_{k}": v for k, v in metrics.items()}

@@ -44,7 +44,7 @@ from escpredict.report import (
     sections,
     underescalation,
 )
-from escpredict.report.period import Period, select_period
+from escpredict.report.period import Period, choose_period
 from escpredict.report.render import TABLES_DIR, ReportContent, Table, render_html, write_tables
 
 DEFAULT_MODEL = "models:/escalation-risk@champion"
@@ -116,10 +116,9 @@ def build_report(
     cfg = _config(run_id, tickets, agents, mapping)
     prepared = prepare(cfg, Stages(show=False))
     data = prepared.tickets.assign(**{LABEL: prepared.labels})
-    window = select_period(data, since, until, str(cfg.data.tickets))
+    window, period = choose_period(data, since, until, str(cfg.data.tickets))
     test_start = _test_window_start(run_id)
     frame = _report_frame(window, prepared.frame, prepared.agents, test_start)
-    period = Period.covering(window, since, until)
     content = assemble(model, window, frame, options, period, prepared.maturity,
                        _source(model_uri, run_id, cfg.data.tickets, test_start))
     opened = open_tickets.section(model, prepared, cfg, options.table_rows)
@@ -138,14 +137,16 @@ def build_report(
 
 def _config(run_id: str | None, tickets: Path | None, agents: Path | None,
             mapping: str | None) -> TrainConfig:
-    """The run's data, label and feature settings (what ``prepare`` reads), with overrides.
+    """The run's data, label, split and feature settings (what ``prepare`` reads), with
+    overrides.
 
-    Only those sections are taken: they define the labels and history the model was
-    trained with, and the rest of a logged config is not needed here.
+    Only those sections are taken: they define the labels (the maturity cut keeps the
+    split's windows viable) and history the model was trained with, and the rest of a
+    logged config is not needed here.
     """
     logged = logged_config(run_id)
     cfg = TrainConfig.model_validate(
-        {key: logged[key] for key in ("data", "labels", "features", "open_tickets")
+        {key: logged[key] for key in ("data", "labels", "split", "features", "open_tickets")
          if key in logged}
     )
     data = cfg.data.model_copy(update={
@@ -254,7 +255,7 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     still_open = int(window[LABEL].isna().sum())
     facts = {
         **facts,
-        "Period": period.describe(),
+        "Period": period.describe() + (f". {period.note}" if period.note else ""),
         "Tickets in period": f"{len(window):,} ({len(frame):,} resolved, "
                              f"{len(window) - len(frame) - still_open:,} resolved but too "
                              f"recent to judge, {still_open:,} still open)",
@@ -290,7 +291,7 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     layout = sections.layout(
         kpi_table, freq, summary, top, by_category, by_tenure, gaps["gaps_by_agent"],
         [g.name for g in GROUPINGS], findings, under, model.threshold, recognition,
-        options.findings, maturity_text,
+        options.findings, " ".join(filter(None, [maturity_text, period.note])),
     )
     return ReportContent("Escalation report", facts, layout, tables)
 
