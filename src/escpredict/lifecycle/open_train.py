@@ -99,23 +99,12 @@ def snapshots(
 
 
 def fit(
-    cfg: TrainConfig,
-    snaps: pd.DataFrame,
-    windows: pd.Series,
-    margins: dict[str, pd.Series],
-    refit: Refit,
-    x_train: sp.csr_matrix,
-    train_rows: pd.Index,
+    cfg: TrainConfig, snaps: pd.DataFrame, windows: pd.Series, margin: pd.Series
 ) -> OpenFit:
     """The open-ticket model from labelled snapshots (``ticket`` = row label of the
-    prepared frame), each ticket's window (``windows``, by ticket) and its at-creation
-    margin on the validation and test windows (``margins``); the training window's is
-    cross-fitted with ``refit`` on ``x_train`` (rows ``train_rows``)."""
-    seed = int(cfg.model.params.get("seed", 7))
-    margin = pd.concat([
-        pd.Series(crossfit(refit, x_train, seed), index=train_rows),
-        margins["valid"], margins["test"],
-    ])
+    prepared frame), each ticket's window (``windows``) and at-creation margin (``margin``,
+    both by ticket): held out on the validation and test windows, cross-fitted on the
+    training window (`crossfit`). Any engine that has those can call it."""
     snaps = snaps.assign(
         window=windows.reindex(snaps["ticket"]).to_numpy(),
         creation_margin=margin.reindex(snaps["ticket"]).to_numpy(),
@@ -166,7 +155,8 @@ def fit(
 
 
 def crossfit(refit: Refit, x_train: sp.csr_matrix, seed: int) -> np.ndarray:
-    """Out-of-fold at-creation margins of the training rows (``FOLDS`` random folds)."""
+    """Out-of-fold at-creation margins of the training rows (``FOLDS`` random folds):
+    ``refit(rows)`` fits the at-creation model on those rows and returns its margin."""
     fold = np.random.default_rng(seed).integers(0, FOLDS, x_train.shape[0])
     out = np.empty(x_train.shape[0])
     for k in range(FOLDS):

@@ -366,13 +366,13 @@ def fit_open(
         pd.Series(name, index=getattr(split, name).index) for name in open_train.WINDOWS
     ])
     with stages.stage("open model"):
+        seed = int(cfg.model.params.get("seed", 7))
+        margin = pd.concat([
+            pd.Series(open_train.crossfit(refit, x_train, seed), index=split.train.index),
+            *(pd.Series(margins[w], index=getattr(split, w).index) for w in ("valid", "test")),
+        ])
         try:
-            opened = open_train.fit(
-                cfg, snaps, windows,
-                {w: pd.Series(margins[w], index=getattr(split, w).index)
-                 for w in ("valid", "test")},
-                refit, x_train, split.train.index,
-            )
+            opened = open_train.fit(cfg, snaps, windows, margin)
         except open_train.TooFewOpenTickets as exc:
             return f"no open-ticket model: {exc}"
     opened.notes[:0] = notes
