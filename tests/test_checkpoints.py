@@ -229,3 +229,20 @@ def test_one_ticket_s_state_equals_the_state_computed_for_many(tmp_path):
                 assert pd.isna(other), (ticket, when, name)
             else:
                 assert other == pytest.approx(value), (ticket, when, name)
+
+
+def test_after_updates_adds_a_snapshot_at_each_update_in_its_age_band():
+    """T3 (updates at 5 h, 10 h, resolved at 36 h) also gets snapshots right after 5 h and
+    10 h, both in the 4h band, each seeing that update."""
+    events = log()
+    tickets = tickets_of(events)
+    timing = Timing.of(LabelConfig(rules=["tier_raised"]), mapping())
+    label = pd.Series([True, False, False], index=tickets.index, dtype="boolean")
+    cfg = OpenTicketConfig(ages=CFG.ages, after_updates=True)
+    snaps = build_checkpoints(tickets, events, label, timing, cfg)
+    t3 = snaps[snaps["ticket"] == 2]
+    assert t3["age_hours"].tolist() == [0, 1, 4, 5, 10, 24]
+    assert t3["band"].tolist() == [0, 1, 2, 2, 2, 3]
+    assert t3.set_index("age_hours").loc[5, "status_now"] == "Awaiting User"
+    t1 = snaps[snaps["ticket"] == 0]  # its update at 0.5 h is in the creation band: no row
+    assert t1["age_hours"].tolist() == [0, 1]
