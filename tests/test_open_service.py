@@ -82,6 +82,12 @@ def test_a_state_for_a_model_trained_without_events_is_422_saying_why(trained: A
     assert "trained on an event export" in response.json()["detail"]
 
 
+def test_the_model_endpoint_says_which_ages_a_state_is_scored_for(client: TestClient) -> None:
+    status = client.get("/v1/model", headers=SCORING).json()
+    assert status["open_tickets"]["ages"] == ["creation", "1h", "4h", "1d", "3d", "7d"]
+    assert {"roc_auc", "creation_roc_auc"} <= set(status["open_tickets"]["test_bands"][1])
+
+
 def test_openapi_documents_the_state(client: TestClient) -> None:
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     ticket_state = schemas["TicketState"]

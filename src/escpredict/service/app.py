@@ -299,6 +299,11 @@ def _status(holder: ModelHolder) -> ModelStatus:
             "tiers": model.tiers,
             "history_as_of": model.snapshot.as_of.to_pydatetime(),
             "metrics": model.metadata.get("test_metrics", {}),
+            "open_tickets": None if model.open is None else {
+                "ages": list(model.open.band_names),
+                "uses": model.open.metadata.get("uses", {}),
+                "test_bands": model.open.metadata.get("test_bands", []),
+            },
         }
     )
 

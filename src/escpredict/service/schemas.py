@@ -384,4 +384,9 @@ class ModelStatus(BaseModel):
     tiers: dict[str, float] | None = None
     history_as_of: datetime | None = None
     metrics: dict[str, Any] = {}
+    open_tickets: dict[str, Any] | None = Field(
+        None, description="Null when the model cannot score a state (trained without events); "
+        "else its age bands, what each uses and its test metrics per band beside the "
+        "at-creation model's.",
+    )
     last_error: dict[str, Any] | None = None
