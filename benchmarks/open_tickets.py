@@ -47,10 +47,13 @@ def bands(run: dict[str, Any]) -> pd.DataFrame:
 
 
 def mean_bands(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """Per band, every figure averaged over runs (seeds); counts summed."""
+    """Per band, every figure averaged over runs (seeds); counts summed, and the noise floor
+    of one run's ECE (each run's ECE is measured on its own tickets)."""
     tables = [bands(r) for r in runs]
     numeric = pd.concat(tables).drop(columns=["uses"], errors="ignore").groupby(level=0, sort=False)
     out = numeric.mean()
+    out["ece_floor"] = [ece_floor(round(n), round(p)) for n, p in zip(
+        out["n"], out["positives"], strict=True)]
     out[["n", "positives"]] = numeric[["n", "positives"]].sum()
     out["uses"] = ["/".join(t.loc[age, "uses"] for t in tables) for age in out.index]
     return out
@@ -58,8 +61,8 @@ def mean_bands(runs: list[dict[str, Any]]) -> pd.DataFrame:
 
 def ece_floor(n: int, positives: int, seed: int = 0, draws: int = 200) -> float:
     """The ECE a perfectly calibrated model shows on `n` tickets with this escalation rate,
-    from sampling noise alone (labels drawn from its own probabilities; spread of the
-    probabilities taken as the band's rate ± a realistic spread)."""
+    from sampling noise alone: labels drawn from its own probabilities, which spread around
+    the rate by one unit of log-odds (about the spread of the models' own scores)."""
     if n == 0:
         return float("nan")
     from escpredict.model.metrics import expected_calibration_error
@@ -208,21 +211,19 @@ def markdown(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def with_floor(table: pd.DataFrame) -> pd.DataFrame:
-    return table.assign(ece_floor=[ece_floor(int(n), int(p))
-                                   for n, p in zip(table["n"], table["positives"], strict=True)])
-
-
 def measure(args: argparse.Namespace, workdir: Path, realistic: list[dict[str, Any]],
             servicenow: dict[str, Any] | None) -> dict[str, Any]:
     """Everything of this section beyond the training runs it is given."""
     results: dict[str, Any] = {"bands": {}}
     if realistic:
         at = f"realistic {realistic[0]['n']:,}, mean of {len(realistic)} seeds"
-        results["bands"][at] = with_floor(mean_bands(realistic)).reset_index().to_dict("records")
+        results["bands"][at] = mean_bands(realistic).reset_index().to_dict("records")
     if servicenow is not None:
         at = f"ServiceNow log ({servicenow['n']:,} tickets)"
-        results["bands"][at] = with_floor(bands(servicenow)).reset_index().to_dict("records")
+        table = bands(servicenow)
+        table["ece_floor"] = [ece_floor(int(n), int(p)) for n, p in zip(
+            table["n"], table["positives"], strict=True)]
+        results["bands"][at] = table.reset_index().to_dict("records")
     if realistic and not args.skip_http:
         print("HTTP: scoring with a state ...", flush=True)
         served = realistic[0]
