@@ -246,3 +246,13 @@ def test_after_updates_adds_a_snapshot_at_each_update_in_its_age_band():
     assert t3.set_index("age_hours").loc[5, "status_now"] == "Awaiting User"
     t1 = snaps[snaps["ticket"] == 0]  # its update at 0.5 h is in the creation band: no row
     assert t1["age_hours"].tolist() == [0, 1]
+
+
+def test_a_snapshot_knows_the_ticket_s_agent_only_once_assigned():
+    """An event export learns a ticket's agent (its first handler) at the first assignment,
+    possibly after creation: snapshots before it must score the ticket without one."""
+    snaps, _ = snapshots(log(), [True, False, False])
+    t1 = snaps[snaps["ticket"] == 0].set_index("band")  # a1 assigned at 0.5 h
+    assert (bool(t1.loc[0, "agent_known"]), bool(t1.loc[1, "agent_known"])) == (False, True)
+    t3 = snaps[snaps["ticket"] == 2].set_index("band")  # a1 assigned at 5 h
+    assert t3["agent_known"].tolist() == [False, False, False, True]

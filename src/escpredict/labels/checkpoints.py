@@ -224,7 +224,25 @@ def build_checkpoints(
     when = instants(tickets, events, stream, timing, labels, agents)
     snaps = checkpoints(tickets, stream, when, cfg.age_hours(), cfg.after_updates)
     snaps[LABEL] = labels.reindex(snaps["ticket"]).to_numpy()
+    known = pd.Series(agent_known_at(tickets, events), index=tickets.index)
+    snaps["agent_known"] = known.reindex(snaps["ticket"]).to_numpy() <= snaps["as_of"].to_numpy()
     return snaps
+
+
+def agent_known_at(tickets: pd.DataFrame, events: pd.DataFrame) -> np.ndarray:
+    """Per ticket (int64 ns), when its ``agent_id`` became known: the first event assigning
+    it to that agent (an event export derives agent_id as its first handler, who may come
+    hours after creation); at creation when no event names the assignee (a ticket column,
+    known at creation by the contract); never without an agent."""
+    created = as_ns(tickets["created_at"])
+    agent = tickets["agent_id"].astype("str")
+    if "event_assignee" not in events:
+        return np.where(agent.notna().to_numpy(), created, _NEVER)
+    handler = events["ticket_id"].map(pd.Series(agent.to_numpy(), index=tickets["ticket_id"]))
+    assigned = events[(events["event_assignee"] == handler).fillna(False).to_numpy(bool)]
+    first = assigned.groupby("ticket_id")["event_time"].min()
+    at = _or_never(as_ns(tickets["ticket_id"].map(first)))
+    return np.where(agent.isna().to_numpy(), _NEVER, at)
 
 
 def open_at(

@@ -33,6 +33,7 @@ from escpredict.config import TrainConfig
 from escpredict.contract import LABEL
 from escpredict.ingest.mapping import Mapping
 from escpredict.labels.checkpoints import Timing, build_checkpoints
+from escpredict.labels.history import AGENT_HISTORY
 from escpredict.labels.rules import rule_votes
 from escpredict.model.calibration import Calibrator
 from escpredict.model.metrics import (
@@ -102,15 +103,24 @@ def snapshots(
 
 
 def fit(
-    cfg: TrainConfig, snaps: pd.DataFrame, windows: pd.Series, margin: pd.Series
+    cfg: TrainConfig, snaps: pd.DataFrame, windows: pd.Series, margins: pd.DataFrame
 ) -> OpenFit:
     """The open-ticket model from labelled snapshots (``ticket`` = row label of the
-    prepared frame), each ticket's window (``windows``) and at-creation margin (``margin``,
-    both by ticket): held out on the validation and test windows, cross-fitted on the
-    training window (`crossfit`). Any engine that has those can call it."""
+    prepared frame), each ticket's window (``windows``) and at-creation margins
+    (``margins``: ``with_agent``, ``without_agent``; both by ticket), held out on the
+    validation and test windows, cross-fitted on the training window (`crossfit`). A
+    snapshot after creation reads the margin with the ticket's agent only once that agent
+    was assigned (``agent_known``); at creation it is the at-creation model's answer, whose
+    contract counts the first handler as known at creation (``point_in_time_margin`` keeps
+    what only the known fields give, for `evaluate` to say what that costs). Any engine that
+    has those can call it."""
+    by_ticket = margins.reindex(snaps["ticket"])
+    known = snaps["agent_known"].to_numpy(dtype=bool)
     snaps = snaps.assign(
         window=windows.reindex(snaps["ticket"]).to_numpy(),
-        creation_margin=margin.reindex(snaps["ticket"]).to_numpy(),
+        point_in_time_margin=np.where(known, by_ticket["with_agent"], by_ticket["without_agent"]),
+        creation_margin=np.where(known | (snaps["band"] == 0).to_numpy(),
+                                 by_ticket["with_agent"], by_ticket["without_agent"]),
     )
     parts = {w: snaps[snaps["window"] == w] for w in WINDOWS}
     later = {w: part[part["band"] > 0] for w, part in parts.items()}
@@ -149,7 +159,8 @@ def fit(
         ),
     )
     notes = _calibrate(model, cfg, rows["valid"], y["valid"], bands["valid"])
-    test = parts["test"][["ticket", "band", LABEL, "creation_margin"]].copy()
+    test = parts["test"][["ticket", "band", LABEL, "creation_margin", "point_in_time_margin",
+                          "agent_known"]].copy()
     test["p_open"] = np.nan
     late = (test["band"] > 0).to_numpy()
     test.loc[late, "p_open"] = model.proba(rows["test"], bands["test"])
@@ -157,15 +168,25 @@ def fit(
     return OpenFit(model, test, choice, counts, notes)
 
 
-def crossfit(refit: Refit, x_train: sp.csr_matrix, seed: int) -> np.ndarray:
+def crossfit(refit: Refit, matrices: list[sp.csr_matrix], seed: int) -> list[np.ndarray]:
     """Out-of-fold at-creation margins of the training rows (``FOLDS`` random folds):
-    ``refit(rows)`` fits the at-creation model on those rows and returns its margin."""
-    fold = np.random.default_rng(seed).integers(0, FOLDS, x_train.shape[0])
-    out = np.empty(x_train.shape[0])
+    ``refit(rows)`` fits the at-creation model on those rows of the first matrix and returns
+    its margin, which scores the held-out rows of every matrix (the same tickets, e.g. with
+    and without their agent)."""
+    n = matrices[0].shape[0]
+    fold = np.random.default_rng(seed).integers(0, FOLDS, n)
+    out = [np.empty(n) for _ in matrices]
     for k in range(FOLDS):
         held = fold == k
-        out[held] = refit(np.flatnonzero(~held))(x_train[held])
+        predict = refit(np.flatnonzero(~held))
+        for margin, matrix in zip(out, matrices, strict=True):
+            margin[held] = predict(matrix[held])
     return out
+
+
+def without_agent(frame: pd.DataFrame) -> pd.DataFrame:
+    """The tickets as scored before anyone was assigned: no agent, no agent history."""
+    return frame.assign(agent_id=pd.NA, **dict.fromkeys(AGENT_HISTORY, np.nan))
 
 
 def _params(cfg: TrainConfig, n_train: int) -> dict[str, Any]:
@@ -300,6 +321,16 @@ def _calibrate(
                          f"so it is calibrated as band {model.band_names[near]}")
         model.calibrators[b] = fitted.get(b) or fitted[min(fitted, key=lambda f: (abs(f - b), f))]
     return notes
+
+
+def point_in_time(fitted: OpenFit, creation: Calibrator) -> dict[str, float]:
+    """The at-creation model at creation on the test window with only what was known then
+    (the first handler unknown until assigned): `workload_metrics` and that share."""
+    first = fitted.test[fitted.test["band"] == 0]
+    p = creation.apply(first["point_in_time_margin"].to_numpy(dtype=np.float64))
+    return workload_metrics(first[LABEL].to_numpy(dtype=np.int64), p) | {
+        "agent_unknown_share": float(1.0 - first["agent_known"].mean()) if len(first) else np.nan
+    }
 
 
 def evaluate(fitted: OpenFit, creation: Calibrator) -> tuple[pd.DataFrame, pd.DataFrame]:

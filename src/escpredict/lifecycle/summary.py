@@ -92,5 +92,15 @@ def print_open_bands(console: Console, result: TrainResult) -> None:
                 "(see evaluation/open_choice.csv): those ages keep the at-creation ranking, "
                 "recalibrated for their age", highlight=False, soft_wrap=True,
             )
+    pit = result.open_point_in_time
+    if pit and pit.get("agent_unknown_share", 0) > 0:
+        console.print(
+            f"note: at creation the at-creation model reads the first handler, whom "
+            f"{pit['agent_unknown_share']:.0%} of these tickets had not met yet (an event export "
+            f"learns them at the first assignment); with only what was known then its ROC AUC "
+            f"is {pit['roc_auc']:.3f} and ECE {pit['ece']:.3f}. After creation the open-ticket "
+            "model and its yardstick read an agent only once assigned.",
+            highlight=False, soft_wrap=True,
+        )
     for note in result.open_notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)

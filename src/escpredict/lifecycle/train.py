@@ -109,6 +109,8 @@ class TrainResult:
     #: ... and on the validation window, what each band uses (``OpenFit.choice``).
     open_choice: pd.DataFrame | None = None
     open_notes: list[str] = field(default_factory=list)
+    #: The at-creation model at creation with only what was known then (``point_in_time``).
+    open_point_in_time: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -350,12 +352,19 @@ def open_tickets_wanted(cfg: TrainConfig, prepared: Prepared) -> bool:
 
 
 def fit_open(
-    cfg: TrainConfig, prepared: Prepared, stages: Stages, split: Split, refit: open_train.Refit,
-    x_train: sp.csr_matrix, margins: dict[str, np.ndarray],
+    cfg: TrainConfig, prepared: Prepared, stages: Stages, split: Split, builder: FeatureBuilder,
+    x: dict[str, sp.csr_matrix], y: dict[str, np.ndarray],
+    predict: Callable[[sp.csr_matrix], np.ndarray],
 ) -> OpenFit | str:
     """Checkpoints of the labelled tickets, then the open-ticket model (``open_train``); or,
     when the export has too few open tickets for it, why not (the at-creation model still
-    trains: it does not need them)."""
+    trains: it does not need them).
+
+    ``x``/``y``: the at-creation matrices and labels by window; ``predict`` the fitted
+    at-creation margin. Each ticket gets two margins, with its agent and without (a snapshot
+    taken before its first assignment must not know who that will be); on the training
+    window both are cross-fitted.
+    """
     frame = prepared.frame
     with stages.stage("checkpoints"):
         snaps, notes = open_train.snapshots(
@@ -365,14 +374,24 @@ def fit_open(
     windows = pd.concat([
         pd.Series(name, index=getattr(split, name).index) for name in open_train.WINDOWS
     ])
+
+    def refit(rows: np.ndarray) -> Callable[[sp.csr_matrix], np.ndarray]:
+        parts = fit_model(cfg, builder, x["train"][rows], y["train"][rows], x["valid"], y["valid"])
+        return lambda m: margin(parts[2], present(*parts[:2]), m)
+
     with stages.stage("open model"):
+        alone = {w: builder.transform(open_train.without_agent(getattr(split, w)))
+                 for w in open_train.WINDOWS}
         seed = int(cfg.model.params.get("seed", 7))
-        margin = pd.concat([
-            pd.Series(open_train.crossfit(refit, x_train, seed), index=split.train.index),
-            *(pd.Series(margins[w], index=getattr(split, w).index) for w in ("valid", "test")),
+        train = open_train.crossfit(refit, [x["train"], alone["train"]], seed)
+        margins = pd.concat([
+            pd.DataFrame({"with_agent": train[0], "without_agent": train[1]},
+                         index=split.train.index),
+            *(pd.DataFrame({"with_agent": predict(x[w]), "without_agent": predict(alone[w])},
+                           index=getattr(split, w).index) for w in ("valid", "test")),
         ])
         try:
-            opened = open_train.fit(cfg, snaps, windows, margin)
+            opened = open_train.fit(cfg, snaps, windows, margins)
         except open_train.TooFewOpenTickets as exc:
             return f"no open-ticket model: {exc}"
     opened.notes[:0] = notes
@@ -412,13 +431,11 @@ def run(
     raw_valid, raw_test = margin(booster, offsets, x_valid), margin(booster, offsets, x_test)
     opened: OpenFit | str | None = None
     if open_tickets_wanted(cfg, prepared):
-        def refit(rows: np.ndarray) -> Callable[[sp.csr_matrix], np.ndarray]:
-            parts = fit_model(cfg, builder, x_train[rows], y_train[rows], x_valid, y_valid)
-            return lambda x: margin(parts[2], present(*parts[:2]), x)
-
         opened = fit_open(
-            cfg, prepared, stages, split, refit, x_train,
-            {"valid": raw_valid, "test": raw_test},
+            cfg, prepared, stages, split, builder,
+            {"train": x_train, "valid": x_valid, "test": x_test},
+            {"train": y_train, "valid": y_valid},
+            lambda m: margin(booster, offsets, m),
         )
     fitted = Fitted(
         builder=builder,
@@ -488,6 +505,8 @@ def finish(
             open_bands, curves = open_train.evaluate(fitted.open, calibrator)
             model.open = fitted.open.model
             model.open.metadata = open_metadata(fitted.open, open_bands, curves)
+            model.open.metadata["creation_point_in_time"] = open_train.point_in_time(
+                fitted.open, calibrator)
         model.metadata = {
             "test_metrics": metrics,
             "threshold": model.threshold,
@@ -533,6 +552,8 @@ def finish(
         open_choice=fitted.open.choice if fitted.open is not None else None,
         open_notes=fitted.open.notes if fitted.open is not None else (
             [fitted.open_skipped] if fitted.open_skipped else []),
+        open_point_in_time=model.open.metadata["creation_point_in_time"]
+        if model.open is not None else {},
     )
 
 
@@ -571,6 +592,9 @@ def _log_open(opened: OpenFit, model: EscalationModel) -> None:
             who, name = ("creation", key.removeprefix("creation_")) if key.startswith(
                 "creation_") else ("open", key)
             metrics[f"{who}_test_{row['age']}_{name}"] = float(value)
+    pit = model.open.metadata["creation_point_in_time"]
+    metrics |= {f"creation_test_point_in_time_{k}": float(v) for k, v in pit.items()
+                if np.isfinite(v)}
     mlflow.log_metrics(metrics)
     mlflow.log_param("open_structure", opened.model.structure)
     fallback = [model.open.band_names[b] for b, u in opened.choice["uses"].items()
