@@ -3,6 +3,7 @@
     python -m benchmarks.run                      # full: training at 10k/100k/1M, batch on 1M
     python -m benchmarks.run --sizes 10000,100000 --batch-size 100000 --skip-http   # quicker
     python -m benchmarks.run --quick              # a few minutes: quality on both profiles
+    python -m benchmarks.run --quick --open-tickets   # + issue 17: open tickets per age band
 
 Prints a markdown table of every figure beside its target and writes it, with the raw
 numbers and machine info, to ``benchmarks/results/results.{md,json}``. See
@@ -22,7 +23,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import http_batch, http_compare, inprocess, training
+from benchmarks import http_batch, http_compare, inprocess, open_tickets, training
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -83,6 +84,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             runs.append(training.train_in_subprocess(
                 workdir, n, "realistic", args.realistic_export, seed, reference=True))
         results["realistic"] = {"runs": runs, "mean": training.mean_quality(runs)}
+    if args.open_tickets:
+        realistic = results["realistic"]["runs"] if "realistic" in results else []
+        results["open_tickets"] = open_tickets.measure(
+            args, workdir, realistic, results.get("servicenow"))
     results["growth"] = training.growth([r for r in results["training"] if r["n"] in args.sizes])
     served = next(r for r in results["training"] if r["n"] == args.quality_size)
 
@@ -140,6 +145,7 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str,
         _check(f"test AUC / oracle AUC at {args.quality_size:,}", quality["auc_ratio"], AUC_RATIO, ".3f", below=False),
         _check(f"ECE at {args.quality_size:,}", quality["ece"], ECE_MAX, ".3f", below=True),
         *realistic_targets(results.get("realistic")),
+        *open_tickets.all_targets(results.get("open_tickets", {})),
     ]
 
 
@@ -260,6 +266,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {profile} | {n:,} | {q['test_auc']:.4f} | {q['oracle_auc']:.4f} | "
                      f"{q['auc_ratio']:.3f} | {q['ece']:.4f} | {q['oracle_ece']:.4f} | "
                      f"{q['baseline_auc']:.4f} | {plain} | {ceiling} |")
+    if "open_tickets" in results:
+        lines += open_tickets.markdown(results["open_tickets"])
     return "\n".join(lines) + "\n"
 
 
@@ -301,12 +309,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="realistic samples drawn with these seeds; targets judge their mean")
     parser.add_argument("--realistic-export", choices=training.REALISTIC_EXPORTS, default="events",
                         help="train the realistic profile on its event log or its ticket-level view")
+    parser.add_argument("--open-tickets", action="store_true",
+                        help="issue 17: open tickets per age band on the realistic runs (and the "
+                             "ServiceNow log when given), HTTP with a state, checkpoint building")
+    parser.add_argument("--checkpoint-sizes", type=_sizes, default=[100_000, 300_000, 1_000_000],
+                        help="tickets for checkpoint building (with --open-tickets)")
     parser.add_argument("--quick", action="store_true",
                         help="a few minutes: training at 10k and the quality size, batch on the "
                              "quality sample, no HTTP, 2 in-process runs")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.batch_size, args.skip_http, args.runs = [10_000], args.quality_size, True, 2
+        args.checkpoint_sizes = [10_000, 30_000]
     return args
 
 

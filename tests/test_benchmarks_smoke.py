@@ -14,6 +14,7 @@ def test_harness_writes_every_section_and_the_targets(tmp_path: Path) -> None:
         "--sizes", "2000,3000", "--quality-size", "3000", "--batch-size", "3000",
         "--tickets", "20", "--runs", "1", "--skip-http",
         "--profiles", "default,realistic", "--realistic-size", "3000", "--realistic-seeds", "0,1",
+        "--open-tickets", "--checkpoint-sizes", "2000,4000",
         "--workdir", str(tmp_path / "work"), "--out", str(out),
     ])
 
@@ -40,3 +41,11 @@ def test_harness_writes_every_section_and_the_targets(tmp_path: Path) -> None:
     assert "realistic 3,000, mean of 2 seeds: test AUC − plain reference AUC" in table
     assert "test AUC / well-specified model AUC | (context) |" in table
     assert "| realistic (events, seed 1) | 3,000 |" in table and "realistic, mean" in table
+    opened = results["open_tickets"]
+    (name, bands), = opened["bands"].items()
+    assert name == "realistic 3,000, mean of 2 seeds"
+    assert [b["age"] for b in bands] == ["creation", "1h", "4h", "1d", "3d", "7d"]
+    assert [c["n"] for c in opened["checkpoints"]] == [2000, 4000]
+    assert "## Open tickets (issue 17)" in table
+    assert "| HTTP p99 at 50 req/s, scoring with a state (ms) | < 10.0 | not run | — |" in table
+    assert "ServiceNow (not run): ECE, worst age band after creation" in table
