@@ -8,9 +8,11 @@ From the labelled tickets' checkpoints (``labels.checkpoints``) in each time win
    worse than the at-creation model on the real ServiceNow log (test AUC 0.71-0.75 against
    0.81-0.83 cross-fitted, at every band).
 2. **Boosters.** One booster over every band after creation (age is a feature) and one per
-   band; the mean of their per-band ROC AUC on the validation window chooses (``structure``).
+   band; their per-band ROC AUC on the validation window, averaged with the bands'
+   escalations as weights, chooses (``structure``).
 3. **The gate.** A band whose booster does not beat the at-creation ranking of the same
-   tickets on the validation window keeps that ranking (``fallback``), and the run says so.
+   tickets on the validation window clearly (``GATE_SE``, ``GATE_MIN_POSITIVES``) keeps that
+   ranking (``fallback``), and the run says so.
 4. **Calibration** per band on the validation window: the base rate of tickets still open
    falls or rises with age, so one calibrator for all ages would be wrong at most of them.
 5. **Evaluation** per band on the test window, beside the yardstick: the at-creation model
@@ -37,6 +39,7 @@ from escpredict.labels.history import AGENT_HISTORY
 from escpredict.labels.rules import rule_votes
 from escpredict.model.calibration import Calibrator
 from escpredict.model.metrics import (
+    auc_or_nan,
     band_metrics,
     paired_auc_gain,
     workload_curves,
@@ -135,8 +138,9 @@ def fit(
     y = {w: part[LABEL].to_numpy(dtype=np.int64) for w, part in later.items()}
     bands = {w: part["band"].to_numpy() for w, part in later.items()}
     names = cfg.open_tickets.band_names()
+    shared = _booster(cfg, encoder, rows, y, None)
     fitted = {
-        "shared": {b: _booster(cfg, encoder, rows, y, None) for b in range(1, len(names))},
+        "shared": dict.fromkeys(range(1, len(names)), shared),
         "per_band": {b: _booster(cfg, encoder, rows, y, bands, b) for b in range(1, len(names))},
     }
     choice = _choose(fitted, rows["valid"], y["valid"], bands["valid"], names)
@@ -261,12 +265,10 @@ def _choose(
         here = bands == b
         table.loc[b, "n"] = int(here.sum())
         table.loc[b, "positives"] = int(y[here].sum())
-        table.loc[b, "creation"] = workload_metrics(y[here], _probability(rows[here, 0]))["roc_auc"]
+        table.loc[b, "creation"] = auc_or_nan(y[here], rows[here, 0])
         for structure in STRUCTURES:
-            scores[structure, b] = _scores(fitted[structure][b], rows[here])
-            found = scores[structure, b]
-            table.loc[b, structure] = np.nan if found is None else workload_metrics(
-                y[here], _probability(found))["roc_auc"]
+            found = scores[structure, b] = _scores(fitted[structure][b], rows[here])
+            table.loc[b, structure] = np.nan if found is None else auc_or_nan(y[here], found)
     weights = table["positives"].where(table["creation"].notna(), 0)
     means = {s: float((table[s].fillna(table["creation"]) * weights).sum()) for s in STRUCTURES}
     chosen = "per_band" if means["per_band"] > means["shared"] else "shared"
@@ -284,11 +286,6 @@ def _choose(
     table["uses"] = np.where(beats, chosen, "fallback")
     table.attrs["structure"] = chosen
     return table
-
-
-def _probability(margin: np.ndarray) -> np.ndarray:
-    """A margin as a probability (ranking metrics need only the order)."""
-    return 1.0 / (1.0 + np.exp(-np.clip(margin, -50, 50)))
 
 
 def _calibrate(
@@ -315,11 +312,11 @@ def _calibrate(
             "no age band after creation holds both classes on the validation window"
         )
     for b in range(1, len(model.band_names)):
-        if b not in fitted:
-            near = min(fitted, key=lambda f: (abs(f - b), f))
+        near = b if b in fitted else min(fitted, key=lambda f: (abs(f - b), f))
+        if near != b:
             notes.append(f"band {model.band_names[b]}: the validation window holds one class, "
                          f"so it is calibrated as band {model.band_names[near]}")
-        model.calibrators[b] = fitted.get(b) or fitted[min(fitted, key=lambda f: (abs(f - b), f))]
+        model.calibrators[b] = fitted[near]
     return notes
 
 

@@ -259,8 +259,9 @@ def band_metrics(
     return pd.DataFrame(rows).set_index("band")
 
 
-def _auc_ranks(y: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC as the Mann-Whitney statistic (ties count half); NaN with one class."""
+def auc_or_nan(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of any score (a margin will do) as the Mann-Whitney statistic, ties counting
+    half; NaN with one class. Cheap enough to run on hundreds of bootstrap resamples."""
     positives = int(y.sum())
     negatives = y.size - positives
     if not positives or not negatives:
@@ -277,14 +278,14 @@ def paired_auc_gain(
     together, so what they share cancels). NaN when a class is missing."""
     y_arr = np.asarray(y, dtype=np.int64)
     ours, theirs = np.asarray(score, dtype=np.float64), np.asarray(reference, dtype=np.float64)
-    gain = _auc_ranks(y_arr, ours) - _auc_ranks(y_arr, theirs)
+    gain = auc_or_nan(y_arr, ours) - auc_or_nan(y_arr, theirs)
     if np.isnan(gain):
         return gain, float("nan")
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(resamples):
         pick = rng.integers(0, y_arr.size, y_arr.size)
-        draws.append(_auc_ranks(y_arr[pick], ours[pick]) - _auc_ranks(y_arr[pick], theirs[pick]))
+        draws.append(auc_or_nan(y_arr[pick], ours[pick]) - auc_or_nan(y_arr[pick], theirs[pick]))
     return float(gain), float(np.nanstd(draws))
 
 
