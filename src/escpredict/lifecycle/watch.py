@@ -67,6 +67,10 @@ def watch_list(
     if model.open is None:
         raise WatchError(NO_OPEN_MODEL)
     live = open_at(tickets, events, timing, as_of, model.open.waits, agents)
+    columns = ["rank", "ticket_id", "probability", "risk_tier", "route", "age_band",
+               *SHOWN_STATE, *(["reasons"] if n_reasons else [])]
+    if live.empty:
+        return pd.DataFrame(columns=columns)
     chosen = tickets.loc[live["ticket"]].reset_index(drop=True)
     state = live.drop(columns="ticket")
     scores = model.score_table(chosen, n_reasons, state)
@@ -84,7 +88,7 @@ def watch_list(
         out["reasons"] = [reasons_json(r) for r in scores["reasons"]]
     out = out.sort_values("probability", ascending=False, kind="stable").reset_index(drop=True)
     out.insert(0, "rank", range(1, len(out) + 1))
-    return out
+    return out[columns]
 
 
 def watch_file(
@@ -110,6 +114,8 @@ def watch_file(
     roster = load_agents(agents, spec) if agents is not None else None
     loaded = load_tickets(tickets_path, spec, quarantine, roster, until=as_of)
     assert loaded.events is not None
+    if loaded.tickets.empty:
+        raise WatchError(f"{tickets_path}: no ticket of the export was created by {as_of}")
     if as_of is None:  # the data's end: its latest event
         as_of = loaded.events["event_time"].max()
     timing = Timing.of(trained_labels(model_uri), spec)
