@@ -222,7 +222,7 @@ def test_an_export_with_too_few_open_tickets_trains_without_the_open_model(
     cfg = load_config(None, {
         "data": overrides["data"], "labels": overrides["labels"],
         "features": overrides["features"], "model": overrides["model"],
-        "open_tickets.ages": ["0", "1000d"],
+        "open_tickets.ages": ["0", "1000d"], "model.num_boost_round": 20,
         "registry.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
     })
     result = run(cfg)
