@@ -194,7 +194,7 @@ def test_open_reasons_still_add_up_to_the_margin() -> None:
     assert reasons[0].contribution == pytest.approx(0.9)  # 0.6 x (1 + 0.2 / 0.4)
 
 
-def test_the_report_shows_recall_by_workload_and_the_tickets_at_risk_now(
+def test_the_report_shows_both_models_by_age_and_the_tickets_at_risk_now(
     trained_open: Any, tmp_path: Any
 ) -> None:
     from escpredict.report.build import build_report
@@ -203,6 +203,13 @@ def test_the_report_shows_recall_by_workload_and_the_tickets_at_risk_now(
                           tracking_uri=trained_open.tracking_uri)
     html = report.html.read_text()
     assert "Open tickets" in html and "Recall at workload by age" in html
+    by_age = pd.read_csv(report.files["open_by_age.csv"])
+    bands = trained_open.result.open_bands
+    assert by_age["age"].tolist() == bands["age"].tolist()
+    assert by_age["tickets open"].tolist() == bands["n"].tolist()
+    assert by_age["ROC AUC (at-creation)"].tolist() == pytest.approx(
+        bands["creation_roc_auc"].round(3).tolist(), nan_ok=True)
+    assert "Tickets still open, by age" in html
     at_risk = pd.read_csv(report.files["at_risk_now.csv"])
     assert at_risk["rank"].tolist() == list(range(1, len(at_risk) + 1)) and len(at_risk) > 0
     truth = pd.read_csv(trained_open.data_dir / "tickets.csv")

@@ -1,9 +1,11 @@
 """The report's open-ticket section: how well open tickets are ranked by age, and which are at
 risk now.
 
-Shown when the model has an open-ticket part and the export has events: the recall-at-workload
-curves of the model's test window (the share of later escalations a team catches reviewing
-the riskiest share of open tickets of each age), and the watch list as of the data's end.
+Shown when the model has an open-ticket part and the export has events: per age on the model's
+test window, how well the open-ticket model ranks and is calibrated beside the at-creation model
+on the same tickets, its recall-at-workload curves (the share of later escalations a team
+catches reviewing the riskiest share of open tickets of each age), and the watch list as of the
+data's end.
 """
 
 from __future__ import annotations
@@ -49,14 +51,33 @@ def at_risk_now(model: EscalationModel, prepared: Prepared, cfg: TrainConfig) ->
     return table, end
 
 
+#: The per-age metrics of the test window a manager reads, and their column titles (a
+#: "share" is shown as a percentage).
+BY_AGE = {"roc_auc": "ROC AUC", "ece": "ECE", "recall_at_10pct": "share caught in top 10%",
+          "recall_at_20pct": "share caught in top 20%"}
+
+
+def by_age(bands: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per age: tickets still open and not escalated, how many escalated later, and
+    each metric of the open-ticket model beside the at-creation model's on those tickets."""
+    frame = pd.DataFrame(bands)
+    table = pd.DataFrame({"age": frame["age"], "tickets open": frame["n"],
+                          "escalate later": frame["positives"]})
+    for key, title in BY_AGE.items():
+        table[title] = frame[key].round(3)
+        table[f"{title} (at-creation)"] = frame[f"creation_{key}"].round(3)
+    return table
+
+
 def section(model: EscalationModel, prepared: Prepared, cfg: TrainConfig,
             rows: int) -> tuple[dict[str, Any], dict[str, Table]] | None:
-    """The section and its table, or None without an open-ticket model or events."""
+    """The section and its tables, or None without an open-ticket model or events."""
     if model.open is None or prepared.events is None:
         return None
     curves = pd.DataFrame(model.open.metadata.get("workload_curves", []))
+    bands = model.open.metadata.get("test_bands", [])
     labels = {b["age"]: f"{b['age']} ({b['n']:,} open, {b['positives']:,} escalate later)"
-              for b in model.open.metadata.get("test_bands", [])}
+              for b in bands}
     table, end = at_risk_now(model, prepared, cfg)
     figure = [] if curves.empty else [{
         "uri": figure_uri(figures.workload_figure(curves, labels)),
@@ -69,13 +90,22 @@ def section(model: EscalationModel, prepared: Prepared, cfg: TrainConfig,
     intro = (
         "A ticket's risk changes while it is open: the open-ticket model re-scores it with what "
         "has happened since creation (status, queue moves, waits, time without an update), "
-        f"calibrated for its age. The table ranks the {len(table):,} tickets open and not yet "
-        f"escalated as of the data's end ({end:%Y-%m-%d %H:%M} UTC), whatever period the "
+        f"calibrated for its age. The last table ranks the {len(table):,} tickets open and not "
+        f"yet escalated as of the data's end ({end:%Y-%m-%d %H:%M} UTC), whatever period the "
         "report covers."
     )
+    tables = {}
+    if bands:
+        tables["open_by_age"] = Table(
+            "Tickets still open, by age (the model's test window)", by_age(bands),
+            "Each age counts the tickets still open and not yet escalated then. Each metric "
+            "of the open-ticket model is followed by the at-creation model's on the same "
+            "tickets. Share caught in top 10%: of the tickets that escalated later, the share "
+            "found by reviewing the riskiest 10% of those open at that age.", rows)
+    tables["at_risk_now"] = Table(f"Open tickets at risk now ({end:%Y-%m-%d %H:%M} UTC)", table,
+                                  "Risk: of escalating from now on; age since creation.", rows)
     return (
         {"id": "open", "title": "Open tickets", "intro": intro, "figures": figure,
-         "tables": ["at_risk_now"]},
-        {"at_risk_now": Table(f"Open tickets at risk now ({end:%Y-%m-%d %H:%M} UTC)", table,
-                              "Risk: of escalating from now on; age since creation.", rows)},
+         "tables": list(tables)},
+        tables,
     )
