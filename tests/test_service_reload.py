@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -114,19 +115,28 @@ def test_requests_in_flight_during_reloads_all_succeed(
                 response = client.post("/v1/score", json=ticket, headers=SCORING)
                 answers.append((response.status_code, response.json().get("model", {}).get("version")))
 
+        def answered_after(count: int) -> None:
+            """Wait until workers got more answers than ``count``: the new model serves."""
+            deadline = time.monotonic() + 30
+            while len(answers) < count + 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+
         workers = [threading.Thread(target=keep_scoring) for _ in range(3)]
         for worker in workers:
             worker.start()
+        answered_after(0)
         for which in ("second", "first", "second"):
             champion(which)
             assert client.post("/admin/reload", headers=ADMIN).status_code == 200
+            answered_after(len(answers))
         stop.set()
         for worker in workers:
             worker.join()
 
     assert len(answers) > 10
     assert {code for code, _ in answers} == {200}
-    assert {version for _, version in answers} <= {versions["first"], versions["second"]}
+    served = Counter(version for _, version in answers)
+    assert set(served) == {versions["first"], versions["second"]}, served  # the reloads switched
 
 
 def test_the_periodic_check_picks_up_a_moved_alias(
