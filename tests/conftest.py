@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from escpredict.config import TrainConfig, load_config
 from escpredict.lifecycle.train import TrainResult, run
@@ -31,6 +32,15 @@ def small_config(data_dir: Path, tracking_uri: str, **overrides: object) -> Trai
             **overrides,
         },
     )
+
+
+def store_client(uri: str) -> MlflowClient:
+    """A client of one store for runs *and* registry.
+
+    ``MlflowClient(uri)`` alone registers in the process-wide registry URI when one is set
+    (any ``use_store`` by an earlier test), whatever ``uri`` it was given.
+    """
+    return MlflowClient(uri, registry_uri=uri)
 
 
 @dataclass

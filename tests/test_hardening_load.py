@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from escpredict.lifecycle.promotion import promote
 from escpredict.lifecycle.registry import CANDIDATE, CHAMPION, use_store
+from tests.conftest import store_client
 from tests.hardening_helpers import Server, serve
 from tests.service_helpers import SCORING, register_copy, ticket_body
 
@@ -172,7 +173,7 @@ def test_promotion_under_load_fails_no_request(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     first, second = versions
-    registry = MlflowClient(trained.tracking_uri)
+    registry = store_client(trained.tracking_uri)
     registry.set_registered_model_alias(NAME, CANDIDATE, second)
 
     def promote_second() -> None:

@@ -24,7 +24,7 @@ from escpredict.lifecycle.registry import RegistryError, use_store
 from escpredict.lifecycle.stages import Stages
 from escpredict.lifecycle.train import run
 from escpredict.service.app import create_app
-from tests.conftest import small_config
+from tests.conftest import small_config, store_client
 from tests.hardening_helpers import Relay
 from tests.service_helpers import ADMIN, SCORING, register_copy, settings, ticket_body
 from tests.test_mlflow_server import mlflow_server  # noqa: F401 - fixture
@@ -77,7 +77,7 @@ def _keep_the_process_store() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def registry(trained: Any) -> MlflowClient:
     use_store(trained.tracking_uri)
-    return MlflowClient(trained.tracking_uri)
+    return store_client(trained.tracking_uri)
 
 
 @pytest.fixture(scope="module")

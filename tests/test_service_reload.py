@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
 from escpredict.service.app import create_app
+from tests.conftest import store_client
 from tests.service_helpers import ADMIN, SCORING, register_copy, settings, ticket_body
 
 NAME = "svc-reload-test"
@@ -22,7 +23,7 @@ NAME = "svc-reload-test"
 @pytest.fixture(scope="module")
 def registry(trained: Any) -> MlflowClient:
     """A model name of our own in the fixture's store, so moving its alias disturbs no one."""
-    return MlflowClient(trained.tracking_uri)
+    return store_client(trained.tracking_uri)
 
 
 @pytest.fixture(scope="module")
@@ -124,14 +125,16 @@ def test_requests_in_flight_during_reloads_all_succeed(
         workers = [threading.Thread(target=keep_scoring) for _ in range(3)]
         for worker in workers:
             worker.start()
-        answered_after(0)
-        for which in ("second", "first", "second"):
-            champion(which)
-            assert client.post("/admin/reload", headers=ADMIN).status_code == 200
-            answered_after(len(answers))
-        stop.set()
-        for worker in workers:
-            worker.join()
+        try:
+            answered_after(0)
+            for which in ("second", "first", "second"):
+                champion(which)
+                assert client.post("/admin/reload", headers=ADMIN).status_code == 200
+                answered_after(len(answers))
+        finally:  # a failed reload must not leave the workers scoring forever
+            stop.set()
+            for worker in workers:
+                worker.join()
 
     assert len(answers) > 10
     assert {code for code, _ in answers} == {200}

@@ -22,7 +22,7 @@ from escpredict.lifecycle.registry import use_store
 from escpredict.lifecycle.stages import Stages
 from escpredict.lifecycle.train import BASELINE_ITERATIONS, fit_baseline, prepare, run
 from escpredict.model.features import FeatureBuilder
-from tests.conftest import Trained, small_config
+from tests.conftest import Trained, small_config, store_client
 
 METRICS = (
     "roc_auc",
@@ -36,7 +36,7 @@ METRICS = (
 
 
 def test_registers_a_candidate_with_metrics_plots_and_config(trained: Trained) -> None:
-    client = MlflowClient(trained.tracking_uri)
+    client = store_client(trained.tracking_uri)
     version = client.get_model_version_by_alias("escalation-risk", "candidate")
     assert str(version.version) == trained.result.model_version
     run_data = client.get_run(trained.result.run_id).data
@@ -62,7 +62,7 @@ def test_model_learns_signal_and_beats_chance(trained: Trained) -> None:
 
 
 def test_test_window_is_strictly_later_than_training(trained: Trained) -> None:
-    client = MlflowClient(trained.tracking_uri)
+    client = store_client(trained.tracking_uri)
     params = client.get_run(trained.result.run_id).data.params
     assert pd.Timestamp(params["split.train_max"]) < pd.Timestamp(params["split.valid_min"])
     assert pd.Timestamp(params["split.valid_max"]) < pd.Timestamp(params["split.test_min"])
