@@ -7,18 +7,19 @@ namespace per document with tracebacks pointing at the Markdown lines. How each 
 - ``python``: in-process, in the scratch project (``tests/doc_project.py``: the files the
   examples name, written small, and a champion model in its MLflow store) as the current
   folder and ``$ESCPREDICT_HOME``; what it prints is its output.
-- ``bash``: command by command in that project, stopping at the first that fails. A plain
-  ``escpredict ...`` line (no pipe, redirection, ``&&`` or expansion) runs in-process through
-  the CLI's own typer app, as tests/test_cli.py does: the same argument parsing and code,
-  without four seconds of imports per command. Every other command runs in ``bash -e -u``
-  with the venv's ``escpredict`` on ``PATH`` and no MLflow URI inherited, so commands use the
-  project's embedded store; a block that keeps shell state (``export``, ``cd``) runs whole in
-  bash. ``curl`` runs with ``--fail-with-body``, so an HTTP error fails the block; blocks that
-  talk to ``http://127.0.0.1:8000`` talk to a real ``escpredict serve`` started for them on a
-  free port (the address is rewritten), with the keys the README exports.
+- ``bash``: command by command in that project, stopping at the first that fails (so
+  ``a && b`` is ``a`` then ``b``). A plain ``escpredict ...`` line (no pipe, redirection or
+  expansion) runs in-process through the CLI's own typer app, as tests/test_cli.py does: the
+  same argument parsing and code, without four seconds of imports per command. Every other
+  command runs in ``bash -e -u`` with the venv's ``escpredict`` on ``PATH`` and no MLflow URI
+  inherited, so commands use the project's embedded store; a block that keeps shell state
+  (``export``, ``cd``) runs whole in bash. ``curl`` runs with ``--fail-with-body``, so an
+  HTTP error fails the block; blocks that talk to ``http://127.0.0.1:8000`` talk to a real
+  ``escpredict serve`` started for them on a free port (the address is rewritten), with the
+  keys the README exports.
 - ``console``: a transcript. Each ``$`` line runs as above; every output line shown (``...``
-  marks lines left out) must appear in the real output in order, compared with runs of
-  spaces and table borders collapsed, so wrapping and box drawing do not matter.
+  marks lines left out) must appear in the real output in order, compared without
+  whitespace and table borders, so wrapping and box drawing do not matter.
 - ``yaml``: a mapping. A block with ``columns:`` is a whole mapping and must load with
   ``load_mapping``; a shorter block is a fragment of the document's whole mapping, merged
   into it and loaded the same way.
@@ -54,7 +55,7 @@ from sybil.evaluators.python import PythonEvaluator
 from sybil.parsers.markdown.lexers import DirectiveInHTMLCommentLexer, FencedCodeBlockLexer
 from typer.testing import CliRunner
 
-from escpredict.cli import app
+from escpredict import cli
 from escpredict.ingest.mapping import load_mapping
 from tests import doc_project
 from tests.hardening_helpers import Server, serve
@@ -227,11 +228,25 @@ def commands(source: str) -> list[str]:
         except ValueError:  # a quote not closed yet
             continue
         if words:
-            found.append(pending)
+            found += _and_list(pending)
         pending = ""
     if pending.strip():
         raise ValueError(f"unfinished command at the end of the block: {pending!r}")
     return found
+
+
+def _and_list(command: str) -> list[str]:
+    """``a && b`` as ``a`` then ``b``: the same, since a block stops at its first failure."""
+    for at in (m.start() for m in re.finditer("&&", command)):
+        left = _joined(command[:at])
+        try:
+            words = shlex.split(left)
+        except ValueError:  # inside a quote
+            continue
+        if words != shlex.split(left, comments=True):  # inside a comment
+            break
+        return [command[:at].rstrip(), *_and_list(command[at + 2:].lstrip())]
+    return [command]
 
 
 def _joined(command: str) -> str:
@@ -263,8 +278,14 @@ def escpredict(args: list[str], project: Path) -> tuple[int, str]:
     env = {k: v for k, v in environment(project).items() if k != "PATH"}
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "ESCPREDICT_TRACKING_URI"):
         env[name] = None  # type: ignore[assignment]  # CliRunner unsets a None
-    with _keeping_mlflow_uris(), contextlib.chdir(project):
-        result = CliRunner().invoke(app, args, env=env)
+    # The CLI's console took its width from $COLUMNS when first imported; a process of its own
+    # would read the wide one set here.
+    narrow, cli.console.width = cli.console._width, int(env["COLUMNS"])
+    try:
+        with _keeping_mlflow_uris(), contextlib.chdir(project):
+            result = CliRunner().invoke(cli.app, args, env=env)
+    finally:
+        cli.console.width = narrow
     output = result.output
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         output += "".join(traceback.format_exception(result.exception))
@@ -304,7 +325,9 @@ _BORDERS = re.compile(r"[\s│┃┆┊║━─┏┓┗┛┡┩┢┪┣┫�
 
 
 def _flat(text: str) -> str:
-    return _BORDERS.sub(" ", text).strip()
+    """Text without whitespace and table borders: wrapping (even inside a long path) and box
+    drawing vary with the terminal, the words and figures do not."""
+    return _BORDERS.sub("", text)
 
 
 def transcript(source: str) -> list[tuple[str, list[str]]]:
