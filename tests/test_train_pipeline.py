@@ -99,12 +99,12 @@ def test_registered_pyfunc_reproduces_training_scores(trained: Trained) -> None:
     assert set(served["route"]) <= {"tier1", "tier2"}
 
 
-def test_quarantined_rows_are_recorded_in_the_run(sample_dir: Path, tmp_path: Path) -> None:
-    tickets = pd.read_parquet(sample_dir / "tickets.parquet")
+def test_quarantined_rows_are_recorded_in_the_run(small_sample_dir: Path, tmp_path: Path) -> None:
+    tickets = pd.read_parquet(small_sample_dir / "tickets.parquet")
     broken = tickets.copy()
     broken.loc[broken.index[:3], "created_at"] = pd.NaT
     broken.to_parquet(tmp_path / "tickets.parquet")
-    pd.read_parquet(sample_dir / "agents.parquet").to_parquet(tmp_path / "agents.parquet")
+    pd.read_parquet(small_sample_dir / "agents.parquet").to_parquet(tmp_path / "agents.parquet")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cfg = small_config(tmp_path, uri, **{"data.quarantine": str(tmp_path / "bad.csv")})
     result = run(cfg)
