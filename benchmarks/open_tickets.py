@@ -94,15 +94,15 @@ def targets(table: pd.DataFrame | None, at: str) -> list[dict[str, Any]]:
         }
     return [
         _check(f"{at}: open-ticket AUC − at-creation AUC, worst age band", measured["auc"], 0.0,
-               "+.3f", below=False),
+               "+.3f", "≥"),
         _check(f"{at}: ECE at creation", measured["ece0"], ECE_MAX_AT_CREATION, ".3f",
-               below=True),
+               "≤"),
         _check(f"{at}: ECE, worst age band after creation", measured["ece"], ECE_MAX, ".3f",
-               below=True),
+               "≤"),
         _check(f"{at}: recall at 10% workload − at-creation's, worst age band", measured["r10"],
-               0.0, "+.3f", below=False),
+               0.0, "+.3f", "≥"),
         _check(f"{at}: recall at 20% workload − at-creation's, worst age band", measured["r20"],
-               0.0, "+.3f", below=False),
+               0.0, "+.3f", "≥"),
     ]
 
 
@@ -159,10 +159,10 @@ def scale_targets(runs: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     judged = checkpoint_growth(runs or [])
     return [
         _check("checkpoints for 1,000,000 tickets (s)", largest["build_s"] if million else None,
-               BUILD_1M_SECONDS, ".0f", below=True),
+               BUILD_1M_SECONDS, ".0f", "<"),
         _check("checkpoints for 1,000,000 tickets, peak RSS (GiB)",
                largest["peak_rss_bytes"] / 2**30 if million else None, BUILD_1M_RSS_BYTES / 2**30,
-               ".1f", below=True),
+               ".1f", "<"),
         {"target": "checkpoint building grows at most n log n",
          "limit": f"≤ {training.GROWTH_TOLERANCE}× n log n", "fmt": ".2f",
          "measured": max((g["time_ratio"] / g["nlogn_ratio"] for g in judged), default=None),
@@ -248,7 +248,7 @@ def all_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         rows += targets(found[1] if found else None, found[0] if found else f"{profile} (not run)")
     http = results.get("http")
     rows.append(_check("HTTP p99 at 50 req/s, scoring with a state (ms)",
-                       http and http["p99_ms"], HTTP_P99_MS, ".1f", below=True))
+                       http and http["p99_ms"], HTTP_P99_MS, ".1f", "<"))
     rows += scale_targets(results.get("checkpoints"))
     return rows
 
@@ -281,12 +281,9 @@ def main() -> None:
             print("training on the ServiceNow log ...", flush=True)
             servicenow = training.train_in_subprocess(workdir, 0, "servicenow")
         results = measure(args, workdir, runs, servicenow)
-    from benchmarks.run import _mark
+    from benchmarks.run import targets_table
 
-    print("\n".join(markdown(results)))
-    for t in all_targets(results):
-        shown = "—" if t["measured"] is None else f"{t['measured']:{t['fmt']}}"
-        print(f"| {t['target']} | {t['limit']} | {shown} | {_mark(t['ok'])} |")
+    print("\n".join([*markdown(results), "", *targets_table(all_targets(results))]))
 
 
 if __name__ == "__main__":
