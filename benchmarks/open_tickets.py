@@ -106,10 +106,11 @@ def targets(table: pd.DataFrame | None, at: str) -> list[dict[str, Any]]:
     ]
 
 
-def state_bodies(n: int, created_at: str) -> list[bytes]:
-    """Requests for tickets a day old with STATE_EVENTS updates each."""
+def state_bodies(n: int, created_at: str) -> tuple[list[bytes], list[bytes]]:
+    """Requests for tickets a day old with STATE_EVENTS updates each, and the same tickets
+    without their state (scored at creation)."""
     created = pd.Timestamp(created_at)
-    out = []
+    with_state, plain = [], []
     for k, body in enumerate(tickets(n, created_at)):
         events = [
             {"time": (created + pd.Timedelta(minutes=90 * i)).isoformat(),
@@ -119,34 +120,55 @@ def state_bodies(n: int, created_at: str) -> list[bytes]:
             for i in range(STATE_EVENTS)
         ]
         state = {"as_of": (created + pd.Timedelta(hours=26)).isoformat(), "events": events}
-        out.append(json.dumps({**body, "state": state}).encode())
-    return out
+        with_state.append(json.dumps({**body, "state": state}).encode())
+        plain.append(json.dumps(body).encode())
+    return with_state, plain
 
 
 def http_with_state(
     model_uri: str, tracking_uri: str, rate: float, seconds: float, rounds: int
 ) -> dict[str, Any]:
-    """p50/p99 of scoring with a state at a fixed rate over HTTP (one uvicorn worker)."""
+    """p50/p99 of scoring with a state at a fixed rate over HTTP (one uvicorn worker), and of
+    the same tickets without it on the same server, rounds alternating so both see the same
+    neighbours."""
     from escpredict.lifecycle.pyfunc import load_escalation_model
     from escpredict.lifecycle.registry import use_store
 
     use_store(tracking_uri)
     as_of = load_escalation_model(model_uri).snapshot.as_of
     created = (as_of + pd.Timedelta(days=1)).isoformat()
+    headers = {"Content-Type": "application/json", "X-API-Key": KEY}
+    with_state, plain = state_bodies(200, created)
     with server(model_uri, tracking_uri) as base:
-        target = Target("escpredict serve, with state", f"{base}/v1/score",
-                        {"Content-Type": "application/json", "X-API-Key": KEY},
-                        state_bodies(200, created))
-        asyncio.run(fixed_rate(target, rate, 3.0))  # warm-up
-        measured = [asyncio.run(fixed_rate(target, rate, seconds)) for _ in range(rounds)]
+        targets = {
+            "state": Target("escpredict serve, with state", f"{base}/v1/score", headers,
+                            with_state),
+            "plain": Target("escpredict serve, without state", f"{base}/v1/score", headers,
+                            plain),
+        }
+        for target in targets.values():
+            asyncio.run(fixed_rate(target, rate, 3.0))  # warm-up
+        measured: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        for _ in range(rounds):
+            for name, target in targets.items():
+                measured[name].append(asyncio.run(fixed_rate(target, rate, seconds)))
+    ours, theirs = measured["state"], measured["plain"]
     return {
         "rate": rate,
         "rounds": rounds,
         "events_per_state": STATE_EVENTS,
-        "p50_ms": statistics.median(m["p50_ms"] for m in measured),
-        "p99_ms": statistics.median(m["p99_ms"] for m in measured),
-        "p99_ms_per_round": [m["p99_ms"] for m in measured],
-        "failures": sum(m["failures"] for m in measured),
+        "p50_ms": statistics.median(m["p50_ms"] for m in ours),
+        "p99_ms": statistics.median(m["p99_ms"] for m in ours),
+        "p50_ms_per_round": [m["p50_ms"] for m in ours],
+        "p99_ms_per_round": [m["p99_ms"] for m in ours],
+        "failures": sum(m["failures"] for m in ours),
+        "without_state": {
+            "p50_ms": statistics.median(m["p50_ms"] for m in theirs),
+            "p99_ms": statistics.median(m["p99_ms"] for m in theirs),
+            "p50_ms_per_round": [m["p50_ms"] for m in theirs],
+            "p99_ms_per_round": [m["p99_ms"] for m in theirs],
+            "failures": sum(m["failures"] for m in theirs),
+        },
     }
 
 
@@ -198,6 +220,10 @@ def markdown(results: dict[str, Any]) -> list[str]:
         said = (f"Scoring with a state ({h['events_per_state']} events) over HTTP at "
                 f"{h['rate']:.0f} req/s, one worker, median of {h['rounds']} rounds: p50 "
                 f"{h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, failures {h['failures']}.")
+        if "without_state" in h:
+            w = h["without_state"]
+            said += (f" The same tickets without a state, rounds alternating: p50 "
+                     f"{w['p50_ms']:.2f} ms, p99 {w['p99_ms']:.2f} ms, failures {w['failures']}.")
         lines += [said, ""]
     if results.get("checkpoints"):
         lines += ["| tickets | events | snapshots | build (s) | peak RSS (GiB) |",
@@ -249,6 +275,8 @@ def all_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     http = results.get("http")
     rows.append(_check("HTTP p99 at 50 req/s, scoring with a state (ms)",
                        http and http["p99_ms"], HTTP_P99_MS, ".1f", "<"))
+    rows.append(_check("HTTP with a state: failed requests, every round",
+                       http and http["failures"], 0, ".0f", "≤"))
     rows += scale_targets(results.get("checkpoints"))
     return rows
 
@@ -264,6 +292,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--rate-seconds", type=float, default=20.0)
     parser.add_argument("--http-rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also write open_tickets.md and open_tickets.json here")
     args = parser.parse_args()
     args.checkpoint_sizes = [int(s) for s in args.checkpoint_sizes.split(",") if s]
     with tempfile.TemporaryDirectory(prefix="escpredict-open-") as scratch:
@@ -277,13 +307,25 @@ def main() -> None:
                                                      "events", seed))
         servicenow = None
         if args.servicenow is not None:
-            training.write_servicenow(workdir, args.servicenow)
             print("training on the ServiceNow log ...", flush=True)
-            servicenow = training.train_in_subprocess(workdir, 0, "servicenow")
+            servicenow = training.train_in_subprocess(workdir, 0, training.SERVICENOW,
+                                                      str(args.servicenow.resolve()))
         results = measure(args, workdir, runs, servicenow)
-    from benchmarks.run import targets_table
+    from benchmarks.run import machine, targets_table
 
-    print("\n".join([*markdown(results), "", *targets_table(all_targets(results))]))
+    checked = all_targets(results)
+    table = "\n".join(["# Open tickets (issue 17)", "", *targets_table(checked),
+                        *markdown(results), ""])
+    print(table)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "open_tickets.md").write_text(table)
+        everything = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
+                      "open_tickets": results, "targets": checked,
+                      "servicenow_run": servicenow and {k: v for k, v in servicenow.items()
+                                                        if k != "open_bands"}}
+        (args.out / "open_tickets.json").write_text(json.dumps(everything, indent=2,
+                                                               default=str))
 
 
 if __name__ == "__main__":
