@@ -15,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from escpredict.cli import app
+from escpredict.config import ConfigError
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.ingest.loaders import load_agents, load_tickets
 from escpredict.labels.history import build_snapshot, history_features
@@ -27,6 +28,7 @@ from escpredict.lifecycle.train import TrainResult, run
 from escpredict.model.escalation import EscalationModel
 from escpredict.model.features import FeatureBuilder
 from escpredict.samples import default as sample_data
+from escpredict.samples import realistic
 from escpredict.scaleout import dask_engine
 from tests.conftest import Trained, small_config, store_client
 
@@ -232,3 +234,11 @@ def test_extra_features_a_mapping_declares_reach_the_dask_windows_and_matrix(
     x, _ = dask_engine.model_arrays(client, windows, builder)
     column = builder.feature_names.index("affected_users")
     assert set(np.unique(x.compute()[:, column].toarray())) <= set(range(7))
+
+
+def test_an_event_export_is_refused_naming_the_open_ticket_model(tmp_path: Path) -> None:
+    """The Dask engine cannot build checkpoints (a partition may split a ticket's events): it
+    says so before any work, rather than training without the open-ticket model."""
+    realistic.write(realistic.generate(200, seed=1, days=10), tmp_path, "parquet")
+    with pytest.raises(ConfigError, match="local engine.*open-ticket model"):
+        dask_engine.read_tickets(tmp_path / "events.parquet", "realistic-events")

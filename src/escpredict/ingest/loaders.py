@@ -202,7 +202,12 @@ def canonical_tickets(raw: pd.DataFrame, mapping: str | Mapping, source: str) ->
     """
     spec = load_mapping(mapping)
     if spec.events is not None:
-        raise ConfigError(f"{source}: event-level exports need the local engine")
+        raise ConfigError(
+            f"{source}: event-level exports need the local engine: it collapses each ticket's "
+            "events, which a partition may split, and builds the open-ticket model's "
+            "checkpoints from them. The Dask engine reads ticket-level exports and trains the "
+            "at-creation model only."
+        )
     tickets, problems, _, _ = _map_checked(raw, spec, source, None)
     if problems:
         raise DataValidationError(problems)
