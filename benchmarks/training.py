@@ -11,10 +11,12 @@ log, see ``escpredict.samples.realistic``), each trained the way its README sect
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import math
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,6 +67,18 @@ def write_sample(workdir: Path, n: int, seed: int = 0, profile: str = "default")
     else:
         sample_data.write(sample_data.generate(n, seed=seed), out, "parquet")
     return found | {"generate_s": time.perf_counter() - start, "reused": False}
+
+
+def servicenow_csv(workdir: Path, log: Path) -> Path:
+    """The ServiceNow log as the CSV a user would export: a ``.gz`` copy is unpacked once
+    into ``workdir`` (escpredict reads .csv, .parquet and .jsonl)."""
+    if log.suffix != ".gz":
+        return log.resolve()
+    out = workdir / log.with_suffix("").name
+    if not out.exists():
+        with gzip.open(log, "rb") as packed, open(out, "wb") as plain:
+            shutil.copyfileobj(packed, plain)
+    return out.resolve()
 
 
 def overrides(folder: Path, profile: str, export: str = "events") -> dict[str, Any]:
