@@ -273,9 +273,9 @@ def all_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         found = next(((n, t) for n, t in tables.items() if n.startswith(profile)), None)
         rows += targets(found[1] if found else None, found[0] if found else f"{profile} (not run)")
     http = results.get("http")
-    rows.append(_check("HTTP p99 at 50 req/s, scoring with a state (ms)",
+    rows.append(_check("open tickets: HTTP p99 at 50 req/s, scoring with a state (ms)",
                        http and http["p99_ms"], HTTP_P99_MS, ".1f", "<"))
-    rows.append(_check("HTTP with a state: failed requests, every round",
+    rows.append(_check("open tickets: HTTP failed requests with a state, every round",
                        http and http["failures"], 0, ".0f", "≤"))
     rows += scale_targets(results.get("checkpoints"))
     return rows

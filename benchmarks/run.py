@@ -156,7 +156,7 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str,
         _check(f"test AUC / oracle AUC at {args.quality_size:,}", quality["auc_ratio"], AUC_RATIO, ".3f", "≥"),
         _check(f"ECE at {args.quality_size:,}", quality["ece"], ECE_MAX, ".3f", "<"),
         *realistic_targets(results.get("realistic")),
-        *open_tickets.all_targets(results.get("open_tickets", {})),
+        *(open_tickets.all_targets(results["open_tickets"]) if "open_tickets" in results else []),
     ]
 
 

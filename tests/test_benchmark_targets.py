@@ -158,3 +158,14 @@ def test_the_table_marks_unmeasured_targets_with_a_dash_never_a_tick() -> None:
     failing["inprocess"]["ratio_median"] = 4.0
     (row,) = [r for r in run.targets_table(run.targets(failing, FULL)) if "in-process" in r]
     assert row.endswith("| 4.0 | ❌ |")
+
+
+def test_open_ticket_targets_are_listed_only_when_that_section_ran() -> None:
+    """Without --open-tickets its targets are not rows at all; with it, each row not measured
+    (here: everything) shows "—"."""
+    opened_names = ("open tickets", "checkpoint", "ServiceNow")
+    assert not any(name.startswith(opened_names) or "open-ticket" in name
+                   for name in verdicts(measured()))
+    opened = verdicts({**measured(), "open_tickets": {}})
+    assert opened["open tickets: HTTP p99 at 50 req/s, scoring with a state (ms)"] is None
+    assert opened["checkpoints for 1,000,000 tickets (s)"] is None

@@ -62,5 +62,5 @@ def test_harness_writes_every_section_and_the_targets(
     assert [b["age"] for b in bands] == ["creation", "1h", "4h", "1d", "3d", "7d"]
     assert [c["n"] for c in opened["checkpoints"]] == [2000, 4000]
     assert "## Open tickets (issue 17)" in table
-    assert "| HTTP p99 at 50 req/s, scoring with a state (ms) | < 10.0 | not run | — |" in table
+    assert "| open tickets: HTTP p99 at 50 req/s, scoring with a state (ms) | < 10.0 | not run | — |" in table
     assert "ServiceNow (not run): ECE, worst age band after creation" in table
