@@ -4,10 +4,12 @@ Anything that speaks MLflow (``mlflow models serve``, ``mlflow.pyfunc.load_model
 can score raw tickets with it; escpredict's own service and CLI unwrap it to reach the
 ``EscalationModel`` directly.
 
-``created_at`` is declared as MLflow's ``Any`` type and parsed here: MLflow's ``datetime``
-type refuses timezone-aware columns (what ``load_tickets`` returns) and ISO 8601 strings
-(what JSON carries), so a naive, a zoned and a ``...Z`` timestamp of one instant all give
-the same answer. ``params={"reasons": K}`` adds the top K reasons per ticket as JSON text.
+``created_at`` and the numeric and yes/no inputs are declared as MLflow's ``Any`` type and
+parsed here: MLflow's ``datetime`` type refuses timezone-aware columns (what ``load_tickets``
+returns) and ISO 8601 strings (what JSON carries), so a naive, a zoned and a ``...Z``
+timestamp of one instant all give the same answer; its ``double`` refuses integer columns,
+nullable (``Int64``, as ``load_tickets`` and Parquet give ``initial_tier``) or not.
+``params={"reasons": K}`` adds the top K reasons per ticket as JSON text.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import joblib
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
@@ -33,10 +36,15 @@ ARTIFACT_KEY = "escalation_model"
 #: The predict parameter asking for the top K reasons per ticket (0: none, the default).
 REASONS_PARAM = "reasons"
 _TEXT_FIELDS = ("subject", "description")
-#: An optional whole number (initial_tier) may be missing, which only a double can hold.
-_MLFLOW_TYPES = {"str": "string", "float": "double", "int": "double", "bool": "boolean"}
+#: Columns MLflow's own types cannot take as pandas gives them: checked here instead.
+_ANY = AnyType()
+_MLFLOW_TYPES = {"str": "string", "float": _ANY, "int": _ANY}
 #: Kinds of mapping-declared extra features (``FeatureBuilder.extra_features``).
-_EXTRA_TYPES = {"categorical": "string", "text": "string", "numeric": "double", "boolean": "boolean"}
+_EXTRA_TYPES = {"categorical": "string", "text": "string", "numeric": _ANY, "boolean": _ANY}
+#: Inputs declared ``Any`` that the model reads as numbers (extras are parsed by the builder).
+_NUMERIC_INPUTS = (
+    *(n for n in SCORING_FIELDS if TICKETS_BY_NAME[n].kind in ("float", "int")), *HISTORY_NAMES
+)
 
 
 class EscalationPyfunc(PythonModel):
@@ -71,7 +79,20 @@ def canonical_scoring_frame(frame: pd.DataFrame) -> pd.DataFrame:
             out[name] = pd.NA
     for name in _TEXT_FIELDS:
         out[name] = out[name].fillna("").astype(str)
+    for name in _NUMERIC_INPUTS:
+        if name in out.columns:
+            out[name] = parse_numbers(out[name], name)
     return out
+
+
+def parse_numbers(values: pd.Series, name: str) -> pd.Series:
+    """float64 (NaN where missing) from numbers, nullable integers or numeric text.
+
+    Raises ValueError naming the column and the first row (0-based) that is not a number.
+    """
+    parsed = pd.to_numeric(values, errors="coerce")
+    _refuse_first(values, (parsed.isna() & values.notna()).to_numpy(), name, "a number")
+    return parsed.astype("float64")
 
 
 def parse_created_at(values: pd.Series) -> pd.Series:
@@ -84,27 +105,33 @@ def parse_created_at(values: pd.Series) -> pd.Series:
         parsed = pd.to_datetime(values, utc=True)
     else:
         parsed = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
-    bad = parsed.isna().to_numpy()
+    _refuse_first(
+        values, parsed.isna().to_numpy(), "created_at",
+        "a date-time (ISO 8601 text such as 2025-06-02T09:15:00Z, or a datetime)",
+    )
+    return parsed
+
+
+def _refuse_first(values: pd.Series, bad: np.ndarray, name: str, expected: str) -> None:
+    """ValueError naming the first bad row (0-based, in the caller's order), if any."""
     if bad.any():
         position = int(bad.argmax())
         raise ValueError(
-            f"created_at, row {position}: {str(values.iloc[position])[:40]!r} is not a "
-            "date-time (ISO 8601 text such as 2025-06-02T09:15:00Z, or a datetime)"
+            f"{name}, row {position}: {str(values.iloc[position])[:40]!r} is not {expected}"
         )
-    return parsed
 
 
 def signature(extra_features: Mapping[str, str] | None = None) -> ModelSignature:
     """Ticket fields, optional history and extra features in; scores (and reasons) out."""
     inputs = [
         ColSpec(
-            AnyType() if name == "created_at" else _MLFLOW_TYPES[TICKETS_BY_NAME[name].kind],
+            _ANY if name == "created_at" else _MLFLOW_TYPES[TICKETS_BY_NAME[name].kind],
             name,
             required=TICKETS_BY_NAME[name].required and name != "ticket_id",
         )
         for name in SCORING_FIELDS
     ]
-    inputs += [ColSpec("double", name, required=False) for name in HISTORY_NAMES]
+    inputs += [ColSpec(_ANY, name, required=False) for name in HISTORY_NAMES]
     inputs += [
         ColSpec(_EXTRA_TYPES[kind], name, required=False)
         for name, kind in (extra_features or {}).items()
