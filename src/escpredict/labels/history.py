@@ -274,6 +274,11 @@ def _streams_of(kind: str) -> list[str]:
     return [stream for stream, owner in _STREAMS.items() if owner == kind]
 
 
+def _codes(ids: pd.Series) -> dict[str, int]:
+    """Entity id -> its row: a saved table lists its entities in code order."""
+    return dict(zip(ids.astype(str).tolist(), range(len(ids)), strict=True))
+
+
 def _missing(value: object) -> bool:
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
@@ -406,9 +411,9 @@ class HistorySnapshot:
         return cls(
             as_of=pd.Timestamp(int(header["as_of_ns"]), unit="ns", tz="UTC"),
             window_days=int(header["window_days"]),
-            agent_codes={str(a): i for i, a in enumerate(tables["agent"]["id"])},
+            agent_codes=_codes(tables["agent"]["id"]),
             hire=tables["agent"]["hire"].to_numpy(np.int64),
-            customer_codes={str(c): i for i, c in enumerate(tables["customer"]["id"])},
+            customer_codes=_codes(tables["customer"]["id"]),
             **streams,
         )
 
