@@ -166,7 +166,7 @@ def _report_frame(window: pd.DataFrame, labelled: pd.DataFrame, agents: pd.DataF
     return frame.assign(
         escalated=frame[LABEL].astype(bool),
         resolution_hours=kpis.resolution_hours(frame),
-        team=frame["agent_id"].map(teams).fillna(_UNKNOWN).astype(str),
+        team=frame["agent_id"].map(teams).astype(object).fillna(_UNKNOWN).astype(str),
         agent_id=frame["agent_id"].fillna(_UNKNOWN).astype(str),
         category=frame["category"].fillna(_UNKNOWN).astype(str),
         tenure_band=tenure_band(frame["agent_tenure_days"]).astype(str),
