@@ -31,6 +31,7 @@ from escpredict.samples import default as sample_data
 from escpredict.samples import realistic
 from escpredict.scaleout import dask_engine
 from tests.conftest import Trained, small_config, store_client
+from tests.test_artefact import assert_same_scores, round_trip
 
 PARTS = 4
 AUC_SAMPLE_TICKETS = 20_000
@@ -166,6 +167,16 @@ def test_registered_as_candidate_and_served_by_the_same_pyfunc(
     # MLflow's datetime schema type is timezone-naive: send UTC wall time.
     served = pyfunc.predict(request.assign(created_at=request["created_at"].dt.tz_convert(None)))
     np.testing.assert_allclose(served["probability"], rows["probability"], rtol=1e-12)
+
+
+def test_the_registered_model_scores_as_training_did_and_round_trips_exactly(
+    trained: Trained, dask_run: TrainResult, tmp_path: Path
+) -> None:
+    model = _model(trained.tracking_uri, dask_run)
+    window = dask_run.test_window
+    np.testing.assert_array_equal(model.predict_proba(window), window["probability"].to_numpy())
+    again = round_trip(model, tmp_path / "model")
+    assert_same_scores(again, model, window[list(SCORING_FIELDS)])
 
 
 def test_snapshot_built_partition_wise_answers_like_the_local_one(

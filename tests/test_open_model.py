@@ -235,3 +235,25 @@ def test_an_export_with_too_few_open_tickets_trains_without_the_open_model(
     result = run(cfg)
     assert result.open_bands is None and result.metrics["roc_auc"] > 0.5
     assert result.open_notes and "no open-ticket model" in result.open_notes[0]
+
+
+def test_the_open_ticket_model_is_saved_as_data_and_answers_the_same_after_loading(
+    model: EscalationModel, tickets: list[dict[str, Any]], tmp_path: Any
+) -> None:
+    """No pickle: the open part is JSON plus LightGBM text models, and the model read back
+    gives every open ticket the same risk, band and reasons."""
+    from escpredict.model import artefact
+
+    assert model.open is not None  # the registered model kept it
+    artefact.save(model, tmp_path / "model")
+    files = {p.name for p in (tmp_path / "model" / "open").iterdir()}
+    assert "model.json" in files and all(f == "model.json" or f.endswith(".txt") for f in files)
+    again = artefact.load(tmp_path / "model")
+    records = [{**t, "state": {"as_of": at(t, hours), "events": events(
+        t, (0.5, "Active", None), (hours - 1, "Awaiting User Info", "Q9"))}}
+        for t, hours in zip(tickets[:12], [2, 6, 30, 80] * 3, strict=True)]
+    got, want = again.score_records(records, 3), model.score_records(records, 3)
+    assert [(s.probability, s.age_band) for s in got] == [(s.probability, s.age_band) for s in want]
+    assert [[r.text for r in s.reasons] for s in got] == [[r.text for r in s.reasons] for s in want]
+    assert {s.age_band for s in got} == {"1h", "4h", "1d", "3d"}
+    assert again.open.metadata["test_bands"][0]["age"] == "creation"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from datetime import datetime
@@ -23,6 +25,19 @@ console = Console()
 
 DEFAULT_CONFIG = Path("pipelines/train.yaml")
 DEFAULT_SAMPLE_DIR = Path("data/sample")
+#: MLflow's own switches: no progress bars, only its errors logged. Read when MLflow is
+#: imported (after this), and inherited by server and Dask worker processes; a value the
+#: user set wins, so `MLFLOW_LOGGING_LEVEL=INFO escpredict train` shows them again.
+QUIET_MLFLOW = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_LOGGING_LEVEL": "ERROR"}
+
+
+@app.callback()
+def quiet_mlflow() -> None:
+    """Every command prints its own progress; MLflow's bars and warnings between those lines
+    are noise a user cannot act on. Warnings from escpredict (and other libraries) still show."""
+    for name, value in QUIET_MLFLOW.items():
+        os.environ.setdefault(name, value)
+    warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
 
 
 @contextmanager

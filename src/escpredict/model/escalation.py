@@ -120,7 +120,8 @@ class EscalationModel:
         return reason_layout(self.builder, self.builder.cfg.recent_window_days)
 
     def __getstate__(self) -> dict[str, Any]:
-        # Derived from the builder; a saved model must not carry one code version's layout.
+        # Dask ships the model to its workers by pickle: the layout, derived from the
+        # builder, is rebuilt there rather than copied. (Saved models are `model.artefact`.)
         return {k: v for k, v in self.__dict__.items() if k != "reason_layout"}
 
     def score_table(

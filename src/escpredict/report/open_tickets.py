@@ -64,8 +64,9 @@ def by_age(bands: list[dict[str, Any]]) -> pd.DataFrame:
     table = pd.DataFrame({"age": frame["age"], "tickets open": frame["n"],
                           "escalate later": frame["positives"]})
     for key, title in BY_AGE.items():
-        table[title] = frame[key].round(3)
-        table[f"{title} (at-creation)"] = frame[f"creation_{key}"].round(3)
+        # a metric undefined on a band (one class) is saved as null: NaN here
+        table[title] = frame[key].astype(float).round(3)
+        table[f"{title} (at-creation)"] = frame[f"creation_{key}"].astype(float).round(3)
     return table
 
 
