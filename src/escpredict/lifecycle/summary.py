@@ -23,8 +23,12 @@ def print_training_summary(console: Console, result: TrainResult) -> None:
     table.add_column("test metric")
     table.add_column("lightgbm", justify="right")
     table.add_column("logistic baseline", justify="right")
+    table.add_column("plain reference", justify="right")
     for key in SUMMARY_METRICS:
-        table.add_row(key, f"{result.metrics[key]:.4f}", f"{result.baseline_metrics[key]:.4f}")
+        table.add_row(
+            key, f"{result.metrics[key]:.4f}", f"{result.baseline_metrics[key]:.4f}",
+            f"{result.reference_metrics[key]:.4f}" if result.reference_metrics else "—",
+        )
     console.print(table)
     counts = ", ".join(f"{k.removeprefix('n_')} {v:,}" for k, v in result.counts.items())
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
@@ -41,8 +45,9 @@ def print_training_summary(console: Console, result: TrainResult) -> None:
         console.print(result.yardstick.describe(), highlight=False)
     else:
         console.print(
-            f"[bold red]warning:[/] {result.yardstick.describe()}; tagged beats_baseline=false, "
-            "and `escpredict promote` refuses it without --force",
+            f"[bold red]warning:[/] {result.yardstick.describe()}; tagged "
+            f"{', '.join(result.yardstick.failed_tags())}, and `escpredict promote` refuses "
+            "it without --force",
             highlight=False, soft_wrap=True,
         )
     console.print(f"stage times: {timings}")

@@ -54,6 +54,7 @@ from escpredict.model.features import FeatureBuilder, OneHotCodes
 from escpredict.model.level_offset import LevelOffset
 from escpredict.model.metrics import cost_threshold, evaluate, segment_metrics, tenure_band
 from escpredict.model.offsets import Offset, margin, present, total
+from escpredict.model.reference import PlainReference
 from escpredict.model.season import SeasonalOffset
 
 EVAL_WINDOW_ARTIFACT = "evaluation/test_window.parquet"
@@ -95,6 +96,9 @@ class TrainResult:
     booster_params: dict[str, Any] = field(default_factory=dict)
     #: Calibration method applied (``auto`` resolves to the one the window chose).
     calibration: str = ""
+    #: The plain reference (``model.reference``), calibrated as the booster, on both windows.
+    reference_metrics: dict[str, float] = field(default_factory=dict)
+    reference_valid_metrics: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -286,10 +290,20 @@ class Fitted:
     raw_test: np.ndarray
     baseline_test: np.ndarray  # logistic baseline probability on the test window
     baseline_valid: np.ndarray  # ... and on the validation window, its yardstick
+    reference_test: np.ndarray  # the plain reference's log-odds on the test window
+    reference_valid: np.ndarray  # ... and on the validation window, the other yardstick
     bounds: dict[str, str]
     counts: dict[str, int]
     maturity: Maturity
     booster_params: dict[str, Any] = field(default_factory=dict)
+
+
+def yardsticks(
+    stages: Stages, train: pd.DataFrame, valid: pd.DataFrame, extras: dict[str, str]
+) -> PlainReference:
+    """The plain reference, fitted beside the product on the same windows."""
+    with stages.stage("reference"):
+        return PlainReference.fit(train, valid, extras)
 
 
 def run(
@@ -319,6 +333,7 @@ def run(
         )
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_train, y_train, builder.one_hot)
+    reference = yardsticks(stages, split.train, split.valid, prepared.extras)
     with stages.stage("snapshot"):
         snapshot = build_snapshot(
             prepared.tickets, prepared.labels, prepared.agents, cfg.features.recent_window_days
@@ -336,6 +351,8 @@ def run(
         raw_test=margin(booster, offsets, x_test),
         baseline_test=baseline.predict_proba(x_test)[:, 1],
         baseline_valid=baseline.predict_proba(x_valid)[:, 1],
+        reference_test=reference.raw(split.test),
+        reference_valid=reference.raw(split.valid),
         bounds=split.bounds(),
         counts={**prepared.counts, **sizes},
         booster_params=booster_params(cfg.model, x_train.shape[0]),
@@ -354,6 +371,8 @@ def finish(
         calibrator = Calibrator().fit(
             np.asarray(fitted.raw_valid, dtype=np.float64), y_valid, cfg.model.calibration
         )
+        # The reference is calibrated the same way, so its ECE compares with the booster's.
+        plain = Calibrator().fit(fitted.reference_valid, y_valid, cfg.model.calibration)
         model = EscalationModel(
             builder=fitted.builder,
             booster=fitted.booster,
@@ -374,12 +393,24 @@ def finish(
 
     with stages.stage("evaluate"):
         p_test = calibrator.apply(np.asarray(fitted.raw_test, dtype=np.float64))
-        p_base = fitted.baseline_test
-        metrics = evaluate(y_test, p_test, model.threshold)
-        valid_metrics = evaluate(y_valid, p_valid, model.threshold)
-        baseline_metrics = evaluate(y_test, p_base, model.threshold)
-        baseline_valid_metrics = evaluate(y_valid, fitted.baseline_valid, model.threshold)
-        yardstick = Yardstick.measure(y_valid, fitted.raw_valid, fitted.baseline_valid)
+        curves = {
+            "lightgbm": p_test,
+            "logistic baseline": fitted.baseline_test,
+            "plain reference": plain.apply(fitted.reference_test),
+        }
+        evaluated = {
+            "test": evaluate(y_test, p_test, model.threshold),
+            "valid": evaluate(y_valid, p_valid, model.threshold),
+            "baseline_test": evaluate(y_test, fitted.baseline_test, model.threshold),
+            "baseline_valid": evaluate(y_valid, fitted.baseline_valid, model.threshold),
+            "reference_test": evaluate(y_test, curves["plain reference"], model.threshold),
+            "reference_valid": evaluate(
+                y_valid, plain.apply(fitted.reference_valid), model.threshold),
+        }
+        metrics = evaluated["test"]
+        yardstick = Yardstick.measure(
+            y_valid, fitted.raw_valid, fitted.baseline_valid, fitted.reference_valid
+        )
         segments = segment_metrics(
             y_test, p_test, _segments(fitted.test, cfg.segments), model.threshold
         )
@@ -397,9 +428,8 @@ def finish(
     with stages.stage("logging"):
         try:
             run_id, version = _log_run(
-                cfg, uri, experiment_id, run_name, model, fitted, metrics, valid_metrics,
-                baseline_metrics, baseline_valid_metrics, segments, test_window, stages.timings,
-                (y_test, p_test, p_base),
+                cfg, uri, experiment_id, run_name, model, fitted, evaluated, segments,
+                test_window, stages.timings, {name: (y_test, p) for name, p in curves.items()},
             )
         except MlflowException as exc:  # the alias moves last: a failure never half-promotes
             raise RegistryError(
@@ -411,8 +441,8 @@ def finish(
         model_version=version,
         model_name=cfg.registry.model_name,
         metrics=metrics,
-        baseline_metrics=baseline_metrics,
-        baseline_valid_metrics=baseline_valid_metrics,
+        baseline_metrics=evaluated["baseline_test"],
+        baseline_valid_metrics=evaluated["baseline_valid"],
         yardstick=yardstick,
         maturity=fitted.maturity,
         segments=segments,
@@ -422,6 +452,8 @@ def finish(
         test_window=test_window,
         booster_params=fitted.booster_params,
         calibration=calibrator.method,
+        reference_metrics=evaluated["reference_test"],
+        reference_valid_metrics=evaluated["reference_valid"],
     )
 
 
@@ -445,12 +477,13 @@ def _flatten(prefix: str, value: Any) -> dict[str, Any]:
 
 def _log_run(
     cfg: TrainConfig, uri: str, experiment_id: str, run_name: str | None,
-    model: EscalationModel, fitted: Fitted, metrics: dict[str, float],
-    valid_metrics: dict[str, float], baseline_metrics: dict[str, float],
-    baseline_valid_metrics: dict[str, float], segments: pd.DataFrame, test_window: pd.DataFrame,
-    timings: dict[str, float], curves: tuple[np.ndarray, np.ndarray, np.ndarray],
+    model: EscalationModel, fitted: Fitted, evaluated: dict[str, dict[str, float]],
+    segments: pd.DataFrame, test_window: pd.DataFrame, timings: dict[str, float],
+    curves_by_model: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> tuple[str, str]:
-    y_test, p_test, p_base = curves
+    """`evaluated`: metrics by prefix (test, valid, baseline_test, ...); `curves_by_model`:
+    (labels, probabilities) on the test window by model name, the product's first."""
+    y_test, p_test = curves_by_model["lightgbm"]
     config = cfg.model_dump(mode="json")
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
         mlflow.log_params(_flatten("", config))
@@ -465,16 +498,12 @@ def _log_run(
         mlflow.log_params(model.metadata["maturity"])
         mlflow.set_tags(model.metadata["yardstick"])
         mlflow.log_metrics(
-            {f"test_{k}": v for k, v in metrics.items()}
-            | {f"valid_{k}": v for k, v in valid_metrics.items()}
-            | {f"baseline_test_{k}": v for k, v in baseline_metrics.items()}
-            | {f"baseline_valid_{k}": v for k, v in baseline_valid_metrics.items()}
+            {f"{prefix}_{k}": v for prefix, found in evaluated.items() for k, v in found.items()}
             | {k: float(v) for k, v in model.metadata["counts"].items()}
             | {f"time_{k}_s": v for k, v in timings.items()}
             | {"threshold": model.threshold, "best_iteration": float(model.booster.best_iteration)}
         )
         mlflow.log_dict(config, CONFIG_ARTIFACT)
-        curves_by_model = {"lightgbm": (y_test, p_test), "logistic baseline": (y_test, p_base)}
         for name, figure in (
             ("roc", plots.roc_figure(curves_by_model)),
             ("pr", plots.pr_figure(curves_by_model)),

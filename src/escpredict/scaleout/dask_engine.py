@@ -64,9 +64,11 @@ from escpredict.lifecycle.train import (
     fit_season,
     model_inputs,
     resolve_path,
+    yardsticks,
 )
 from escpredict.model.features import FeatureBuilder
 from escpredict.model.offsets import Offset, margin, present, total
+from escpredict.model.reference import PlainReference
 
 #: The vocabulary, category levels, seasonal and level offsets and logistic baseline are fitted on at
 #: most this many training-window tickets, the best iteration is chosen on at most this many
@@ -217,14 +219,16 @@ def model_arrays(
 
 def _scored(
     builder: FeatureBuilder, booster: Any, offsets: tuple[Offset, ...], baseline: Any,
-    part: pd.DataFrame, keep: list[str],
+    reference: PlainReference, part: pd.DataFrame, keep: list[str],
 ) -> pd.DataFrame:
-    """`keep` columns plus the model's margin (calibration needs it) and baseline probability."""
+    """`keep` columns plus the model's margin (calibration needs it), the baseline's
+    probability and the plain reference's log-odds."""
     if not len(part):  # LightGBM refuses an empty matrix
-        return part[keep].assign(_raw=np.empty(0), _baseline=np.empty(0))
+        return part[keep].assign(_raw=np.empty(0), _baseline=np.empty(0), _reference=np.empty(0))
     x = builder.transform(part)
     return part[keep].assign(
-        _raw=margin(booster, offsets, x), _baseline=baseline.predict_proba(x)[:, 1]
+        _raw=margin(booster, offsets, x), _baseline=baseline.predict_proba(x)[:, 1],
+        _reference=reference.raw(part),
     )
 
 
@@ -286,8 +290,11 @@ def run(
         )
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_sample, y_sample, builder.one_hot)
+    reference = yardsticks(stages, sample, valid_sample, extras)
     with stages.stage("scores"):
-        models = client.scatter([builder, booster, present(season, levels), baseline], broadcast=True)
+        models = client.scatter(
+            [builder, booster, present(season, levels), baseline, reference], broadcast=True
+        )
         valid_parts, test_parts = dask.compute(
             _score_parts(valid, models, [LABEL]),
             _score_parts(test, models, window_columns(extras)),
@@ -302,10 +309,12 @@ def run(
         snapshot=snapshot,
         y_valid=valid_scores[LABEL].to_numpy(int),
         raw_valid=valid_scores["_raw"].to_numpy(),
-        test=test_scores.drop(columns=["_raw", "_baseline"]).reset_index(drop=True),
+        test=test_scores.drop(columns=["_raw", "_baseline", "_reference"]).reset_index(drop=True),
         raw_test=test_scores["_raw"].to_numpy(),
         baseline_test=test_scores["_baseline"].to_numpy(),
         baseline_valid=valid_scores["_baseline"].to_numpy(),
+        reference_test=test_scores["_reference"].to_numpy(),
+        reference_valid=valid_scores["_reference"].to_numpy(),
         bounds=bounds,
         counts=counts,
         booster_params=params,
