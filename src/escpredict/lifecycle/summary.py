@@ -9,7 +9,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from escpredict.lifecycle.train import TrainResult
+from escpredict.labels import leakage
+from escpredict.lifecycle.train import LEAK_TAG, TrainResult
 
 SUMMARY_METRICS = (
     "roc_auc", "pr_auc", "brier", "ece", "recall_top10",
@@ -48,6 +49,12 @@ def print_training_summary(console: Console, result: TrainResult) -> None:
             f"[bold red]warning:[/] {result.yardstick.describe()}; tagged "
             f"{', '.join(result.yardstick.failed_tags())}, and `escpredict promote` refuses "
             "it without --force",
+            highlight=False, soft_wrap=True,
+        )
+    if result.suspects:
+        console.print(
+            f"[bold red]warning:[/] {leakage.describe(result.suspects)}: {leakage.CAUSE} "
+            f"(tagged {LEAK_TAG})",
             highlight=False, soft_wrap=True,
         )
     console.print(f"stage times: {timings}")

@@ -27,11 +27,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
 
-from escpredict.config import ModelConfig, TrainConfig
+from escpredict.config import ConfigError, ModelConfig, TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.ingest.loaders import load_agents, load_tickets
 from escpredict.ingest.mapping import load_mapping
 from escpredict.labels.history import HistorySnapshot, build_snapshot, history_features
+from escpredict.labels.leakage import Suspect, describe, input_fields, suspects
 from escpredict.labels.maturity import Maturity, maturity
 from escpredict.labels.rules import label_tickets
 from escpredict.labels.split import time_split
@@ -58,6 +59,8 @@ from escpredict.model.reference import PlainReference
 from escpredict.model.season import SeasonalOffset
 
 EVAL_WINDOW_ARTIFACT = "evaluation/test_window.parquet"
+#: Tag naming the input fields that alone almost separate the labels (``labels.leakage``).
+LEAK_TAG = "leakage_suspects"
 
 
 @dataclass
@@ -99,6 +102,8 @@ class TrainResult:
     #: The plain reference (``model.reference``), calibrated as the booster, on both windows.
     reference_metrics: dict[str, float] = field(default_factory=dict)
     reference_valid_metrics: dict[str, float] = field(default_factory=dict)
+    #: Input fields that alone almost separate the labels (``labels.leakage``).
+    suspects: list[Suspect] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -296,14 +301,18 @@ class Fitted:
     counts: dict[str, int]
     maturity: Maturity
     booster_params: dict[str, Any] = field(default_factory=dict)
+    suspects: list[Suspect] = field(default_factory=list)
 
 
 def yardsticks(
     stages: Stages, train: pd.DataFrame, valid: pd.DataFrame, extras: dict[str, str]
-) -> PlainReference:
-    """The plain reference, fitted beside the product on the same windows."""
+) -> tuple[PlainReference, list[Suspect]]:
+    """The plain reference, fitted beside the product, and the fields that leak on their own."""
+    y_train, y_valid = (part[LABEL].to_numpy(int) for part in (train, valid))
     with stages.stage("reference"):
-        return PlainReference.fit(train, valid, extras)
+        reference = PlainReference.fit(train, valid, extras)
+        found = suspects(train, y_train, valid, y_valid, input_fields(extras))
+    return reference, found
 
 
 def run(
@@ -333,7 +342,7 @@ def run(
         )
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_train, y_train, builder.one_hot)
-    reference = yardsticks(stages, split.train, split.valid, prepared.extras)
+    reference, suspected = yardsticks(stages, split.train, split.valid, prepared.extras)
     with stages.stage("snapshot"):
         snapshot = build_snapshot(
             prepared.tickets, prepared.labels, prepared.agents, cfg.features.recent_window_days
@@ -357,6 +366,7 @@ def run(
         counts={**prepared.counts, **sizes},
         booster_params=booster_params(cfg.model, x_train.shape[0]),
         maturity=prepared.maturity,
+        suspects=suspected,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
 
@@ -389,7 +399,12 @@ def finish(
         model.threshold = cost_threshold(
             y_valid, p_valid, cfg.costs.missed_escalation, cfg.costs.unnecessary_route
         )
-        model.tiers = cfg.routing.tiers_at(model.threshold)  # the route tier starts there
+        try:
+            model.tiers = cfg.routing.tiers_at(model.threshold)  # the route tier starts there
+        except ValueError as exc:
+            # A leaked outcome makes the model so sure that the threshold passes the tiers.
+            why = f"; the model is that sure because {describe(fitted.suspects)}" if fitted.suspects else ""
+            raise ConfigError(f"{exc}{why}") from exc
 
     with stages.stage("evaluate"):
         p_test = calibrator.apply(np.asarray(fitted.raw_test, dtype=np.float64))
@@ -454,6 +469,7 @@ def finish(
         calibration=calibrator.method,
         reference_metrics=evaluated["reference_test"],
         reference_valid_metrics=evaluated["reference_valid"],
+        suspects=fitted.suspects,
     )
 
 
@@ -497,6 +513,8 @@ def _log_run(
         mlflow.log_param("calibration_applied", model.calibrator.method)
         mlflow.log_params(model.metadata["maturity"])
         mlflow.set_tags(model.metadata["yardstick"])
+        if fitted.suspects:
+            mlflow.set_tag(LEAK_TAG, ", ".join(s.describe() for s in fitted.suspects))
         mlflow.log_metrics(
             {f"{prefix}_{k}": v for prefix, found in evaluated.items() for k, v in found.items()}
             | {k: float(v) for k, v in model.metadata["counts"].items()}

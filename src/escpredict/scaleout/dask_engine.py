@@ -290,7 +290,7 @@ def run(
         )
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_sample, y_sample, builder.one_hot)
-    reference = yardsticks(stages, sample, valid_sample, extras)
+    reference, suspected = yardsticks(stages, sample, valid_sample, extras)
     with stages.stage("scores"):
         models = client.scatter(
             [builder, booster, present(season, levels), baseline, reference], broadcast=True
@@ -319,6 +319,7 @@ def run(
         counts=counts,
         booster_params=params,
         maturity=cut,
+        suspects=suspected,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
 
