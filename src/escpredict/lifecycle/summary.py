@@ -37,6 +37,8 @@ def print_training_summary(console: Console, result: TrainResult) -> None:
     params = result.booster_params
     chosen = ", ".join(f"{k} {params[k]}" for k in SIZED_PARAMS if k in params)
     console.print(f"booster: {chosen} | calibration: {result.calibration}")
+    if result.search is not None:
+        console.print(result.search.describe(), highlight=False, soft_wrap=True)
     cut = result.maturity
     console.print(
         f"label maturity: horizon {cut.horizon_days:.1f} days, tickets created after "

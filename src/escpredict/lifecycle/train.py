@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
 
-from escpredict.config import ConfigError, ModelConfig, TrainConfig
+from escpredict.config import ConfigError, TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.ingest.loaders import load_agents, load_tickets
 from escpredict.ingest.mapping import load_mapping
@@ -49,16 +49,20 @@ from escpredict.lifecycle.registry import (
 )
 from escpredict.lifecycle.stages import Stages
 from escpredict.model import plots
+from escpredict.model.booster import booster_params, train_booster
 from escpredict.model.calibration import Calibrator
 from escpredict.model.escalation import EscalationModel
 from escpredict.model.features import FeatureBuilder, OneHotCodes
 from escpredict.model.level_offset import LevelOffset
 from escpredict.model.metrics import cost_threshold, evaluate, segment_metrics, tenure_band
-from escpredict.model.offsets import Offset, margin, present, total
+from escpredict.model.offsets import Offset, margin, present
 from escpredict.model.reference import PlainReference
+from escpredict.model.search import SearchResult, choose
 from escpredict.model.season import SeasonalOffset
 
 EVAL_WINDOW_ARTIFACT = "evaluation/test_window.parquet"
+#: Every candidate the structure search judged, with its fold scores and switches.
+SEARCH_ARTIFACT = "search/candidates.csv"
 #: Tag naming the input fields that alone almost separate the labels (``labels.leakage``).
 LEAK_TAG = "leakage_suspects"
 
@@ -102,6 +106,8 @@ class TrainResult:
     #: The plain reference (``model.reference``), calibrated as the booster, on both windows.
     reference_metrics: dict[str, float] = field(default_factory=dict)
     reference_valid_metrics: dict[str, float] = field(default_factory=dict)
+    #: What the structure search judged and chose; None when ``model.search`` is off.
+    search: SearchResult | None = None
     #: Input fields that alone almost separate the labels (``labels.leakage``).
     suspects: list[Suspect] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -178,55 +184,17 @@ def fit_levels(
     )
 
 
-def booster_params(model: ModelConfig, n_train: int) -> dict[str, Any]:
-    """LightGBM parameters for `n_train` training rows; keys set in `model.params` win.
-
-    Fixed leaf sizes fit one data size only: 40 tickets per leaf suits 20k+ training rows
-    but on a few thousand (a two-month export) leaves no room to split on a product seen
-    ten times. Leaf and categorical-group minimums grow with the data (about 0.2% and 0.1%
-    of rows) within bounds; fewer leaves for small data keep trees from memorising it.
-    """
-    sized = {
-        "num_leaves": int(np.clip(n_train // 250, 7, 31)),
-        "min_child_samples": int(np.clip(n_train // 500, 5, 40)),
-        # Native categoricals: a group of levels needs this many rows, and its rate is
-        # shrunk towards the parent's by cat_smooth pseudo-rows (LightGBM's defaults 100/10
-        # are tuned for large data).
-        "min_data_per_group": int(np.clip(n_train // 1000, 5, 100)),
-        "cat_smooth": 10.0,
-        "cat_l2": 10.0,
-        "max_cat_to_onehot": 4,
-    }
-    return {**sized, **model.params, "metric": "auc"}
-
-
 def fit_booster(
     cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray,
     x_valid: sp.csr_matrix, y_valid: np.ndarray, advance: Any,
     offsets: tuple[Offset, ...] = (), categorical: list[int] | None = None,
 ) -> lgb.Booster:
-    """LightGBM with early stopping on the validation window, starting from the offsets.
-
-    `categorical` lists the matrix's native categorical columns (integer level codes).
-    """
-    categorical_feature: Any = categorical or "auto"
-    train_set = lgb.Dataset(
-        x_train, label=y_train, init_score=total(offsets, x_train), free_raw_data=True,
-        categorical_feature=categorical_feature,
-    )
-    valid_set = lgb.Dataset(
-        x_valid, label=y_valid, init_score=total(offsets, x_valid), reference=train_set,
-        categorical_feature=categorical_feature,
-    )
-    return lgb.train(
-        booster_params(cfg.model, x_train.shape[0]),
-        train_set,
-        num_boost_round=cfg.model.num_boost_round,
-        valid_sets=[valid_set],
-        callbacks=[
-            lgb.early_stopping(cfg.model.early_stopping_rounds, verbose=False),
-            lambda env: advance(1),
-        ],
+    """LightGBM with early stopping on the validation window, starting from the offsets,
+    with the parameters ``booster_params`` sizes for the training window."""
+    return train_booster(
+        booster_params(cfg.model, x_train.shape[0]), x_train, y_train, x_valid, y_valid,
+        cfg.model.num_boost_round, cfg.model.early_stopping_rounds, offsets, categorical,
+        callbacks=[lambda env: advance(1)],
     )
 
 
@@ -301,7 +269,21 @@ class Fitted:
     counts: dict[str, int]
     maturity: Maturity
     booster_params: dict[str, Any] = field(default_factory=dict)
+    search: SearchResult | None = None
     suspects: list[Suspect] = field(default_factory=list)
+
+
+def structure(
+    cfg: TrainConfig, stages: Stages, train: pd.DataFrame, valid: pd.DataFrame,
+    extras: dict[str, str], n_train: int | None = None,
+) -> tuple[TrainConfig, SearchResult | None]:
+    """The configuration the run trains with: `cfg` as it is when ``model.search`` is off,
+    else with the structure the search chose on past windows of train + valid."""
+    if not cfg.model.search.trials:
+        return cfg, None
+    with stages.stage("search"):
+        found = choose(cfg, train, valid, extras, n_train)
+    return found.config(cfg), found
 
 
 def yardsticks(
@@ -328,6 +310,7 @@ def run(
     prepared = prepare(cfg, stages)
     split = time_split(prepared.frame, cfg.split.valid_fraction, cfg.split.test_fraction)
     y_train, y_valid = (part[LABEL].to_numpy(int) for part in (split.train, split.valid))
+    cfg, searched = structure(cfg, stages, split.train, split.valid, prepared.extras)
 
     with stages.stage("features"):
         builder = FeatureBuilder(cfg.features, prepared.extras)
@@ -366,6 +349,7 @@ def run(
         counts={**prepared.counts, **sizes},
         booster_params=booster_params(cfg.model, x_train.shape[0]),
         maturity=prepared.maturity,
+        search=searched,
         suspects=suspected,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
@@ -375,7 +359,10 @@ def finish(
     cfg: TrainConfig, fitted: Fitted, stages: Stages, uri: str, experiment_id: str,
     run_name: str | None,
 ) -> TrainResult:
-    """Calibrate, pick the cost threshold, evaluate, log to MLflow and register `candidate`."""
+    """Calibrate, pick the cost threshold, evaluate, log to MLflow and register `candidate`.
+
+    `cfg` is what the model trained with (the structure search's choice applied).
+    """
     y_valid, y_test = fitted.y_valid, fitted.test[LABEL].to_numpy(int)
     with stages.stage("calibration"):
         calibrator = Calibrator().fit(
@@ -469,6 +456,7 @@ def finish(
         calibration=calibrator.method,
         reference_metrics=evaluated["reference_test"],
         reference_valid_metrics=evaluated["reference_valid"],
+        search=fitted.search,
         suspects=fitted.suspects,
     )
 
@@ -515,6 +503,9 @@ def _log_run(
         mlflow.set_tags(model.metadata["yardstick"])
         if fitted.suspects:
             mlflow.set_tag(LEAK_TAG, ", ".join(s.describe() for s in fitted.suspects))
+        if fitted.search is not None:
+            mlflow.log_params(fitted.search.params())
+            mlflow.log_text(fitted.search.table.to_csv(index=False), SEARCH_ARTIFACT)
         mlflow.log_metrics(
             {f"{prefix}_{k}": v for prefix, found in evaluated.items() for k, v in found.items()}
             | {k: float(v) for k, v in model.metadata["counts"].items()}

@@ -56,7 +56,6 @@ from escpredict.lifecycle.stages import Stages
 from escpredict.lifecycle.train import (
     Fitted,
     TrainResult,
-    booster_params,
     declared_extras,
     finish,
     fit_baseline,
@@ -64,8 +63,10 @@ from escpredict.lifecycle.train import (
     fit_season,
     model_inputs,
     resolve_path,
+    structure,
     yardsticks,
 )
+from escpredict.model.booster import booster_params
 from escpredict.model.features import FeatureBuilder
 from escpredict.model.offsets import Offset, margin, present, total
 from escpredict.model.reference import PlainReference
@@ -271,6 +272,9 @@ def run(
             _sample(train, counts["n_train"], fit_sample_rows),
             _sample(valid, counts["n_valid"], fit_sample_rows),
         )
+    # The structure is chosen on the samples, sized for the whole training window.
+    cfg, searched = structure(cfg, stages, sample, valid_sample, extras, counts["n_train"])
+    with stages.stage("features"):
         builder = FeatureBuilder(cfg.features, extras).fit(sample)
         x_sample, y_sample = builder.transform(sample), sample[LABEL].to_numpy(int)
         # From here on only the training matrix and the evaluation windows are needed: keep
@@ -319,6 +323,7 @@ def run(
         counts=counts,
         booster_params=params,
         maturity=cut,
+        search=searched,
         suspects=suspected,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
