@@ -1,17 +1,15 @@
 """Read ticket and agent exports into validated canonical frames.
 
-Reading is strict on purpose: a file that is truncated, corrupt or not UTF-8 fails with the
-file name and the byte offset or line, because a silently mis-read export trains a model
-on wrong data. Row problems are either refused together (``DataValidationError``) or, with
+Reading is strict on purpose: a file that is truncated or corrupt fails with the file name
+and the byte offset or line, because a silently mis-read export trains a model on wrong
+data; how a spreadsheet wrote a CSV is detected and reported (``csvfile``). Row problems are either refused together (``DataValidationError``) or, with
 ``quarantine``, written out with the reason so that every input row is accounted for.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,11 @@ import pyarrow as pa
 
 from escpredict.config import ConfigError
 from escpredict.contract import AGENT_FIELDS, required
+from escpredict.ingest.csvfile import DataReadError, ReadNotes, decode, read_csv
 from escpredict.ingest.mapping import (
+    CsvDialect,
     Mapping,
+    TableMapping,
     collapse_and_derive,
     load_mapping,
     required_columns,
@@ -42,71 +43,44 @@ from escpredict.ingest.validation import (
     unparseable,
 )
 
-
-class DataReadError(ValueError):
-    """A file cannot be read as a table; the message names the file and where it broke."""
-
-
 # --- reading ------------------------------------------------------------------------------
 
 
-def read_table(path: Path) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Export:
+    """A file's table (values as read) and how it was read."""
+
+    frame: pd.DataFrame
+    notes: ReadNotes
+
+
+def read_export(
+    path: Path, dialect: CsvDialect | None = None, markers: tuple[str, ...] = ()
+) -> Export:
     """A .csv, .parquet or .jsonl/.ndjson file, or a folder of Parquet files (in name order).
 
     CSV values are read as text so that ids keep leading zeros and validation sees exactly
-    what the export holds; typing happens in ``validation.coerce``.
+    what the export holds; typing happens in ``validation.coerce``. How a CSV is written
+    (encoding, separator, decimal comma) is detected unless ``dialect`` states it; the
+    mapping's missing-value ``markers`` may stand among decimal-comma numbers (``csvfile``).
     """
     path = Path(path)
     if path.is_dir():
-        return _read_parquet_folder(path)
+        return Export(_read_parquet_folder(path), ReadNotes())
     if not path.is_file():
         raise DataReadError(f"{path}: file not found")
-    readers = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
-    reader = readers.get(".jsonl" if path.suffix.lower() == ".ndjson" else path.suffix.lower())
-    if reader is None:
+    suffix = ".jsonl" if path.suffix.lower() == ".ndjson" else path.suffix.lower()
+    if suffix == ".csv":
+        return Export(*read_csv(path.read_bytes(), str(path), dialect or CsvDialect(), markers))
+    readers = {".parquet": _read_parquet, ".jsonl": _read_jsonl}
+    if suffix not in readers:
         raise DataReadError(f"{path}: unsupported file type; use .csv, .parquet or .jsonl")
-    return reader(path)
+    return Export(readers[suffix](path), ReadNotes())
 
 
-def _decode(path: Path) -> str:
-    """UTF-8 text (a BOM is allowed); on failure say where, instead of guessing an encoding."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise DataReadError(
-            f"{path}: not UTF-8 text: byte {exc.start} (line {line}) is "
-            f"{data[exc.start : exc.start + 1]!r}; re-export as UTF-8"
-        ) from exc
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    text = _decode(path)
-    if not text.strip():
-        raise DataReadError(f"{path}: file is empty")
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise DataReadError(f"{path}: not a readable CSV file: {exc}") from exc
-    _check_last_line(path, text, len(frame.columns))
-    return frame
-
-
-def _check_last_line(path: Path, text: str, n_columns: int) -> None:
-    """A final line without newline and with too few fields means the file was cut off.
-
-    pandas pads short rows with missing values, so this truncation would otherwise pass.
-    """
-    if text.endswith(("\n", "\r")) or "\n" not in text:
-        return
-    last = text.rsplit("\n", 1)[1]
-    fields = next(csv.reader([last]), [])
-    if len(fields) < n_columns:
-        line = text.count("\n") + 1
-        raise DataReadError(
-            f"{path}: truncated: last line {line} has {len(fields)} of {n_columns} fields"
-        )
+def read_table(path: Path, dialect: CsvDialect | None = None) -> pd.DataFrame:
+    """``read_export``'s table alone."""
+    return read_export(path, dialect).frame
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -126,7 +100,8 @@ def _read_parquet_folder(path: Path) -> pd.DataFrame:
 def _read_jsonl(path: Path) -> pd.DataFrame:
     """One JSON object per line; nested objects become dotted columns (``via.channel``)."""
     records = []
-    for number, line in enumerate(_decode(path).splitlines(), start=1):
+    text, _ = decode(path.read_bytes(), str(path))
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -160,6 +135,7 @@ class LoadResult:
     tickets: pd.DataFrame  # canonical ticket frame, RangeIndex
     quarantined: int  # source rows written to the quarantine file
     problems: list[Problem]  # why they were quarantined
+    notes: ReadNotes = field(default_factory=ReadNotes)  # how the file was read, what was ignored
 
 
 def load_tickets(
@@ -176,7 +152,15 @@ def load_tickets(
     A missing required column always raises. ``agents`` supplies roles for event exports.
     """
     _check_quarantine_path(quarantine)
-    return map_tickets(read_table(Path(path)), mapping, str(path), quarantine, agents)
+    spec = load_mapping(mapping)
+    export = read_export(Path(path), spec.csv, markers(spec))
+    result = map_tickets(export.frame, spec, str(path), quarantine, agents)
+    return replace(result, notes=export.notes)
+
+
+def markers(table: TableMapping) -> tuple[str, ...]:
+    """The table's missing-value markers as the text a CSV holds."""
+    return tuple(str(m) for m in table.missing)
 
 
 def map_tickets(
@@ -293,7 +277,7 @@ def load_agents(path: Path | str, mapping: str | Mapping = "generic") -> pd.Data
     """The canonical agents frame; any problem raises DataValidationError (agents are few)."""
     source = str(path)
     table = load_mapping(mapping).agents
-    before = select(read_table(Path(path)), table, AGENT_FIELDS)
+    before = select(read_export(Path(path), table.csv, markers(table)).frame, table, AGENT_FIELDS)
     typed = type_columns(before, table, AGENT_FIELDS)
     names = required(AGENT_FIELDS)
     labels = source_labels(table, AGENT_FIELDS)
