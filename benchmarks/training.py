@@ -44,9 +44,6 @@ GROWTH_TOLERANCE = 1.25
 
 
 PROFILES = ("default", "realistic", "servicenow")
-#: The complete public log is a spreadsheet tool's copy of the export the shipped mapping was
-#: written for: dates day-first with single-digit days and months, separated by slashes.
-SERVICENOW_SLASHED = "%d/%m/%Y %H:%M"
 #: How each realistic export trains: the event log through its mapping (what a user of the
 #: README does), or the same system's ticket-level view through the generic mapping.
 REALISTIC_EXPORTS = ("events", "tickets")
@@ -77,29 +74,19 @@ def write_sample(workdir: Path, n: int, seed: int = 0, profile: str = "default")
 
 
 def write_servicenow(workdir: Path, source: Path) -> Path:
-    """The log (a .csv, or .csv.gz unpacked once) and its mapping in the work folder: the
-    shipped ``servicenow-events`` mapping, with slashed dates where the copy has them."""
+    """The log in the work folder as a .csv (a .csv.gz is unpacked)."""
     out = data_dir(workdir, 0, "servicenow")
     out.mkdir(parents=True, exist_ok=True)
-    export = out / "events.csv"
     with (gzip.open(source, "rb") if source.suffix == ".gz" else source.open("rb")) as raw:
-        export.write_bytes(raw.read())
-    shipped = Path(__file__).parents[1] / "pipelines" / "mappings" / "servicenow-events.yaml"
-    mapping = yaml.safe_load(shipped.read_text())
-    opened = pd.read_csv(export, nrows=1, usecols=["opened_at"])["opened_at"].iloc[0]
-    if "/" in opened:
-        mapping["datetime_format"] = SERVICENOW_SLASHED
-    (out / "mapping.yaml").write_text(yaml.safe_dump(mapping, sort_keys=False))
+        (out / "events.csv").write_bytes(raw.read())
     return out
 
 
 def overrides(folder: Path, profile: str, export: str = "events") -> dict[str, Any]:
     """Config keys that point training at a profile's export (README: sample-data section)."""
     if profile == "servicenow":
-        # A handful of its rows lack a caller: set aside as a user would, not refused.
         return {"data.tickets": str(folder / "events.csv"), "data.agents": None,
-                "data.mapping": str(folder / "mapping.yaml"),
-                "data.quarantine": str(folder / "quarantine.csv")}
+                "data.mapping": "servicenow-events"}
     if profile == "default":
         return {"data.tickets": str(folder / "tickets.parquet"), "data.agents": str(folder / "agents.parquet")}
     tickets, mapping = ("events.parquet", "realistic-events") if export == "events" else ("tickets.parquet", "generic")
