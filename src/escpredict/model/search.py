@@ -100,7 +100,7 @@ REFERENCE_BOOSTER = LIGHTGBM_DEFAULTS | {
 }
 #: Pooling thresholds tried (the configured one is added).
 MIN_LEVEL_COUNTS = (1, 3, 10, 30)
-#: Ranges of the booster's parameters: (low, high, log scale); widened to hold the default.
+#: Ranges of the booster's switches: (low, high, log scale), widened to hold the named candidates.
 RANGES: dict[str, tuple[float, float, bool]] = {
     "num_leaves": (7, 63, True),
     "child_scale": (0.25, 4.0, True),
