@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from dask.distributed import Client
-from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
@@ -29,7 +28,7 @@ from escpredict.model.escalation import EscalationModel
 from escpredict.model.features import FeatureBuilder
 from escpredict.samples import default as sample_data
 from escpredict.scaleout import dask_engine
-from tests.conftest import Trained, small_config
+from tests.conftest import Trained, small_config, store_client
 
 PARTS = 4
 AUC_SAMPLE_TICKETS = 20_000
@@ -130,7 +129,7 @@ def test_the_structure_search_runs_on_the_training_sample_and_reaches_the_run(
     search = dask_run.search
     assert search is not None and list(search.table["name"]) == ["default", "reference"]
     assert search.n_rows == dask_run.counts["n_train"] + dask_run.counts["n_valid"]
-    params = MlflowClient(trained.tracking_uri).get_run(dask_run.run_id).data.params
+    params = store_client(trained.tracking_uri).get_run(dask_run.run_id).data.params
     assert params["search.chosen"] == search.chosen_name
     assert dask_run.reference_metrics["roc_auc"] > 0.5  # the plain reference, scored per partition
 
@@ -169,7 +168,7 @@ def test_registered_as_candidate_and_served_by_the_same_pyfunc(
     trained: Trained, dask_run: TrainResult
 ) -> None:
     use_store(trained.tracking_uri)
-    alias = MlflowClient(trained.tracking_uri).get_model_version_by_alias(
+    alias = store_client(trained.tracking_uri).get_model_version_by_alias(
         dask_run.model_name, CANDIDATE
     )
     assert str(alias.version) == dask_run.model_version

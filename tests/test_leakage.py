@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from escpredict.cli import app
@@ -14,6 +13,7 @@ from escpredict.config import TrainConfig
 from escpredict.labels.leakage import THRESHOLD, field_auc, suspects
 from escpredict.lifecycle.train import LEAK_TAG
 from escpredict.onboard.check import check_export
+from tests.conftest import store_client
 
 runner = CliRunner()
 START = pd.Timestamp("2024-01-01")
@@ -122,7 +122,7 @@ def test_train_warns_and_tags_the_run_naming_the_column(tmp_path: Path) -> None:
     assert "possible leakage: field outcome (AUC 0.9" in output
     assert "team" not in output.split("possible leakage")[1]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = store_client(uri)
     run = client.get_run(client.get_model_version_by_alias("escalation-risk", "candidate").run_id)
     assert run.data.tags[LEAK_TAG].startswith("outcome (AUC 0.9")
 

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from escpredict.cli import app
@@ -29,7 +28,7 @@ from escpredict.model.search import (
     choose,
     make_folds,
 )
-from tests.conftest import small_config
+from tests.conftest import small_config, store_client
 
 runner = CliRunner()
 
@@ -139,7 +138,7 @@ def test_the_run_logs_every_candidate_and_the_choice_and_prints_it(
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "structure search: 2 candidates on 2 past windows" in " ".join(result.output.split())
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = store_client(uri)
     run_id = client.get_model_version_by_alias("escalation-risk", "candidate").run_id
     params = client.get_run(run_id).data.params
     assert params["search.chosen"] in ("default", "reference")

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from escpredict.cli import app
 from escpredict.lifecycle.registry import Yardstick
-from tests.conftest import Trained
+from tests.conftest import Trained, store_client
 
 NAME = "escalation-risk"
 runner = CliRunner()
@@ -34,11 +33,6 @@ SMALL = [
 ]
 
 
-def store(uri: str) -> MlflowClient:
-    """A client of that store's registry too, not of the process-wide one the last run set."""
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
 def train(sample_dir: Path, uri: str, *sets: str) -> str:
     args = ["train", "--tickets", str(sample_dir / "tickets.parquet"),
             "--agents", str(sample_dir / "agents.parquet"), "--tracking-uri", uri]
@@ -57,7 +51,7 @@ def test_a_losing_booster_is_flagged_and_only_promoted_when_forced(
 
     output = train(sample_dir, uri, *NO_SPLITS)
 
-    client = store(uri)
+    client = store_client(uri)
     version = client.get_model_version_by_alias(NAME, "candidate")
     run = client.get_run(version.run_id).data
     yardstick = Yardstick.from_tags(version.tags)
@@ -87,7 +81,7 @@ def test_a_losing_booster_is_flagged_and_only_promoted_when_forced(
 
 
 def test_a_booster_that_wins_is_tagged_so(trained: Trained) -> None:
-    client = store(trained.tracking_uri)
+    client = store_client(trained.tracking_uri)
     version = client.get_model_version(NAME, trained.result.model_version)
     assert version.tags["beats_baseline"] == version.tags["beats_reference"] == "true"
     assert trained.result.yardstick.beaten
@@ -96,7 +90,7 @@ def test_a_booster_that_wins_is_tagged_so(trained: Trained) -> None:
 
 
 def test_every_run_fits_the_plain_reference_and_logs_its_metrics(trained: Trained) -> None:
-    run = store(trained.tracking_uri).get_run(trained.result.run_id).data
+    run = store_client(trained.tracking_uri).get_run(trained.result.run_id).data
     reference = trained.result.reference_metrics
     assert run.metrics["reference_test_roc_auc"] == pytest.approx(reference["roc_auc"])
     assert run.metrics["reference_test_ece"] == pytest.approx(reference["ece"])
@@ -109,9 +103,9 @@ def test_a_booster_that_loses_only_to_the_plain_reference_is_refused_too(
 ) -> None:
     """Tags as training sets them when the reference ranks better on the validation window."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = store(uri)
+    client = store_client(uri)
     client.create_registered_model(NAME)
-    source = store(trained.tracking_uri).get_model_version(NAME, trained.result.model_version)
+    source = store_client(trained.tracking_uri).get_model_version(NAME, trained.result.model_version)
     losing = Yardstick(0.74, 0.70, 0.76)
     version = client.create_model_version(NAME, source.source, tags=losing.tags())
     client.set_registered_model_alias(NAME, "candidate", version.version)
