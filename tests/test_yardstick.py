@@ -105,9 +105,13 @@ def test_a_booster_that_loses_only_to_the_plain_reference_is_refused_too(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = store_client(uri)
     client.create_registered_model(NAME)
-    source = store_client(trained.tracking_uri).get_model_version(NAME, trained.result.model_version)
+    # The artifacts' own location: a `models:/m-…` source is looked up in the process-wide
+    # tracking store, whichever an earlier test left set.
+    source = store_client(trained.tracking_uri).get_model_version_download_uri(
+        NAME, trained.result.model_version
+    )
     losing = Yardstick(0.74, 0.70, 0.76)
-    version = client.create_model_version(NAME, source.source, tags=losing.tags())
+    version = client.create_model_version(NAME, source, tags=losing.tags())
     client.set_registered_model_alias(NAME, "candidate", version.version)
     refused = runner.invoke(app, ["promote", "--tracking-uri", uri])
     message = " ".join(refused.output.split())
