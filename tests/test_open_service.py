@@ -74,11 +74,11 @@ def test_a_bad_state_is_422_naming_the_field(
     assert any(where in map(str, e["loc"]) for e in response.json()["detail"]), response.json()
 
 
-def test_a_state_for_a_model_trained_without_events_is_422_saying_why(trained: Any) -> None:
+def test_a_state_for_a_model_trained_without_events_is_409_saying_why(trained: Any) -> None:
     body = ticket_body(trained.result.test_window.iloc[0])
     with TestClient(create_app(settings(trained))) as plain:
         response = plain.post("/v1/score", json={**body, "state": state(body, 3)}, headers=SCORING)
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert "trained on an event export" in response.json()["detail"]
 
 

@@ -46,6 +46,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _ERRORS = {
     400: "The body could not be decoded (e.g. it is not UTF-8).",
     401: "Missing or invalid API key for this endpoint.",
+    409: "A ticket carries a state, but the model being served has no open-ticket part "
+         "(it was trained without events); send the ticket without its state.",
     413: "Request body over the configured limit (checked before parsing).",
     500: "Scoring failed; the message carries the request id, never ticket content.",
     502: "The configured model could not be loaded; the previous one keeps serving.",
@@ -183,7 +185,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     ) -> list[dict[str, Any]]:
         """Score with one model object for the whole request; an internal failure is a clean 500."""
         if loaded.model.open is None and any(t.state is not None for t in tickets):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, NO_OPEN_MODEL)
+            # The request is valid; the model now served cannot answer it.
+            raise HTTPException(status.HTTP_409_CONFLICT, NO_OPEN_MODEL)
         try:
             if len(tickets) == 1:
                 scores = [loaded.model.score_record(tickets[0].record(), n_reasons)]
@@ -202,7 +205,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @app.post(
         "/v1/score", response_model=ScoreResponse, dependencies=[scoring_key], tags=["scoring"],
-        responses=_errors(400, 401, 413, 500, 503),
+        responses=_errors(400, 401, 409, 413, 500, 503),
     )
     async def score(ticket: Ticket, request: Request) -> Response:  # type: ignore[valid-type]
         """Escalation probability, tier, route and top reasons for one ticket: new, or open
@@ -216,7 +219,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @app.post(
         "/v1/score/batch", response_model=BatchResponse, dependencies=[scoring_key],
-        tags=["scoring"], responses=_errors(400, 401, 413, 500, 503),
+        tags=["scoring"], responses=_errors(400, 401, 409, 413, 500, 503),
         description=f"Up to {settings.max_batch} tickets in one call; answers in request order.",
     )
     def score_batch(batch: BatchRequest, request: Request) -> Response:  # type: ignore[valid-type]

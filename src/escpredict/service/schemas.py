@@ -78,8 +78,13 @@ def _iso_only(value: object) -> object:
 
 #: An ISO 8601 date-time, UTC when it has no zone, between 2000 and one day from now.
 Instant = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
+def _integral(value: object) -> object:
+    """JSON Schema's integer includes 2.0: take it as 2 (strictness still refuses true, "2", 2.5)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 #: A count of things that happened to a ticket (strict: JSON true or "2" is not one).
-_Count = Annotated[int, Field(ge=0, le=int(HISTORY_MAX), strict=True)]
+_Count = Annotated[int, Field(ge=0, le=int(HISTORY_MAX), strict=True), BeforeValidator(_integral)]
 
 
 class StateEvent(BaseModel):
