@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +57,12 @@ def trained(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Train
     uri = f"sqlite:///{store / 'mlflow.db'}"
     cfg = small_config(sample_dir, uri)
     return Trained(sample_dir, uri, cfg, run(cfg))
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[Any]:
+    """One 2-worker LocalCluster for every Dask test (starting one takes seconds)."""
+    from escpredict.scaleout.dask_engine import connect
+
+    with connect(workers=2, memory_limit="1GiB") as client:
+        yield client

@@ -3,7 +3,6 @@ ticket, trains a model as good, and registers the same kind of servable MLflow m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -36,9 +35,8 @@ AUC_SAMPLE_TICKETS = 20_000
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with dask_engine.connect(workers=2, memory_limit="1GiB") as c:
-        yield c
+def client(dask_client: Client) -> Client:
+    return dask_client
 
 
 def partition(export: Path, out: Path) -> Path:

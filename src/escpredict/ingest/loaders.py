@@ -59,13 +59,24 @@ def read_table(path: Path) -> pd.DataFrame:
     path = Path(path)
     if path.is_dir():
         return _read_parquet_folder(path)
+    readers = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
+    return readers[table_format(path)](path)
+
+
+def table_format(path: Path) -> str:
+    """``.csv``, ``.parquet`` or ``.jsonl`` (``.ndjson`` too): how a file export is read.
+
+    Both engines ask here, so they accept, and refuse, the same files in the same words.
+    """
     if not path.is_file():
         raise DataReadError(f"{path}: file not found")
-    readers = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
-    reader = readers.get(".jsonl" if path.suffix.lower() == ".ndjson" else path.suffix.lower())
-    if reader is None:
-        raise DataReadError(f"{path}: unsupported file type; use .csv, .parquet or .jsonl")
-    return reader(path)
+    suffix = ".jsonl" if path.suffix.lower() == ".ndjson" else path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".jsonl"):
+        raise DataReadError(
+            f"{path}: unsupported file type {path.suffix or '(none)'!r}; use .csv, .parquet, "
+            ".jsonl/.ndjson or a folder of .parquet files"
+        )
+    return suffix
 
 
 def _decode(path: Path) -> str:
@@ -124,19 +135,28 @@ def _read_parquet_folder(path: Path) -> pd.DataFrame:
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
-    """One JSON object per line; nested objects become dotted columns (``via.channel``)."""
+    return parse_jsonl(_decode(path), str(path))
+
+
+def parse_jsonl(text: str, source: str, numbered: bool = True) -> pd.DataFrame:
+    """One JSON object per line; nested objects become dotted columns (``via.channel``).
+
+    ``numbered=False`` is for a block of a file (the Dask engine): its line numbers would
+    count within the block, so errors quote the line's start instead.
+    """
     records = []
-    for number, line in enumerate(_decode(path).splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        where = f"line {number}" if numbered else f"the line starting {line[:40]!r}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataReadError(
-                f"{path}: line {number} is not valid JSON (truncated?): {exc.msg}"
+                f"{source}: {where} is not valid JSON (truncated?): {exc.msg}"
             ) from exc
         if not isinstance(record, dict):
-            raise DataReadError(f"{path}: line {number} is not a JSON object")
+            raise DataReadError(f"{source}: {where} is not a JSON object")
         records.append(_flatten(record))
     # object dtype keeps big integer ids exact instead of turning them into floats
     return pd.DataFrame(records, dtype=object)
