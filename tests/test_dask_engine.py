@@ -122,10 +122,11 @@ def test_feature_matrix_equals_the_local_builder_ticket_by_ticket(
 def test_label_maturity_cut_matches_the_local_engine(
     trained: Trained, dask_run: TrainResult
 ) -> None:
-    """Same export end, same horizon (measured on every escalation below FIT_SAMPLE_ROWS)."""
+    """Same export end, same horizon (measured on every escalation below FIT_SAMPLE_ROWS),
+    and the same time windows."""
     local_cut, dask_cut = trained.result.maturity, dask_run.maturity
     assert dask_cut == local_cut
-    for key in ("n_open_excluded", "n_immature_excluded", "n_labelled"):
+    for key in ("n_open_excluded", "n_immature_excluded", "n_labelled", "n_train", "n_valid", "n_test"):
         assert dask_run.counts[key] == trained.result.counts[key]
 
 

@@ -69,6 +69,7 @@ from escpredict.lifecycle.train import (
 )
 from escpredict.model.features import FeatureBuilder
 from escpredict.model.offsets import Offset, margin, present, total
+from escpredict.scaleout.quantiles import exact_quantiles
 from escpredict.scaleout.read import reading
 from escpredict.scaleout.tickets import partitionwise, quarantined_rows, read_tickets
 
@@ -371,13 +372,12 @@ def _score_parts(window: dd.DataFrame, models: list[Future], keep: list[str]) ->
 def _split(
     cfg: TrainConfig, every: dd.DataFrame, frame: dd.DataFrame, n_quarantined: int = 0
 ) -> tuple[dict[str, dd.DataFrame], dict[str, str], dict[str, int]]:
-    """Time windows at creation-time quantiles (Dask's approximate quantiles), with checks."""
+    """Time windows at creation-time quantiles, exactly the local engine's cuts, with checks."""
+    # The local engine's expressions (labels.split.window_masks), so the floats are the same.
     valid_q = 1 - cfg.split.valid_fraction - cfg.split.test_fraction
     test_q = 1 - cfg.split.test_fraction
     created = frame["created_at"]
-    # Dask returns the quantiles of a tz-aware column as naive UTC wall times.
-    cuts = pd.to_datetime(created.quantile([valid_q, test_q]).compute(), utc=True)
-    valid_start, test_start = cuts.tolist()
+    valid_start, test_start = exact_quantiles(created, [valid_q, test_q])
     windows = {
         "train": frame[created < valid_start],
         "valid": frame[(created >= valid_start) & (created < test_start)],
