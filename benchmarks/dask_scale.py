@@ -251,6 +251,30 @@ def _replace(rows: list[dict[str, Any]], row: dict[str, Any], *keys: str) -> lis
     return [*kept, row]
 
 
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets over the kept rows, in ``benchmarks.run``'s form (none when
+    nothing was run)."""
+    out = []
+    for a in results["agreement"]:
+        worst = max(abs(a["local_roc_auc"] - a["dask_roc_auc"]), abs(a["local_ece"] - a["dask_ece"]))
+        out.append({"target": f"Dask vs local engine, {a['name']}: larger of abs Δ AUC, abs Δ ECE",
+                    "limit": f"≤ {AGREEMENT}", "measured": worst, "fmt": ".4f",
+                    "ok": worst <= AGREEMENT})
+    events = [r for r in results["scale"] if r["kind"] == "events"]
+    if events:
+        largest = max(events, key=lambda r: r["n"])
+        share = max(largest["peak_rss"].values()) / largest["memory_limit"]
+        out.append({"target": f"Dask, event log of {largest['n']:,} tickets on {largest['workers']} "
+                              f"workers: peak worker RSS / its limit, {largest['restarts']} restarts",
+                    "limit": "< 100%, no restart", "measured": share, "fmt": ".0%",
+                    "ok": share < 1 and not largest["restarts"]})
+    if growth := dask_sizing.growth(results["scale"]):
+        out.append({"target": "Dask: every stage grows at most n log n (see dask_scale.md)",
+                    "limit": "≤ 1.25× n log n", "measured": None, "fmt": "",
+                    "ok": all(g["ok"] for g in growth)})
+    return out
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
