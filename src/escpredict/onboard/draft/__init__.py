@@ -1,10 +1,12 @@
 """Draft a mapping YAML for an unfamiliar export (``escpredict mapping init``).
 
 ``layouts`` recognises the ticketing system from the header, ``guess`` reads formats,
-markers and value maps off a sample of values, ``columns``, ``events`` and ``changelog``
-draft the mapping's sections (``build`` runs them in order over a ``state.Drafting``), and
-``emit`` writes the draft as YAML with a comment for every doubt. ``read_sample`` bounds
-how much of a large export is read.
+markers and value maps off a sample of values, ``cases`` tells an event log's tickets and
+event time by how its rows behave, ``roles`` its event columns by their values, and
+``creation`` which columns may be known at creation; ``columns``, ``events`` and
+``changelog`` draft the mapping's sections (``build`` runs them in order over a
+``state.Drafting``), and ``emit`` writes the draft as YAML with a comment for every doubt.
+``read_sample`` bounds how much of a large export is read, keeping an event log's tickets whole.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from escpredict.ingest.loaders import DataReadError, read_table
-from escpredict.onboard.draft.build import draft_mapping
+from escpredict.ingest.validation import text
+from escpredict.onboard.draft import guess
+from escpredict.onboard.draft.build import draft_mapping, ticket_rows
 from escpredict.onboard.draft.emit import to_yaml
+from escpredict.onboard.draft.layouts import detect
 from escpredict.onboard.draft.state import Draft
 
 __all__ = ["Draft", "draft_mapping", "draft_yaml", "read_sample", "to_yaml"]
@@ -32,7 +37,7 @@ HEAD_ROWS = 20_000
 
 def read_sample(path: Path) -> pd.DataFrame:
     """The head of the export plus a seeded random draw from the rest (of a bounded head
-    for a large CSV file)."""
+    for a large CSV file); for an event log, every row of the tickets drawn."""
     path = Path(path)
     big_csv = path.suffix.lower() == ".csv" and path.is_file()
     if big_csv and path.stat().st_size > WHOLE_FILE_BYTES:
@@ -42,10 +47,27 @@ def read_sample(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataReadError(f"{path}: no data rows: a mapping is drafted from sample values")
     _check_delimiter(path, frame)
-    head = frame.head(SAMPLE_ROWS)
+    head = frame.head(HEAD_ROWS)
+    layout, _ = detect([str(c) for c in head.columns])
+    _, tickets = ticket_rows(head, layout, list(guess.missing_markers(head)))
+    if tickets is not None:
+        return _whole_tickets(frame, tickets.column)
     rest = frame.iloc[SAMPLE_ROWS:]
     drawn = rest.sample(min(SAMPLE_ROWS, len(rest)), random_state=0).sort_index()
-    return pd.concat([head, drawn])
+    return pd.concat([frame.head(SAMPLE_ROWS), drawn])
+
+
+def _whole_tickets(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Every row of the first tickets and of tickets drawn at random, about SAMPLE_ROWS rows
+    each, in file order: a ticket cut short would look as if its columns never changed."""
+    ids = text(frame[column]).reset_index(drop=True)
+    sizes = ids.value_counts(sort=False)
+    order = pd.Series(ids.dropna().unique())
+    first = order[: max(1, int((sizes[order].cumsum() <= SAMPLE_ROWS).sum()))]
+    rest = order.iloc[len(first):].sample(frac=1.0, random_state=0)
+    drawn = rest[sizes[rest].cumsum().to_numpy() <= SAMPLE_ROWS]
+    keep = ids.isin(pd.concat([first, drawn])) | (ids.isna() & (ids.index < SAMPLE_ROWS))
+    return frame[keep.to_numpy()]
 
 
 def _check_delimiter(path: Path, frame: pd.DataFrame) -> None:

@@ -14,6 +14,7 @@ import yaml
 
 from escpredict.ingest.mapping import mapping_dirs
 from escpredict.onboard.draft import guess
+from escpredict.onboard.draft.cases import Tickets, find_tickets
 from escpredict.onboard.draft.columns import (
     add_defaults,
     datetime_formats,
@@ -28,7 +29,7 @@ from escpredict.onboard.draft.events import (
     event_columns,
     foreign_people,
 )
-from escpredict.onboard.draft.layouts import Layout, Match, detect
+from escpredict.onboard.draft.layouts import Layout, Match, detect, find, synonyms
 from escpredict.onboard.draft.state import Draft, Drafting
 
 
@@ -44,7 +45,8 @@ def draft_mapping(sample: pd.DataFrame, name: str) -> Draft:
     else:
         draft.notes.append("Layout not recognised: columns matched by name similarity; check all.")
     tree = draft.tree
-    id_match = _ticket_id(state)
+    id_match, state.tickets = ticket_rows(sample, layout, missing)
+    _ticket_id(state, id_match)
     events = event_columns(state, id_match)
     tree["level"] = "events" if events else "tickets"
     if layout and (shipped := shipped_mapping(layout, tree["level"])):
@@ -94,13 +96,38 @@ def _level_of(path: Path) -> str | None:
     return spec.get("level", "tickets") if isinstance(spec, dict) else None
 
 
-def _ticket_id(state: Drafting) -> Match | None:
-    match = state.find("ticket_id")
+#: Ticket-id synonyms that name any row: an event log's row id as well as a ticket's.
+GENERIC_IDS = {"id", "number", "key"}
+
+
+def ticket_rows(sample: pd.DataFrame, layout: Layout | None,
+                missing: list[str]) -> tuple[Match | None, Tickets | None]:
+    """The ticket id column, and the rows' tickets when rows are events.
+
+    The header's name for the id wins when its values repeat (or are one per row); without
+    one, the id is the column whose values behave as a ticket's (``cases``).
+    """
+    header = [str(c) for c in sample.columns]
+    fuzzy = layout is None
+    named = find(header, synonyms(layout, "ticket_id"), set(), fuzzy)
+    named_time = find(header, synonyms(layout, "time", events=True), set(), fuzzy)
+    tickets = find_tickets(sample, missing, named.column if named else None,
+                           generic=named is not None and named.via in GENERIC_IDS,
+                           named_time=named_time.column if named_time else None,
+                           events=bool(layout and layout.always_events))
+    if tickets is not None and (named is None or named.column != tickets.column):
+        named = Match(tickets.column, "values", exact=False)
+    return named, tickets
+
+
+def _ticket_id(state: Drafting, match: Match | None) -> None:
     if match is None:
         state.draft.notes.append("No ticket id column found: add columns.ticket_id.")
-        return None
+        return
     state.used.add(match.column)
-    return match
+    if match.via == "values":
+        state.note(("columns", "ticket_id"), "recognised by its values: repeated over a "
+                   "ticket's rows, whose timestamps change; check")
 
 
 #: What each label rule reads (``labels.py``); a draft feeding none cannot train.

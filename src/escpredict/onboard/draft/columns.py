@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from escpredict.contract import HISTORY_NAMES, TICKET_FIELDS, TICKETS_BY_NAME
-from escpredict.onboard.draft import guess
+from escpredict.onboard.draft import creation, guess
 from escpredict.onboard.draft.events import DERIVED_BY_EVENT, EVENT_KEYS
 from escpredict.onboard.draft.layouts import Match, bare, normalise
 from escpredict.onboard.draft.state import Drafting, KeyPath, column_of, filled
@@ -38,7 +38,7 @@ def map_columns(state: Drafting, id_match: Match | None, events: dict[str, Any])
     columns: dict[str, Any] = {}
     if id_match:
         columns["ticket_id"] = id_match.column
-        if not id_match.exact:
+        if not id_match.exact and id_match.via != "values":
             state.note(("columns", "ticket_id"), f"guessed from {id_match.column!r}; check")
     for f in TICKET_FIELDS[1:]:
         if f.name in derived:
@@ -103,9 +103,17 @@ def _source(state: Drafting, name: str) -> Any:
         if TICKETS_BY_NAME[name].kind == "datetime" and not guess.is_datetime(col, state.missing):
             rejected.add(match.column)
             continue
+        why = creation.not_at_creation(state, match.column) \
+            if TICKETS_BY_NAME[name].known_at_creation else None
+        if why and (not match.exact or why == "process variant"):
+            rejected.add(match.column)  # a guessed name for an event column: not this field
+            continue
         state.used.add(match.column)
         if not match.exact:
             state.note(("columns", name), f"guessed from {match.column!r}; check")
+        elif why:
+            state.note(("columns", name), f"{why}: the first event's value is used; check "
+                       "that it is the value at creation")
         if name == "category":
             return _with_subcategory(state, match.column)
         if name == "customer_id":
@@ -209,12 +217,16 @@ def propose_features(state: Drafting) -> None:
     """Unused columns that look known at creation, proposed as extra model features."""
     reserved = {f.name for f in TICKET_FIELDS} | set(HISTORY_NAMES) | set(EVENT_KEYS)
     features: dict[str, Any] = {}
+    left_out: dict[str, str] = {}
     for column in state.header:
         norm = normalise(column)
         if column in state.used or _OUTCOME.search(norm) or _ID.search(norm):
             continue
+        if why := creation.not_at_creation(state, column):
+            left_out[column] = why
+            continue
         if len(features) >= MAX_FEATURES:
-            break
+            continue
         kind = guess.feature_kind(state.sample[column], state.missing)
         if kind is None or guess.is_datetime(state.sample[column], state.missing):
             continue
@@ -222,6 +234,7 @@ def propose_features(state: Drafting) -> None:
         name = short if short not in reserved and not short[0].isdigit() else f"x_{short}"
         features[name] = {"column": column, "kind": kind}
         state.used.add(column)
+    creation.explain(state, left_out)
     if features:
         state.draft.tree["features"] = features
         state.note(("features",), "unused columns that may be known at creation; keep only those that are")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -10,6 +11,7 @@ from escpredict.ingest.validation import text
 from escpredict.onboard.draft import guess
 from escpredict.onboard.draft.changelog import changelog_events
 from escpredict.onboard.draft.layouts import Match
+from escpredict.onboard.draft.roles import recognise
 from escpredict.onboard.draft.state import Drafting, shared_ids
 
 #: Canonical fields an event column derives (``docs/mappings.md``, "Event exports").
@@ -24,11 +26,8 @@ EVENT_KEYS = ("time", "status", "actor", "assignee", "queue", "tier")
 
 def event_columns(state: Drafting, id_match: Match | None) -> dict[str, Any]:
     """The ``events:`` section when rows are updates (ids repeat), else empty."""
-    if id_match is None:
-        return {}
-    ids = text(state.sample[id_match.column]).dropna()
-    repeats = ids.duplicated().any()
-    if not repeats and not (state.layout and state.layout.always_events):
+    tickets = state.tickets
+    if id_match is None or tickets is None:
         return {}
     if log := changelog_events(state.sample, state.missing, state.used):
         state.used |= log.used
@@ -38,25 +37,41 @@ def event_columns(state: Drafting, id_match: Match | None) -> dict[str, Any]:
             "reads only the rows that changed it (when:)."
         )
         return log.events
-    time = state.find("time", events=True)
-    if time is None or not guess.is_datetime(state.sample[time.column], state.missing):
+    named = state.find("time", events=True)
+    time = tickets.time or _timestamps(state, named)
+    if time is None:
         state.draft.notes.append(
             f"Ticket ids in {id_match.column!r} repeat, but no update-time column was found: "
             "kept one row per ticket; set level: events and events.time if rows are updates."
         )
         return {}
-    events: dict[str, Any] = {}
-    for key in EVENT_KEYS:
-        match = time if key == "time" else state.find(key, events=True)
+    events: dict[str, Any] = {"time": time}
+    state.used.add(time)
+    if named is None or named.column != time:
+        state.note(("events", "time"), "recognised by its values: a timestamp that changes "
+                   "within tickets and never goes back; check")
+    elif not named.exact:
+        state.note(("events", "time"), f"guessed from {time!r}; check")
+    for key in EVENT_KEYS[1:]:
+        match = state.find(key, events=True)
         if match is None:
             continue
         events[key] = match.column
         state.used.add(match.column)
         if not match.exact:
             state.note(("events", key), f"guessed from {match.column!r}; check")
+    recognise(state, tickets, events)
     if isinstance(events.get("tier"), str):
         _tier_values(state, events)
-    return events
+    return {key: events[key] for key in EVENT_KEYS if key in events}
+
+
+def _timestamps(state: Drafting, match: Match | None) -> str | None:
+    """The column named as the update time, if it holds timestamps (a sample with one row
+    per ticket cannot show the time changing)."""
+    if match is None or not guess.is_datetime(state.sample[match.column], state.missing):
+        return None
+    return match.column
 
 
 def _tier_values(state: Drafting, events: dict[str, Any]) -> None:
@@ -84,7 +99,11 @@ def derive_rules(state: Drafting) -> None:
     where = {"status": done}
     replaced = _unmap(state, "resolved_at")
     derive["resolved_at"] = {"time": "last", "where": where}
-    state.note(("derive", "resolved_at"), _instead("last update to a resolved status", replaced))
+    closes = [s for s in seen if re.search(r"clos", s, re.IGNORECASE) and s not in done]
+    what = "last update to a resolved status" + (
+        f" ({', '.join(map(repr, sorted(closes)))} left out: a close follows the resolution, "
+        "often days later)" if closes else "")
+    state.note(("derive", "resolved_at"), _instead(what, replaced))
     if "assignee" in events or "actor" in events:
         _resolver(state, derive, where)
     tree["derive"] = derive

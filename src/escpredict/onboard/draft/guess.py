@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import product
 
 import pandas as pd
@@ -36,6 +37,12 @@ CANDIDATE_FORMATS: tuple[str, ...] = tuple(d + t for d, t in product(_DATES, _TI
 _DATE_LIKE = re.compile(
     r"\d{1,4}[-/.]\w{1,3}[-/.]\d{2,4}|\d{4}-\d{2}-\d{2}|[A-Za-z]{3} \d{1,2}, \d{4}|\d{8}[T ]"
 )
+
+
+#: Distinct values every candidate format is tried on (in plain Python, then in pandas)
+#: before the survivors are tried on all: a draft tries a hundred formats per column.
+FIRST_VALUES = 5
+PROBE_VALUES = 100
 
 
 @dataclass(frozen=True)
@@ -77,17 +84,29 @@ def datetime_format(col: pd.Series, missing: list[str]) -> DatetimeGuess | None:
     """The format that parses every sampled value, ISO 8601 first; None if none does."""
     if pd.api.types.is_datetime64_any_dtype(col):
         return DatetimeGuess(ISO)
-    values = present(col, missing).str.strip()
+    values = present(col, missing).str.strip().drop_duplicates()
     if values.empty or not values.str.contains(_DATE_LIKE).all():
         return None
     if _parses(values, ISO):
         return DatetimeGuess(ISO)
-    fits = [f for f in CANDIDATE_FORMATS if _parses(values, f)]
+    # a format failing on a few values fails on all: try it on all last
+    first, probe = list(values.head(FIRST_VALUES)), values.head(PROBE_VALUES)
+    fits = [f for f in CANDIDATE_FORMATS
+            if _strptime(first, f) and _parses(probe, f) and _parses(values, f)]
     if fits:
         return DatetimeGuess(fits[0], tuple(fits[1:]))
     if _parses(values, MIXED):  # several formats in one column: pandas reads each value
         return DatetimeGuess(MIXED)
     return None
+
+
+def _strptime(values: list[str], fmt: str) -> bool:
+    try:
+        for value in values:
+            datetime.strptime(value, fmt)
+    except ValueError:
+        return False
+    return True
 
 
 def _parses(values: pd.Series, fmt: str) -> bool:

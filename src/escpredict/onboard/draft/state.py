@@ -9,6 +9,7 @@ import pandas as pd
 
 from escpredict.ingest.validation import text
 from escpredict.onboard.draft import guess
+from escpredict.onboard.draft.cases import Tickets
 from escpredict.onboard.draft.layouts import Layout, Match, find, synonyms
 
 KeyPath = tuple[str, ...]  # where an entry sits in the YAML: ("columns", "channel")
@@ -36,6 +37,7 @@ class Drafting:
     draft: Draft
     used: set[str] = field(default_factory=set)
     changelog: bool = False  # rows are changes: event columns are sparse
+    tickets: Tickets | None = None  # rows are events: which ticket each row belongs to
 
     @property
     def header(self) -> list[str]:
