@@ -1,21 +1,25 @@
 """Growth per stage, and a sizing model for exports this machine cannot hold.
 
-The model is fitted to the scale runs' own figures, stage by stage, and says what it assumes:
+Both read CPU seconds, not wall time: two cores shared with other work make wall time
+swing twofold from one run to the next, while the CPU a stage costs barely moves. The model
+is fitted to the scale runs' own figures, stage by stage, and says what it assumes:
 
-- a stage's **worker work** (the seconds dask's task stream shows the workers computing in
-  it, all workers together) divides evenly over the workers: its tasks are per partition or
-  per worker's share of rows (LightGBM's data-parallel training);
-- the rest of the stage's wall time (**serial**: the client's own work such as calibration,
-  evaluation and logging of the test window, scheduling, shuffle transfers, idle time on
-  two workers) does not shrink with more workers, which overstates what larger clusters pay;
+- a stage's **worker CPU** (all workers together) divides evenly over the workers: its
+  tasks are per partition, or per worker's share of rows (LightGBM's data-parallel
+  training);
+- its **client CPU** (the client process, which on a LocalCluster also runs the scheduler:
+  calibration, evaluation and logging of the test window, the samples fitted on one
+  process, scheduling) does not shrink with more workers;
 - both grow with the tickets as the power law measured between the two largest sizes
   (exponents below 1 are raised to 1: a sublinear stage is taken as linear, to be safe);
+- a worker of the cluster computes like one core of this machine and waits for nothing:
+  no time is added for disk or network. A shuffle moves the data once over the network,
+  three shuffles for an event log (events, then tickets twice), two for tickets, so on a
+  real cluster add the shuffled bytes over the network's bandwidth (events: about
+  0.3 KiB per event; tickets: about 0.6 KiB per ticket per shuffle);
 - peak memory per worker is a fixed base plus a share proportional to its tickets, fitted
-  on the measured sizes; the client's peak grows linearly with the tickets (it holds the test
-  and validation windows);
-- a worker of the cluster computes like one core of this machine, and its network moves
-  shuffled data at least as fast as the loopback here (else add transfer time:
-  about 1 KiB per ticket per shuffle, three shuffles for an event log, two for tickets).
+  on the measured sizes; the client's peak grows linearly with the tickets (it holds the
+  test and validation windows and the samples).
 """
 
 from __future__ import annotations
@@ -32,17 +36,29 @@ from benchmarks import training
 TARGETS = {10_000_000: (4, 8, 16), 100_000_000: (16, 32, 64, 128)}
 
 
+def cpu(run: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds per stage, workers and client together."""
+    stages = run["stages_s"]
+    return {s: run["worker_cpu_s"].get(s, 0.0) + run["client_cpu_s"].get(s, 0.0) for s in stages}
+
+
 def growth(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per kind: consecutive sizes and smallest → largest, judged by ``training.growth``."""
+    """Per kind, consecutive sizes and smallest → largest: CPU seconds per stage judged by
+    ``training.growth`` (≤ 1.25× the n log n ratio), beside the wall-time exponent."""
     out = []
     for kind in sorted({r["kind"] for r in runs}):
         sized = sorted((r for r in runs if r["kind"] == kind), key=lambda r: r["n"])
-        as_training = [{"n": r["n"], "stages_s": r["stages_s"], "total_s": r["wall_s"]} for r in sized]
-        pairs = list(itertools.pairwise(as_training))
-        if len(as_training) > 2:
-            pairs.append((as_training[0], as_training[-1]))
+        pairs = list(itertools.pairwise(sized))
+        if len(sized) > 2:
+            pairs.append((sized[0], sized[-1]))
         for small, large in pairs:
-            out += [g | {"kind": kind} for g in training.growth([small, large])]
+            as_cpu = [{"n": r["n"], "stages_s": cpu(r), "total_s": sum(cpu(r).values())}
+                      for r in (small, large)]
+            as_wall = [{"n": r["n"], "stages_s": r["stages_s"], "total_s": r["wall_s"]}
+                       for r in (small, large)]
+            wall = {g["stage"]: g["exponent"] for g in training.growth(as_wall)}
+            out += [g | {"kind": kind, "wall_exponent": wall.get(g["stage"], float("nan"))}
+                    for g in training.growth(as_cpu)]
     return out
 
 
@@ -56,17 +72,15 @@ def fit(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The model's parameters for one kind of export, from its two largest sizes."""
     sized = sorted(runs, key=lambda r: r["n"])
     small, large = sized[-2], sized[-1]
-    workers = large["workers"]
     stages = {}
-    for stage, wall in large["stages_s"].items():
-        work = large["work_s"].get(stage, 0.0)
-        serial = max(wall - work / workers, 0.0)
-        small_work = small["work_s"].get(stage, 0.0)
-        small_serial = max(small["stages_s"].get(stage, 0.0) - small_work / workers, 0.0)
-        stages[stage] = {
-            "work": work, "work_exp": _exponent(small_work, work, small["n"], large["n"]),
-            "serial": serial, "serial_exp": _exponent(small_serial, serial, small["n"], large["n"]),
-        }
+    for stage in large["stages_s"]:
+        parts = {}
+        for part in ("worker", "client"):
+            key = f"{part}_cpu_s"
+            parts[part] = large[key].get(stage, 0.0)
+            parts[f"{part}_exp"] = _exponent(
+                small[key].get(stage, 0.0), parts[part], small["n"], large["n"])
+        stages[stage] = parts
     # Peak memory per worker = base + slope × tickets per worker (least squares over sizes).
     xs = [r["n"] / r["workers"] for r in sized]
     ys = [max(r["peak_rss"].values()) for r in sized]
@@ -74,19 +88,18 @@ def fit(runs: list[dict[str, Any]]) -> dict[str, Any]:
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / max(
         sum((x - mean_x) ** 2 for x in xs), 1e-9)
     base = max(mean_y - slope * mean_x, 0.0)
-    client = large["client_peak_rss"] / large["n"]
     return {"n": large["n"], "stages": stages, "memory_base": base, "memory_slope": slope,
-            "client_per_ticket": client}
+            "client_per_ticket": large["client_peak_rss"] / large["n"]}
 
 
 def predict(model: dict[str, Any], n: int, workers: int) -> dict[str, Any]:
     """Wall time per stage, memory per worker and of the client, for n tickets on `workers`."""
     scale = n / model["n"]
+    serial = {stage: s["client"] * scale ** s["client_exp"] for stage, s in model["stages"].items()}
     per_stage = {
-        stage: s["serial"] * scale ** s["serial_exp"] + s["work"] * scale ** s["work_exp"] / workers
+        stage: serial[stage] + s["worker"] * scale ** s["worker_exp"] / workers
         for stage, s in model["stages"].items()
     }
-    serial = {stage: s["serial"] * scale ** s["serial_exp"] for stage, s in model["stages"].items()}
     return {
         "wall_s": sum(per_stage.values()), "stages_s": per_stage, "serial_s": serial,
         "memory": model["memory_base"] + model["memory_slope"] * n / workers,
