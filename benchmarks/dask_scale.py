@@ -166,7 +166,7 @@ def scale(kind: str, n: int, workdir: Path, workers: int, limit: int, chunk: int
     stages = TimedStages()
     # Pausing a worker at 80% could stall LightGBM, whose workers must all train at once.
     with dask.config.set({"distributed.worker.memory.pause": 0.9}), dask_engine.connect(
-        workers=workers, memory_limit=limit, silence_logs=logging.ERROR
+        workers=workers, memory_limit=limit, silence_logs=logging.WARNING
     ) as client, Memory(client, stages) as memory:
         stages.meter = cpu_meter(client)
         began = time.perf_counter()

@@ -176,6 +176,21 @@ def persisted(client: Client, frame: dd.DataFrame) -> dd.DataFrame:
     return frame
 
 
+def gathered(*frames: dd.DataFrame) -> Any:
+    """Each frame on the client, its partitions sent one by one and joined here.
+
+    ``compute`` would first join them on one worker, which then needs room for all of them
+    beside its share of the data: at 2M tickets the snapshot's recent events (a third of
+    the realistic profile's tickets, several streams each) did not fit a 2 GiB worker.
+    """
+    parts = dask.compute(*[frame.to_delayed() for frame in frames])
+    joined = [
+        pd.concat(chunks, ignore_index=True) if chunks else frame._meta
+        for frame, chunks in zip(frames, parts, strict=True)
+    ]
+    return joined[0] if len(frames) == 1 else joined
+
+
 def _sample(window: dd.DataFrame, n: int, rows: int) -> dd.DataFrame:
     """The whole window if it has at most `rows` tickets, else a uniform sample of about that."""
     return window if n <= rows else window.sample(frac=rows / n, random_state=7)
@@ -264,7 +279,7 @@ def run(
         as_of = int(every.map_partitions(_latest_known, meta=(None, "int64")).max().compute())
     with stages.stage("snapshot"):
         cutoff = as_of - pd.Timedelta(days=window_days).value
-        events = every.map_partitions(_snapshot_events, cutoff, meta=_EVENTS_META).compute()
+        events = gathered(every.map_partitions(_snapshot_events, cutoff, meta=_EVENTS_META))
         snapshot = snapshot_from_events(fold_events(events, cutoff), as_of, agents, window_days)
 
     with stages.stage("split"):
@@ -273,7 +288,7 @@ def run(
     train, valid, test = windows["train"], windows["valid"], windows["test"]
 
     with stages.stage("features"):
-        sample, valid_sample = dask.compute(
+        sample, valid_sample = gathered(
             _sample(train, counts["n_train"], fit_sample_rows),
             _sample(valid, counts["n_valid"], fit_sample_rows),
         )
