@@ -191,13 +191,50 @@ def test_a_class_seen_only_among_immature_tickets_warns_of_one_class(tmp_path: P
     assert "same label" not in messages(check(export(tmp_path, rows)), "warning")
 
 
-def test_an_export_shorter_than_the_horizon_is_an_error_naming_the_setting(
+def test_a_ticket_no_rule_can_judge_is_counted_and_named_not_an_error(tmp_path: Path) -> None:
+    rows = escalated_every_third(40)
+    rows[9] |= {"final_tier": None, "reassignment_count": None, "resolver_id": None}
+    report = check(export(tmp_path, rows))
+    assert report.ok and report.unlabelled == 1
+    assert "1 resolved ticket(s) no label rule can judge are set aside like open tickets " \
+           "(2.50% of 40 resolved; labels.max_unlabelled_share 5%). Rows (ticket_id): 10 (T9)" \
+           in messages(report, "warning")
+    strict = TrainConfig(labels=LabelConfig(max_unlabelled_share=0.01))
+    report = check(export(tmp_path, rows), strict)
+    assert not report.ok
+    assert "more than labels.max_unlabelled_share 1%" in messages(report, "error")
+
+
+def test_a_horizon_longer_than_the_export_falls_back_as_training_does_and_says_so(
     tmp_path: Path,
 ) -> None:
     cfg = TrainConfig(labels=LabelConfig(maturity_days=100))
     report = check(export(tmp_path, escalated_every_third()), cfg)
-    assert not report.ok
-    assert "labels.maturity_days" in messages(report, "error")
+    assert report.ok  # training would not refuse it: it uses a shorter horizon
+    cut = report.maturity
+    assert 0 < cut.horizon_days < 100 and "labels.maturity_days = 100" in cut.how
+    assert "The 100.0-day horizon would leave too little" in messages(report, "warning")
+    assert [w.window for w in cut.windows] == ["train", "valid", "test"]
+    assert sum(w.tickets_without for w in cut.windows) == 30  # every resolved ticket
+    assert sum(w.tickets for w in cut.windows) == 30 - cut.immature
+    assert sum(w.labelled for w in report.windows) == 30 - cut.immature
+
+
+def test_check_names_a_sparse_old_tail_and_measures_the_horizon_without_it(
+    tmp_path: Path,
+) -> None:
+    bulk = [ticket(i, final_tier=2 if i % 3 == 0 else 1) for i in range(200)]
+    for i, row in enumerate(bulk):  # five tickets an hour over 40 hours
+        row["created_at"] = (START + pd.Timedelta(minutes=12 * i)).isoformat()
+        row["resolved_at"] = (START + pd.Timedelta(minutes=12 * i + 30)).isoformat()
+    tail = [ticket(1000 + k, final_tier=2) for k in range(12)]
+    for k, row in enumerate(tail):  # one a month for a year, each resolved months later
+        row["created_at"] = (START - pd.Timedelta(days=30 * (k + 1))).isoformat()
+        row["resolved_at"] = (START + pd.Timedelta(hours=1)).isoformat()
+    report = check(export(tmp_path, tail + bulk))
+    assert "12 created before it" in report.dense_span
+    assert report.dense_span in messages(report, "info")
+    assert report.maturity.horizon_days < 0.1  # half an hour, not a year
 
 
 def test_bad_rows_are_counted_by_field_as_training_would_quarantine_them(
@@ -356,12 +393,16 @@ def test_json_output_is_valid_json_with_the_documented_keys(project: Path) -> No
         "tickets_path",
         "mapping",
         "agents_path",
+        "read",
+        "empty_columns_ignored",
+        "blank_rows_ignored",
         "rows_read",
         "tickets",
         "quarantined_rows",
         "quarantined_by_field",
         "resolved",
         "open",
+        "unlabelled",
         "rules",
         "combined",
         "months",
@@ -370,6 +411,7 @@ def test_json_output_is_valid_json_with_the_documented_keys(project: Path) -> No
         "fields_empty",
         "columns_unused",
         "maturity",
+        "dense_span",
         "findings",
         "ok",
         "errors",
@@ -385,6 +427,11 @@ def test_json_output_is_valid_json_with_the_documented_keys(project: Path) -> No
         "escalated",
         "rate",
     }
-    assert set(report["maturity"]) == {"export_end", "horizon_days", "cutoff", "immature"}
+    assert set(report["maturity"]) == {
+        "export_end", "horizon_days", "cutoff", "immature", "how", "fallback", "windows"
+    }
+    assert set(report["maturity"]["windows"][0]) == {
+        "window", "tickets_without", "escalated_without", "tickets", "escalated"
+    }
     assert set(report["findings"][0]) == {"level", "message", "cause"}
     assert report["ok"] is True and report["rows_read"] == 30

@@ -72,3 +72,59 @@ def test_promote_without_candidate_says_train_first(project: Path) -> None:
     result = runner.invoke(app, ["promote"])
     assert result.exit_code == 2
     assert "train first" in result.output
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The project home ($ESCPREDICT_HOME) and the current folder are two folders."""
+    home, here = tmp_path / "home", tmp_path / "here"
+    home.mkdir()
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("ESCPREDICT_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return home, here
+
+
+def small_export(path: Path) -> Path:
+    """Six resolved tickets, none escalated: readable, too small to train."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [f"T{i},2024-01-0{i + 1} 10:00,email,billing,low,C{i},2024-01-0{i + 1} 12:00,1,1"
+            for i in range(6)]
+    header = "ticket_id,created_at,channel,category,priority,customer_id,resolved_at,"
+    path.write_text(header + "initial_tier,final_tier\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def checked(args: list[str]) -> dict:
+    import json
+
+    result = runner.invoke(app, ["check", "--json", *args])
+    return json.loads(result.output)
+
+
+def test_paths_typed_on_the_command_line_mean_the_current_folder(
+    elsewhere: tuple[Path, Path],
+) -> None:
+    home, here = elsewhere
+    small_export(here / "log.csv")
+    (here / "mine.yaml").write_text("name: mine\n")
+    report = checked(["--tickets", "log.csv", "--mapping", "mine.yaml"])
+    assert (report["tickets_path"], report["rows_read"]) == (str(here / "log.csv"), 6)
+    assert report["mapping"] == str(here / "mine.yaml")
+    # train reads it too: it gets as far as the split, not "file not found" under the home
+    result = runner.invoke(app, ["train", "--tickets", "log.csv", "--quarantine", "bad.csv"])
+    assert result.exit_code == 2 and "holds only one class" in result.output, result.output
+    assert (here / "bad.csv").exists() and not (home / "bad.csv").exists()
+
+
+def test_paths_inside_a_config_file_mean_the_project_home(elsewhere: tuple[Path, Path]) -> None:
+    home, here = elsewhere
+    small_export(home / "exports" / "log.csv")
+    (home / "pipelines").mkdir()
+    (home / "pipelines" / "train.yaml").write_text("data: {tickets: exports/log.csv}\n")
+    report = checked([])  # the home's pipelines/train.yaml, its relative path under the home
+    assert (report["tickets_path"], report["rows_read"]) == (str(home / "exports/log.csv"), 6)
+    (here / "other.yaml").write_text("data: {tickets: exports/log.csv}\n")
+    report = checked(["--config", "other.yaml"])  # a config typed here, its paths still home's
+    assert report["tickets_path"] == str(home / "exports/log.csv")

@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from escpredict.config import LabelConfig
-from escpredict.labels.rules import LabelError, first_handler, label_tickets, rule_votes
+from escpredict.labels.rules import (
+    LabelError,
+    first_handler,
+    label_tickets,
+    rule_votes,
+    unlabelled,
+)
 
 RESOLVED = pd.Timestamp("2024-01-02", tz="UTC")
 CFG = LabelConfig()
@@ -116,6 +122,32 @@ def test_resolved_ticket_no_rule_can_judge_names_its_row():
     with pytest.raises(LabelError, match=r"Rows \(ticket_id\): 2 \(T2\)") as info:
         labels(frame)
     assert info.value.rows == [2]
+
+
+def test_a_few_tickets_no_rule_can_judge_are_set_aside_like_open_ones():
+    """One empty reassignment count in 40 tickets: the ticket gets no label, training goes on."""
+    rows = [{"reassignment_count": 3 if i % 4 == 0 else 0} for i in range(40)]
+    rows[17] = {"reassignment_count": None}
+    frame = tickets(*rows)
+    only_count = LabelConfig(rules=["reassignments"], max_unlabelled_share=0.05)
+    got = label_tickets(frame, only_count)
+    assert got.isna().tolist() == [i == 17 for i in range(40)]
+    left = unlabelled(frame, got)
+    assert (left.rows, left.ticket_ids, left.resolved) == ([18], ["T18"], 40)
+    assert left.describe(0.05).startswith("1 resolved ticket(s) no label rule can judge are set "
+                                          "aside like open tickets (2.50% of 40 resolved")
+    assert "Rows (ticket_id): 18 (T18)" in left.describe(0.05)
+
+
+def test_more_unjudged_tickets_than_the_stated_share_stay_an_error_naming_share_and_limit():
+    rows = [{"reassignment_count": None if i < 3 else 0} for i in range(40)]
+    strict = LabelConfig(rules=["reassignments"], max_unlabelled_share=0.05)
+    with pytest.raises(LabelError, match=r"7\.5% of 40 resolved tickets, more than "
+                                         r"labels\.max_unlabelled_share 5%") as info:
+        label_tickets(tickets(*rows), strict)
+    assert info.value.rows == [1, 2, 3]
+    assert label_tickets(tickets(*rows), strict.model_copy(update={"max_unlabelled_share": 0.1}))[
+        :3].isna().all()
 
 
 def test_tier_raise_and_many_reassignments_each_mark_escalation():

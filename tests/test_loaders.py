@@ -42,10 +42,17 @@ def test_csv_keeps_ids_as_written(tmp_path):
     assert read_table(path).iloc[0].tolist() == ["007", "1e3"]
 
 
-def test_not_utf8_names_the_file_byte_and_line(tmp_path):
-    path = write(tmp_path / "latin1.csv", HEADER.encode() + "T1,2024-01-01,café".encode("cp1252"))
+def test_text_neither_utf8_nor_windows_1252_names_the_file_byte_and_line(tmp_path):
+    path = write(tmp_path / "odd.csv", HEADER.encode() + b"T1,2024-01-01,caf\x81,a,b,c\n")
     offset = len(HEADER) + len("T1,2024-01-01,caf")
-    with pytest.raises(DataReadError, match=rf"latin1\.csv: not UTF-8.*byte {offset} \(line 2\)"):
+    with pytest.raises(DataReadError, match=rf"odd\.csv: not utf-8 or cp1252 text: byte {offset} "
+                                            r"\(line 2\).*csv\.encoding"):
+        read_table(path)
+
+
+def test_a_binary_file_is_refused_not_decoded(tmp_path):
+    path = write(tmp_path / "t.csv", HEADER.encode() + b"T1,\x00\x00\x17,a,b,c,d\n")
+    with pytest.raises(DataReadError, match=r"t\.csv: a NUL character on line 2"):
         read_table(path)
 
 

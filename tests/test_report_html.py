@@ -22,7 +22,7 @@ from escpredict.lifecycle.registry import use_store
 from escpredict.report.build import ReportResult, build_report
 from escpredict.report.drivers import OTHER, shap_sample
 from escpredict.report.fairness import ABOVE, BELOW, NOT_ENOUGH, OE_COLUMNS
-from escpredict.report.period import PeriodError, select_period
+from escpredict.report.period import PeriodError, choose_period, select_period
 from escpredict.report.render import ReportContent, Table, render_html
 from tests.conftest import Trained
 
@@ -109,6 +109,33 @@ def test_a_period_without_tickets_is_an_error_naming_the_datas_span() -> None:
         select_period(tickets, date(2025, 1, 1), None, "t.csv")
     with pytest.raises(PeriodError, match="after"):
         select_period(tickets, date(2024, 2, 1), date(2024, 1, 1), "t.csv")
+
+
+def test_by_default_a_sparse_old_tail_is_left_out_of_the_period_with_a_footnote() -> None:
+    """A year of one survivor a week, then eight weeks of 200 tickets a day: the KPIs would
+    start with 52 near-empty weeks whose escalation rate is that of the survivors."""
+    tail = pd.date_range("2023-01-02", periods=52, freq="7D", tz="UTC")
+    bulk = pd.date_range("2024-01-01", periods=200 * 56, freq="7min12s", tz="UTC")
+    tickets = pd.DataFrame({"created_at": tail.append(bulk)})
+
+    window, period = choose_period(tickets, None, None, "t.csv")
+
+    assert len(window) == len(bulk)
+    assert period.describe() == "2024-01-01 to 2024-02-25 (where the export is dense)"
+    assert period.note.startswith("Left out by default: 52 tickets created before 2024-01-01 "
+                                  "(from 2023-01-02; --since to include them)")
+    assert "under 10% of the export's usual 200.1 tickets a day" in period.note
+    window, period = choose_period(tickets, date(2023, 6, 1), None, "t.csv")  # asked for
+    assert len(window) == len(bulk) + 30 and period.note == ""
+    assert period.how == "--since"
+
+
+def test_a_dense_export_is_covered_whole_without_a_footnote() -> None:
+    tickets = pd.DataFrame({"created_at": pd.date_range("2024-01-01", "2024-03-01", freq="h",
+                                                        tz="UTC")})
+    window, period = choose_period(tickets, None, None, "t.csv")
+    assert len(window) == len(tickets) and period.note == ""
+    assert period.how == "every ticket of the data"
 
 
 def test_cli_refuses_a_period_without_tickets_in_one_line(trained: Trained, tmp_path: Path) -> None:

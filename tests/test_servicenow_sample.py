@@ -35,6 +35,26 @@ def test_day_first_dates_and_question_marks_are_read_as_the_export_means_them(ti
     assert not tickets.isin(["?"]).any().any()
 
 
+def test_a_copy_resaved_by_a_spreadsheet_reads_the_same(tickets, tmp_path):
+    """29-02-2016 01:16 becomes 29/2/2016 01:16 and TRUE becomes true; a caller goes missing."""
+    raw = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
+    for column in ("opened_at", "sys_created_at", "sys_updated_at", "resolved_at", "closed_at"):
+        when = pd.to_datetime(raw[column], format="%d-%m-%Y %H:%M", errors="coerce")
+        raw[column] = when.map(lambda t: f"{t.day}/{t.month}/{t.year} {t:%H:%M}", na_action="ignore")
+        raw[column] = raw[column].fillna("?")
+    raw = raw.replace({"TRUE": "true", "FALSE": "false"})
+    raw.loc[raw["number"] == "INC0000045", "caller_id"] = "?"
+    resaved = tmp_path / "resaved.csv"
+    raw.to_csv(resaved, index=False)
+    result = load_tickets(resaved, "servicenow-events")
+    assert result.problems == []
+    again = result.tickets.set_index("ticket_id")
+    expected = tickets.set_index("ticket_id")
+    pd.testing.assert_series_equal(again["created_at"], expected["created_at"])
+    pd.testing.assert_series_equal(again["resolved_at"], expected["resolved_at"])
+    assert again.loc["INC0000045", "customer_id"] == "unknown"  # kept, not refused
+
+
 def test_people_compared_by_the_labels_come_from_one_anonymised_column(tickets):
     for column in ("agent_id", "resolver_id"):
         ids = tickets[column].dropna()

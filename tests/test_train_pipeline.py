@@ -80,7 +80,7 @@ def test_open_and_immature_tickets_are_counted_not_trained_on(trained: Trained) 
     assert counts["n_open_excluded"] > 0
     assert (
         counts["n_labelled"] + counts["n_open_excluded"] + counts["n_immature_excluded"]
-        + counts["n_quarantined"] == counts["n_rows"]
+        + counts["n_unlabelled_excluded"] + counts["n_quarantined"] == counts["n_rows"]
     )
     assert counts["n_train"] + counts["n_valid"] + counts["n_test"] == counts["n_labelled"]
 
@@ -99,10 +99,15 @@ def test_registered_pyfunc_reproduces_training_scores(trained: Trained) -> None:
     assert set(served["route"]) <= {"tier1", "tier2"}
 
 
-def test_quarantined_rows_are_recorded_in_the_run(sample_dir: Path, tmp_path: Path) -> None:
+def test_quarantined_and_unlabelled_tickets_are_recorded_in_the_run(
+    sample_dir: Path, tmp_path: Path
+) -> None:
     tickets = pd.read_parquet(sample_dir / "tickets.parquet")
     broken = tickets.copy()
     broken.loc[broken.index[:3], "created_at"] = pd.NaT
+    # Two resolved tickets no rule can judge: no tier, no resolver, no reassignment count.
+    unjudged = broken.index[broken["resolved_at"].notna()][10:12]
+    broken.loc[unjudged, ["final_tier", "resolver_id", "reassignment_count"]] = None
     broken.to_parquet(tmp_path / "tickets.parquet")
     pd.read_parquet(sample_dir / "agents.parquet").to_parquet(tmp_path / "agents.parquet")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -110,8 +115,14 @@ def test_quarantined_rows_are_recorded_in_the_run(sample_dir: Path, tmp_path: Pa
     result = run(cfg)
     assert result.counts["n_quarantined"] == 3
     assert len(pd.read_csv(tmp_path / "bad.csv")) == 3
-    logged = MlflowClient(uri).get_run(result.run_id).data.metrics
-    assert logged["n_quarantined"] == 3
+    assert result.counts["n_unlabelled_excluded"] == 2
+    [warning] = result.warnings
+    assert warning.startswith("2 resolved ticket(s) no label rule can judge are set aside")
+    assert all(f"({i})" in warning for i in broken.loc[unjudged, "ticket_id"])  # named
+    logged = MlflowClient(uri).get_run(result.run_id).data
+    assert logged.metrics["n_quarantined"] == 3
+    assert logged.metrics["n_unlabelled_excluded"] == 2
+    assert "no label rule can judge" in logged.tags["data_warnings"]
 
 
 def test_single_class_window_is_refused_with_the_window_named() -> None:

@@ -10,7 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from escpredict.ingest.loaders import load_tickets
-from escpredict.ingest.validation import DataValidationError, Problem, validate_tickets
+from escpredict.ingest.validation import (
+    DataValidationError,
+    Problem,
+    parse_datetime,
+    validate_tickets,
+)
 
 HEADER = "ticket_id,created_at,channel,category,priority,customer_id,resolved_at,csat"
 GOOD = "T{i},2024-01-01 10:00,email,billing,high,C1,2024-01-02 10:00,4"
@@ -171,3 +176,15 @@ def test_no_row_is_ever_lost(tmp_path, rows):
     assert len(result.tickets) + result.quarantined == len(rows)
     assert len(pd.read_parquet(quarantine)) == result.quarantined
     assert result.tickets["ticket_id"].is_unique
+
+
+@pytest.mark.parametrize("value", ["29-02-2016 01:16", "29/2/2016 01:16", "29.02.2016 01:16"])
+def test_a_date_format_reads_any_date_separator_but_keeps_its_field_order(value):
+    parsed = parse_datetime(pd.Series([value, "2/3/2016 10:00"]), "UTC", "%d-%m-%Y %H:%M")
+    assert parsed.tolist() == [pd.Timestamp("2016-02-29 01:16", tz="UTC"),
+                               pd.Timestamp("2016-03-02 10:00", tz="UTC")]  # day first, still
+
+
+def test_a_value_no_separator_variant_reads_stays_unparsed():
+    parsed = parse_datetime(pd.Series(["2016-02-29", "31/31/2016 10:00"]), "UTC", "%d-%m-%Y %H:%M")
+    assert parsed.isna().all()

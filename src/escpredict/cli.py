@@ -58,6 +58,37 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _here(path: Path | None) -> Path | None:
+    """A path typed on the command line means the current folder, whatever
+    ``$ESCPREDICT_HOME`` says (that one anchors the relative paths *inside* a config file)."""
+    return None if path is None else path.absolute()
+
+
+def _mapping_here(mapping: str | None) -> str | None:
+    """``--mapping``: a name stays a name; a path to a YAML file means the current folder."""
+    if mapping is None or Path(mapping).suffix.lower() not in (".yaml", ".yml"):
+        return mapping
+    return str(Path(mapping).absolute())
+
+
+def _config_file(config: Path | None) -> Path | None:
+    """``--config`` as typed (the current folder); left out, the project's
+    ``pipelines/train.yaml`` under ``$ESCPREDICT_HOME`` (else the current folder) when it
+    exists, else None: the built-in defaults, which equal the shipped file."""
+    if config is not None:
+        return config.absolute()
+    from escpredict.lifecycle.registry import home
+
+    default = home() / DEFAULT_CONFIG
+    return default if default.is_file() else None
+
+
+CONFIG_HELP = (
+    "Pipeline YAML [default: pipelines/train.yaml in $ESCPREDICT_HOME or the current folder, "
+    "else built-in defaults]."
+)
+
+
 @app.command("sample-data")
 def sample_data(
     tickets: Annotated[
@@ -110,7 +141,7 @@ WORKERS_HELP = "LocalCluster worker processes (with --engine dask-local)."
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Option(help="Pipeline YAML.")] = DEFAULT_CONFIG,
+    config: Annotated[Path | None, typer.Option(help=CONFIG_HELP)] = None,
     tickets: Annotated[Path | None, typer.Option(help="Ticket export (overrides data.tickets).")] = None,
     agents: Annotated[Path | None, typer.Option(help="Agents table (overrides data.agents).")] = None,
     mapping: Annotated[str | None, typer.Option(help="Column mapping name or YAML path.")] = None,
@@ -124,12 +155,14 @@ def train(
     scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,
     workers: Annotated[int, typer.Option(min=1, help=WORKERS_HELP)] = 2,
 ) -> None:
-    """Train, evaluate and register a candidate model (alias `candidate`)."""
-    if config == DEFAULT_CONFIG and not config.exists():
-        config = None  # outside a checkout: the built-in defaults equal the shipped YAML
+    """Train, evaluate and register a candidate model (alias `candidate`).
+
+    Relative paths given here mean the current folder; those inside the config file mean
+    the project home ($ESCPREDICT_HOME, else the current folder).
+    """
     run_training(
-        config, tickets, agents, mapping, quarantine, tracking_uri, set_ or [], run_name,
-        engine, scheduler, workers,
+        _config_file(config), _here(tickets), _here(agents), _mapping_here(mapping),
+        _here(quarantine), tracking_uri, set_ or [], run_name, engine, scheduler, workers,
     )
 
 
@@ -185,7 +218,9 @@ def check(
         Path | None,
         typer.Option(help="Agents table (default: data.agents, unless --tickets is given)."),
     ] = None,
-    config: Annotated[Path, typer.Option(help="Pipeline YAML (label rules, split).")] = DEFAULT_CONFIG,
+    config: Annotated[
+        Path | None, typer.Option(help="Pipeline YAML (label rules, split). " + CONFIG_HELP)
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override any config key: a.b=value.")
     ] = None,
@@ -198,11 +233,10 @@ def check(
     import json
 
     from escpredict.config import load_config
-    from escpredict.lifecycle.train import resolve_path
+    from escpredict.lifecycle.train import resolve_mapping, resolve_path
     from escpredict.onboard.check import check_export
 
-    if config == DEFAULT_CONFIG and not config.exists():
-        config = None
+    tickets, agents, mapping = _here(tickets), _here(agents), _mapping_here(mapping)
     overrides = _overrides(set_ or [])
     if tickets is not None:  # another export: the configured agents file is not its agents
         overrides["data.tickets"] = str(tickets)
@@ -212,10 +246,10 @@ def check(
     if mapping is not None:
         overrides["data.mapping"] = mapping
     with user_errors():
-        cfg = load_config(config, overrides)
+        cfg = load_config(_config_file(config), overrides)
     data = cfg.data
     report = check_export(
-        resolve_path(data.tickets), data.mapping, resolve_path(data.agents), cfg
+        resolve_path(data.tickets), resolve_mapping(data.mapping), resolve_path(data.agents), cfg
     )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
@@ -230,10 +264,14 @@ def print_check_report(report: Any) -> None:
     console.print(
         f"[bold]{report.tickets_path}[/] via mapping [bold]{report.mapping}[/]: "
         f"{report.rows_read:,} rows read → {report.tickets:,} tickets "
-        f"({report.resolved:,} resolved, {report.open:,} open); "
+        f"({report.resolved:,} resolved, {report.open:,} open"
+        + (f", {report.unlabelled:,} resolved but unlabelled" if report.unlabelled else "")
+        + "); "
         f"{report.quarantined_rows:,} rows would be quarantined",
         highlight=False,
     )
+    if report.read:
+        console.print(report.read, highlight=False, soft_wrap=True)
     if report.quarantined_by_field:
         table = Table("field", "rows quarantined", title="Quarantine by field")
         for name, rows in report.quarantined_by_field.items():
@@ -259,6 +297,12 @@ def print_check_report(report: Any) -> None:
             console.print(table)
     if report.maturity:
         console.print(report.maturity.describe(), highlight=False, soft_wrap=True)
+        table = Table("window", "labelled, no cut", "escalated", "kept by the cut", "escalated",
+                      title="What the label-maturity cut keeps per window")
+        for w in report.maturity.windows:
+            table.add_row(w.window, f"{w.tickets_without:,}", _share(w.escalated_without,
+                          w.tickets_without), f"{w.tickets:,}", _share(w.escalated, w.tickets))
+        console.print(table)
     if report.columns_mapped:
         table = Table("field", "export column", "filled", title="Columns mapped")
         for c in report.columns_mapped:
@@ -273,6 +317,10 @@ def print_check_report(report: Any) -> None:
         cause = f"\n    [dim]{f.cause}[/]" if f.cause else ""
         console.print(f"[{styles[f.level]}]{f.level}:[/] {f.message}{cause}",
                       highlight=False, soft_wrap=True)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part:,} ({part / whole:.1%})" if whole else "—"
 
 
 @app.command()
@@ -302,8 +350,10 @@ def score(
     ] = None,
     agents: Annotated[Path | None, typer.Option(help=SCORE_AGENTS_HELP)] = None,
     config: Annotated[
-        Path, typer.Option(help="Pipeline YAML: data.mapping and data.agents as in training.")
-    ] = DEFAULT_CONFIG,
+        Path | None,
+        typer.Option(help="Pipeline YAML: data.mapping and data.agents as in training. "
+                     + CONFIG_HELP),
+    ] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     engine: Annotated[str, typer.Option(help=ENGINE_HELP + " Dask writes a Parquet folder.")] = "local",
     scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,
@@ -316,18 +366,17 @@ def score(
     from escpredict.config import load_config
     from escpredict.lifecycle.batch import needs_agent_roles, score_file, trained_agents
     from escpredict.lifecycle.registry import use_store
-    from escpredict.lifecycle.train import resolve_path
+    from escpredict.lifecycle.train import resolve_mapping, resolve_path
 
-    if config == DEFAULT_CONFIG and not config.exists():
-        config = None
+    input_path, output_path, agents = _here(input_path), _here(output_path), _here(agents)
     # data.tickets is the scored export, so the sample's agents go only with the sample's
     # tickets, exactly as `train --tickets` resolves them.
     overrides = {"data.tickets": str(input_path)}
     if mapping is not None:
-        overrides["data.mapping"] = mapping
+        overrides["data.mapping"] = _mapping_here(mapping)
     with user_errors():
-        data = load_config(config, overrides).data
-        mapping = data.mapping
+        data = load_config(_config_file(config), overrides).data
+        mapping = resolve_mapping(data.mapping)
         agents = agents if agents is not None else resolve_path(data.agents)
         if engine == "local":
             if agents is None and needs_agent_roles(mapping):
@@ -389,7 +438,8 @@ def report(
     from escpredict.report.build import build_report
 
     with user_errors():
-        result = build_report(model, tickets, agents, mapping, out, tracking_uri,
+        result = build_report(model, _here(tickets), _here(agents), _mapping_here(mapping),
+                              out, tracking_uri,
                               since=since.date() if since else None,
                               until=until.date() if until else None)
     console.print(f"report for {result.n_tickets:,} tickets in {result.seconds:.1f}s → {result.html}")

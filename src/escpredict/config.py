@@ -57,6 +57,10 @@ class LabelConfig(_Strict):
     #: Tickets created within this many days of the export's end are left out of training
     #: and evaluation (see maturity.py); "auto" measures it on the export, 0 disables it.
     maturity_days: Annotated[float, Field(ge=0)] | Literal["auto"] = "auto"
+    #: Resolved tickets no rule can judge (an empty reassignment count, no tier) are set
+    #: aside like open ones, counted and named, up to this share of the resolved tickets;
+    #: beyond it labelling refuses the export (a mapping that misses a rule's columns).
+    max_unlabelled_share: float = Field(0.05, ge=0, le=1)
 
 
 class SplitConfig(_Strict):
@@ -64,6 +68,11 @@ class SplitConfig(_Strict):
 
     valid_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
+
+    @property
+    def fractions(self) -> tuple[float, float]:
+        """(valid, test): what ``split.window_masks`` and label maturity's window check take."""
+        return self.valid_fraction, self.test_fraction
 
 
 class FeatureConfig(_Strict):

@@ -1,27 +1,27 @@
 """Read ticket and agent exports into validated canonical frames.
 
-Reading is strict on purpose: a file that is truncated, corrupt or not UTF-8 fails with the
-file name and the byte offset or line, because a silently mis-read export trains a model
-on wrong data. Row problems are either refused together (``DataValidationError``) or, with
+Reading is strict on purpose: a file that is truncated or corrupt fails with the file name
+and the byte offset or line, because a silently mis-read export trains a model on wrong
+data; how a spreadsheet wrote a CSV is detected and reported (``csvfile``). Row problems are either refused together (``DataValidationError``) or, with
 ``quarantine``, written out with the reason so that every input row is accounted for.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
-from escpredict.config import ConfigError
 from escpredict.contract import AGENT_FIELDS, required
+from escpredict.ingest.csvfile import DataReadError, ReadNotes, decode, read_csv
 from escpredict.ingest.mapping import (
+    CsvDialect,
     Mapping,
+    TableMapping,
     collapse_and_derive,
     load_mapping,
     required_columns,
@@ -42,25 +42,35 @@ from escpredict.ingest.validation import (
     unparseable,
 )
 
-
-class DataReadError(ValueError):
-    """A file cannot be read as a table; the message names the file and where it broke."""
-
-
 # --- reading ------------------------------------------------------------------------------
 
 
-def read_table(path: Path) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Export:
+    """A file's table (values as read) and how it was read."""
+
+    frame: pd.DataFrame
+    notes: ReadNotes
+
+
+def read_export(
+    path: Path, dialect: CsvDialect | None = None, markers: tuple[str, ...] = ()
+) -> Export:
     """A .csv, .parquet or .jsonl/.ndjson file, or a folder of Parquet files (in name order).
 
     CSV values are read as text so that ids keep leading zeros and validation sees exactly
-    what the export holds; typing happens in ``validation.coerce``.
+    what the export holds; typing happens in ``validation.coerce``. How a CSV is written
+    (encoding, separator, decimal comma) is detected unless ``dialect`` states it; the
+    mapping's missing-value ``markers`` may stand among decimal-comma numbers (``csvfile``).
     """
     path = Path(path)
     if path.is_dir():
-        return _read_parquet_folder(path)
-    readers = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
-    return readers[table_format(path)](path)
+        return Export(_read_parquet_folder(path), ReadNotes())
+    suffix = table_format(path)
+    if suffix == ".csv":
+        return Export(*read_csv(path.read_bytes(), str(path), dialect or CsvDialect(), markers))
+    readers = {".parquet": _read_parquet, ".jsonl": _read_jsonl}
+    return Export(readers[suffix](path), ReadNotes())
 
 
 def table_format(path: Path) -> str:
@@ -79,45 +89,9 @@ def table_format(path: Path) -> str:
     return suffix
 
 
-def _decode(path: Path) -> str:
-    """UTF-8 text (a BOM is allowed); on failure say where, instead of guessing an encoding."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise DataReadError(
-            f"{path}: not UTF-8 text: byte {exc.start} (line {line}) is "
-            f"{data[exc.start : exc.start + 1]!r}; re-export as UTF-8"
-        ) from exc
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    text = _decode(path)
-    if not text.strip():
-        raise DataReadError(f"{path}: file is empty")
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise DataReadError(f"{path}: not a readable CSV file: {exc}") from exc
-    _check_last_line(path, text, len(frame.columns))
-    return frame
-
-
-def _check_last_line(path: Path, text: str, n_columns: int) -> None:
-    """A final line without newline and with too few fields means the file was cut off.
-
-    pandas pads short rows with missing values, so this truncation would otherwise pass.
-    """
-    if text.endswith(("\n", "\r")) or "\n" not in text:
-        return
-    last = text.rsplit("\n", 1)[1]
-    fields = next(csv.reader([last]), [])
-    if len(fields) < n_columns:
-        line = text.count("\n") + 1
-        raise DataReadError(
-            f"{path}: truncated: last line {line} has {len(fields)} of {n_columns} fields"
-        )
+def read_table(path: Path, dialect: CsvDialect | None = None) -> pd.DataFrame:
+    """``read_export``'s table alone."""
+    return read_export(path, dialect).frame
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -135,7 +109,8 @@ def _read_parquet_folder(path: Path) -> pd.DataFrame:
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
-    return parse_jsonl(_decode(path), str(path))
+    text, _ = decode(path.read_bytes(), str(path))
+    return parse_jsonl(text, str(path))
 
 
 def parse_jsonl(text: str, source: str, numbered: bool = True) -> pd.DataFrame:
@@ -180,6 +155,7 @@ class LoadResult:
     tickets: pd.DataFrame  # canonical ticket frame, RangeIndex
     quarantined: int  # source rows written to the quarantine file
     problems: list[Problem]  # why they were quarantined
+    notes: ReadNotes = field(default_factory=ReadNotes)  # how the file was read, what was ignored
 
 
 def load_tickets(
@@ -196,7 +172,15 @@ def load_tickets(
     A missing required column always raises. ``agents`` supplies roles for event exports.
     """
     _check_quarantine_path(quarantine)
-    return map_tickets(read_table(Path(path)), mapping, str(path), quarantine, agents)
+    spec = load_mapping(mapping)
+    export = read_export(Path(path), spec.csv, markers(spec))
+    result = map_tickets(export.frame, spec, str(path), quarantine, agents)
+    return replace(result, notes=export.notes)
+
+
+def markers(table: TableMapping) -> tuple[str, ...]:
+    """The table's missing-value markers as the text a CSV holds."""
+    return tuple(str(m) for m in table.missing)
 
 
 def map_tickets(
@@ -222,21 +206,6 @@ def map_tickets(
 def _check_quarantine_path(quarantine: Path | None) -> None:
     if quarantine is not None and Path(quarantine).suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"{quarantine}: quarantine file must end in .csv or .parquet")
-
-
-def canonical_tickets(raw: pd.DataFrame, mapping: str | Mapping, source: str) -> pd.DataFrame:
-    """One chunk of a ticket-level export (e.g. a Dask partition) as a canonical frame.
-
-    Any problem raises DataValidationError (row numbers count within the chunk). Event
-    exports are refused: collapsing needs all events of a ticket, which a chunk may split.
-    """
-    spec = load_mapping(mapping)
-    if spec.events is not None:
-        raise ConfigError(f"{source}: event-level exports need the local engine")
-    tickets, problems, _ = _map_checked(raw, spec, source, None)
-    if problems:
-        raise DataValidationError(problems)
-    return complete(tickets, spec.output_fields())
 
 
 def _map_checked(
@@ -313,7 +282,7 @@ def load_agents(path: Path | str, mapping: str | Mapping = "generic") -> pd.Data
     """The canonical agents frame; any problem raises DataValidationError (agents are few)."""
     source = str(path)
     table = load_mapping(mapping).agents
-    before = select(read_table(Path(path)), table, AGENT_FIELDS)
+    before = select(read_export(Path(path), table.csv, markers(table)).frame, table, AGENT_FIELDS)
     typed = type_columns(before, table, AGENT_FIELDS)
     names = required(AGENT_FIELDS)
     labels = source_labels(table, AGENT_FIELDS)

@@ -10,6 +10,7 @@ Frames passed between these functions are indexed by source row number (``row``)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,13 +105,37 @@ def parse_datetime(col: pd.Series, tz: str, fmt: str) -> pd.Series:
     values = text(col)
     aware = values.str.contains(_AWARE) & values.str.contains(":")
     out = pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]")
-    if aware.any():
-        parsed = pd.to_datetime(values[aware], format=fmt, utc=True, errors="coerce")
-        out[aware] = _in_range(parsed)
-    if (~aware).any():
-        parsed = pd.to_datetime(values[~aware], format=fmt, errors="coerce")
-        out[~aware] = _localize(parsed, tz)
+    for variant in date_separator_variants(fmt):
+        left = out.isna() & values.notna()
+        if not left.any():
+            break
+        if (now := left & aware).any():
+            parsed = pd.to_datetime(values[now], format=variant, utc=True, errors="coerce")
+            out[now] = _in_range(parsed)
+        if (now := left & ~aware).any():
+            parsed = pd.to_datetime(values[now], format=variant, errors="coerce")
+            out[now] = _localize(parsed, tz)
     return out
+
+
+#: Separators between a strftime format's date fields that spreadsheet tools swap by locale.
+DATE_SEPARATORS = ("-", "/", ".")
+_DATE_FIELDS = re.compile(r"(%[dmyYbB])([-/.])(?=%[dmyYbB])")
+
+
+def date_separator_variants(fmt: str) -> list[str]:
+    """``fmt``, then the same format with its date separator swapped for the other ones.
+
+    A spreadsheet tool that re-saves an export rewrites ``29-02-2016`` as ``29/2/2016`` by
+    the user's locale: the separator changes, never the order of day, month and year, so
+    reading either keeps a day-first format day-first. ``ISO8601`` and ``mixed`` already
+    read any separator.
+    """
+    found = _DATE_FIELDS.search(fmt)
+    if found is None:
+        return [fmt]
+    others = [sep for sep in DATE_SEPARATORS if sep != found.group(2)]
+    return [fmt, *(_DATE_FIELDS.sub(lambda m, sep=sep: m.group(1) + sep, fmt) for sep in others)]
 
 
 def _localize(col: pd.Series, tz: str) -> pd.Series:

@@ -2,13 +2,17 @@
 
 Exports rarely carry an explicit "escalated" flag, so the label is derived from what every
 export has: tiers, who first handled and who resolved the ticket, and reassignments. A rule
-that lacks its inputs abstains; a resolved ticket on which every rule abstains is an error,
-because guessing "not escalated" would bias the model towards under-routing.
+that lacks its inputs abstains. A resolved ticket on which every rule abstains gets no label
+(guessing "not escalated" would bias the model towards under-routing): it is set aside like
+an open ticket, counted and named, unless such tickets are more than
+``labels.max_unlabelled_share`` of the resolved ones, when the mapping is likely wrong and
+labelling refuses the export.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -21,16 +25,42 @@ from escpredict.ingest.mapping import is_coordinator, roles_of
 MAX_LISTED = 10
 
 
-class LabelError(ValueError):
-    """Resolved tickets no configured rule could judge; ``rows`` are 1-based frame rows."""
+@dataclass(frozen=True)
+class Unlabelled:
+    """Resolved tickets no configured rule could judge: ``rows`` are 1-based frame rows."""
 
-    def __init__(self, rows: list[int], ticket_ids: list[str], rules: list[str]) -> None:
-        self.rows = rows
-        more = f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
-        listed = ", ".join(f"{r} ({t})" for r, t in zip(rows[:MAX_LISTED], ticket_ids))
+    rows: list[int]
+    ticket_ids: list[str]  # of the first MAX_LISTED rows
+    resolved: int  # resolved tickets in all
+
+    @property
+    def share(self) -> float:
+        return len(self.rows) / self.resolved if self.resolved else 0.0
+
+    def listed(self) -> str:
+        more = f" and {len(self.rows) - MAX_LISTED} more" if len(self.rows) > MAX_LISTED else ""
+        pairs = zip(self.rows[:MAX_LISTED], self.ticket_ids, strict=False)
+        return ", ".join(f"{r} ({t})" for r, t in pairs) + more
+
+    def describe(self, limit: float) -> str:
+        """The warning when they are set aside (``limit``: labels.max_unlabelled_share)."""
+        return (
+            f"{len(self.rows):,} resolved ticket(s) no label rule can judge are set aside like "
+            f"open tickets ({self.share:.2%} of {self.resolved:,} resolved; "
+            f"labels.max_unlabelled_share {limit:.0%}). Rows (ticket_id): {self.listed()}"
+        )
+
+
+class LabelError(ValueError):
+    """More resolved tickets than ``labels.max_unlabelled_share`` that no rule could judge."""
+
+    def __init__(self, unlabelled: Unlabelled, rules: list[str], limit: float) -> None:
+        self.rows = unlabelled.rows
         super().__init__(
-            f"{len(rows)} resolved ticket(s) cannot be labelled: none of the rules {rules} has "
-            f"the data it needs. Rows (ticket_id): {listed}{more}"
+            f"{len(unlabelled.rows)} resolved ticket(s) cannot be labelled: none of the rules "
+            f"{rules} has the data it needs ({unlabelled.share:.1%} of {unlabelled.resolved:,} "
+            f"resolved tickets, more than labels.max_unlabelled_share {limit:.0%}: set aside, "
+            f"so many would bias what is left). Rows (ticket_id): {unlabelled.listed()}"
         )
 
 
@@ -129,23 +159,30 @@ def combine_votes(votes: pd.DataFrame, cfg: LabelConfig, done: np.ndarray) -> pd
     return label.where(done).rename(LABEL)
 
 
-def unjudged(tickets: pd.DataFrame, label: pd.Series, cfg: LabelConfig) -> LabelError | None:
-    """The error naming resolved tickets that ``label`` leaves NA, if any."""
-    rows = np.flatnonzero(resolved(tickets) & label.isna().to_numpy())
-    if not len(rows):
-        return None
+def unlabelled(tickets: pd.DataFrame, label: pd.Series) -> Unlabelled:
+    """The resolved tickets that ``label`` leaves NA."""
+    done = resolved(tickets)
+    rows = np.flatnonzero(done & label.isna().to_numpy())
     ids = _column(tickets, "ticket_id", "str").iloc[rows[:MAX_LISTED]].tolist()
-    return LabelError((rows + 1).tolist(), ids, list(cfg.rules))
+    return Unlabelled((rows + 1).tolist(), ids, int(done.sum()))
+
+
+def within_limit(tickets: pd.DataFrame, label: pd.Series, cfg: LabelConfig) -> Unlabelled:
+    """The unlabelled resolved tickets, or LabelError when they exceed ``max_unlabelled_share``."""
+    left = unlabelled(tickets, label)
+    if left.share > cfg.max_unlabelled_share:
+        raise LabelError(left, list(cfg.rules), cfg.max_unlabelled_share)
+    return left
 
 
 def label_tickets(
     tickets: pd.DataFrame, cfg: LabelConfig, agents: pd.DataFrame | None = None
 ) -> pd.Series:
-    """``escalated`` per ticket (nullable boolean), NA for open tickets (see ``combine_votes``).
+    """``escalated`` per ticket (nullable boolean), NA for open tickets (see ``combine_votes``)
+    and for resolved tickets no rule could judge, which are then set aside like open ones.
 
-    Raises LabelError for resolved tickets that no rule could judge.
+    Raises LabelError when those are more than ``cfg.max_unlabelled_share`` of the resolved.
     """
     label = combine_votes(rule_votes(tickets, cfg, agents), cfg, resolved(tickets))
-    if (error := unjudged(tickets, label, cfg)) is not None:
-        raise error
+    within_limit(tickets, label, cfg)
     return label

@@ -32,11 +32,11 @@ def print_training_summary(console: Console, result: TrainResult) -> None:
     params = result.booster_params
     chosen = ", ".join(f"{k} {params[k]}" for k in SIZED_PARAMS if k in params)
     console.print(f"booster: {chosen} | calibration: {result.calibration}")
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     cut = result.maturity
-    console.print(
-        f"label maturity: horizon {cut.horizon_days:.1f} days, tickets created after "
-        f"{cut.cutoff:%Y-%m-%d %H:%M} left out (export ends {cut.end:%Y-%m-%d %H:%M})"
-    )
+    warn = "[bold yellow]warning:[/] " if cut.fallback else ""
+    console.print(warn + cut.describe(), highlight=False, soft_wrap=True)
     if result.yardstick.beaten:
         console.print(result.yardstick.describe(), highlight=False)
     else:

@@ -33,7 +33,7 @@ from escpredict.ingest.loaders import load_agents, load_tickets
 from escpredict.ingest.mapping import load_mapping
 from escpredict.labels.history import HistorySnapshot, build_snapshot, history_features
 from escpredict.labels.maturity import Maturity, maturity
-from escpredict.labels.rules import label_tickets
+from escpredict.labels.rules import label_tickets, resolved, unlabelled
 from escpredict.labels.split import time_split
 from escpredict.lifecycle.pyfunc import log_model
 from escpredict.lifecycle.registry import (
@@ -74,6 +74,8 @@ class Prepared:
     counts: dict[str, int]
     maturity: Maturity
     extras: dict[str, str] = field(default_factory=dict)
+    #: What was set aside or ignored that the user should know of, one sentence each.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -96,11 +98,24 @@ class TrainResult:
     #: Calibration method applied (``auto`` resolves to the one the window chose).
     calibration: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def resolve_path(path: Path | None) -> Path | None:
-    """Relative config paths are relative to the project home, not the process cwd."""
+    """A config's relative paths are relative to the project home (``$ESCPREDICT_HOME``, else
+    the current folder), so a config file means the same wherever a command runs. Paths
+    typed on the command line are made absolute by the CLI first: those mean the current
+    folder."""
     return path if path is None or path.is_absolute() else home() / path
+
+
+def resolve_mapping(mapping: str) -> str:
+    """``data.mapping`` as a path under the project home when it is a relative path to a
+    YAML file, not a mapping name (names are looked up in ``pipelines/mappings/``)."""
+    path = Path(mapping)
+    if path.suffix.lower() not in (".yaml", ".yml") or path.is_absolute():
+        return mapping
+    return str(home() / path)
 
 
 def declared_extras(mapping: str) -> dict[str, str]:
@@ -117,35 +132,42 @@ def model_inputs(tickets: pd.DataFrame, extras: dict[str, str]) -> pd.DataFrame:
 
 def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     """Load and validate the export, label it and compute history as of each creation time."""
-    extras = declared_extras(cfg.data.mapping)
+    mapping = resolve_mapping(cfg.data.mapping)
+    extras = declared_extras(mapping)
     with stages.stage("load"):
         # Agents first: an event export's collapse needs their roles to skip dispatchers.
         agents_path = resolve_path(cfg.data.agents)
-        agents = load_agents(agents_path, cfg.data.mapping) if agents_path else None
+        agents = load_agents(agents_path, mapping) if agents_path else None
         loaded = load_tickets(
             resolve_path(cfg.data.tickets),
-            mapping=cfg.data.mapping,
+            mapping=mapping,
             quarantine=resolve_path(cfg.data.quarantine),
             agents=agents,
         )
     tickets = loaded.tickets
     with stages.stage("labels"):
         labels = label_tickets(tickets, cfg.labels, agents)
-        cut = maturity(tickets, labels, cfg.labels.maturity_days)
+        left = unlabelled(tickets, labels)
+        cut = maturity(tickets, labels, cfg.labels.maturity_days, cfg.split.fractions)
         judged = cut.labels(labels, tickets["created_at"])
     with stages.stage("history"):
         history = history_features(tickets, labels, agents, cfg.features.recent_window_days)
-    resolved, kept = labels.notna().to_numpy(), judged.notna().to_numpy()
+    known, kept = labels.notna().to_numpy(), judged.notna().to_numpy()
     frame = pd.concat([model_inputs(tickets, extras), history], axis=1)[kept].copy()
     frame[LABEL] = judged[kept].astype(bool).to_numpy()
     counts = {
         "n_rows": len(tickets) + loaded.quarantined,
         "n_quarantined": loaded.quarantined,
-        "n_open_excluded": int((~resolved).sum()),
-        "n_immature_excluded": int((resolved & ~kept).sum()),
+        "n_open_excluded": int((~resolved(tickets)).sum()),
+        "n_unlabelled_excluded": len(left.rows),
+        "n_immature_excluded": int((known & ~kept).sum()),
         "n_labelled": len(frame),
     }
-    return Prepared(frame, tickets, labels, agents, counts, cut, extras)
+    read = loaded.notes  # a spreadsheet's empty trailing columns and rows: ignored, counted
+    counts |= {name: n for name, n in (("n_empty_columns_ignored", read.empty_columns),
+                                       ("n_blank_rows_ignored", read.blank_rows)) if n}
+    warnings = [left.describe(cfg.labels.max_unlabelled_share)] if left.rows else []
+    return Prepared(frame, tickets, labels, agents, counts, cut, extras, warnings)
 
 
 def fit_season(
@@ -290,6 +312,7 @@ class Fitted:
     counts: dict[str, int]
     maturity: Maturity
     booster_params: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def run(
@@ -340,6 +363,7 @@ def run(
         counts={**prepared.counts, **sizes},
         booster_params=booster_params(cfg.model, x_train.shape[0]),
         maturity=prepared.maturity,
+        warnings=prepared.warnings,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
 
@@ -390,7 +414,7 @@ def finish(
             "best_iteration": fitted.booster.best_iteration,
             "split": fitted.bounds,
             "counts": fitted.counts,
-            "maturity": _maturity_params(fitted.maturity),
+            "maturity": fitted.maturity.params(),
             "yardstick": yardstick.tags(),
         }
 
@@ -422,16 +446,8 @@ def finish(
         test_window=test_window,
         booster_params=fitted.booster_params,
         calibration=calibrator.method,
+        warnings=fitted.warnings,
     )
-
-
-def _maturity_params(cut: Maturity) -> dict[str, str]:
-    """The horizon applied (the config may say "auto") and the cut it made, for the run."""
-    return {
-        "maturity_horizon_days": f"{cut.horizon_days:.3f}",
-        "maturity_cutoff": str(cut.cutoff),
-        "export_end": str(cut.end),
-    }
 
 
 def _flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -463,6 +479,8 @@ def _log_run(
             mlflow.log_param("linear_offset_C", model.levels.strength)
         mlflow.log_param("calibration_applied", model.calibrator.method)
         mlflow.log_params(model.metadata["maturity"])
+        if fitted.warnings:  # what the data lost or the run worked around, in words
+            mlflow.set_tag("data_warnings", "\n".join(fitted.warnings)[:5000])
         mlflow.set_tags(model.metadata["yardstick"])
         mlflow.log_metrics(
             {f"test_{k}": v for k, v in metrics.items()}

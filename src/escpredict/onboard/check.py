@@ -26,19 +26,22 @@ from escpredict.ingest.loaders import (
     LoadResult,
     load_agents,
     map_tickets,
-    read_table,
+    markers,
+    read_export,
 )
 from escpredict.ingest.mapping import Mapping, MappingError, load_mapping, source_labels
 from escpredict.ingest.mapping.spec import DERIVED_BY_EVENTS
 from escpredict.ingest.validation import DataValidationError, Problem
-from escpredict.labels.maturity import maturity
+from escpredict.labels.density import dense_span
+from escpredict.labels.maturity import Maturity, maturity, window_counts
 from escpredict.labels.rules import (
     RULE_INPUTS,
+    LabelError,
     combine_votes,
     first_handler,
     resolved,
     rule_votes,
-    unjudged,
+    within_limit,
 )
 from escpredict.labels.split import TrainingDataError, check_both_classes, window_masks
 
@@ -80,6 +83,17 @@ class Rate:
 
 
 @dataclass(frozen=True)
+class WindowCut:
+    """One time window's labelled tickets without and with the maturity cut."""
+
+    window: str
+    tickets_without: int
+    escalated_without: int
+    tickets: int  # what training keeps
+    escalated: int
+
+
+@dataclass(frozen=True)
 class MaturityCut:
     """Training's label-maturity cut (``maturity.py``) as applied to this export."""
 
@@ -87,14 +101,18 @@ class MaturityCut:
     horizon_days: float
     cutoff: str  # tickets created after it are immature
     immature: int  # resolved tickets created after the cutoff: no rate or window counts them
+    how: str  # how the horizon was chosen
+    fallback: str  # why a shorter horizon than measured is used ("" when none)
+    windows: list[WindowCut] = field(default_factory=list)
 
     def describe(self) -> str:
-        return (
+        text = (
             f"label maturity: horizon {self.horizon_days:.1f} days before the export's end "
-            f"({self.export_end[:16]}); {self.immature:,} resolved tickets created after "
-            f"{self.cutoff[:16]} are left out of the rates and windows, as training leaves "
-            "them out (the label rules count every resolved ticket)"
+            f"({self.export_end[:16]}), {self.how}; {self.immature:,} resolved tickets created "
+            f"after {self.cutoff[:16]} are left out of the rates and windows, as training "
+            "leaves them out (the label rules count every resolved ticket)"
         )
+        return text + (f". {self.fallback}" if self.fallback else "")
 
 
 @dataclass(frozen=True)
@@ -111,12 +129,16 @@ class CheckReport:
     tickets_path: str
     mapping: str
     agents_path: str | None
+    read: str = ""  # how the file was read: encoding, separator, decimal comma, what was ignored
+    empty_columns_ignored: int = 0
+    blank_rows_ignored: int = 0
     rows_read: int = 0
     tickets: int = 0
     quarantined_rows: int = 0
     quarantined_by_field: dict[str, int] = field(default_factory=dict)
     resolved: int = 0
     open: int = 0
+    unlabelled: int = 0  # resolved tickets no rule can judge (set aside like open ones)
     rules: list[RuleShare] = field(default_factory=list)
     combined: RuleShare | None = None
     months: list[Rate] = field(default_factory=list)
@@ -125,6 +147,7 @@ class CheckReport:
     fields_empty: list[str] = field(default_factory=list)
     columns_unused: list[str] = field(default_factory=list)
     maturity: MaturityCut | None = None
+    dense_span: str = ""  # where the export is dense (``labels.density``)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -156,10 +179,13 @@ def check_export(
     report = CheckReport(str(tickets_path), name, str(agents_path) if agents_path else None)
     try:
         spec = load_mapping(mapping)
-        raw = read_table(Path(tickets_path))
+        export = read_export(Path(tickets_path), spec.csv, markers(spec))
     except (MappingError, DataReadError) as exc:
         report.add("error", str(exc))
         return report
+    raw, report.read = export.frame, export.notes.describe()
+    report.empty_columns_ignored = export.notes.empty_columns
+    report.blank_rows_ignored = export.notes.blank_rows
     report.rows_read = len(raw)
     columns = list(raw.columns)  # before mapping reads (and may add to) the frame
     report.columns_unused = unused_columns(columns, spec)
@@ -181,6 +207,7 @@ def check_export(
         return report
     _columns(report, tickets, spec, set(columns))
     label = _labels(report, tickets, cfg, agents)
+    _density(report, tickets)
     judged = _mature(report, tickets, label, cfg)
     _id_overlap(report, tickets, cfg, agents)
     report.months = _months(tickets, judged)
@@ -244,7 +271,7 @@ def _row_cause(problem: Problem) -> str:
 
 
 #: Mapping settings that hold no export column of the ticket file.
-_NOT_COLUMNS = {"agents", "values"}
+_NOT_COLUMNS = {"agents", "values", "csv"}
 
 
 def _mentioned(node: Any) -> Iterator[str]:
@@ -343,9 +370,17 @@ def _labels(
     votes = rule_votes(tickets, cfg.labels, agents)
     done = resolved(tickets)
     label = combine_votes(votes, cfg.labels, done)
-    if (error := unjudged(tickets, label, cfg.labels)) is not None:
-        report.add("error", str(error), "map the columns a rule reads, or add a rule that can")
+    fix = "map the columns a rule reads, or add a rule that can"
+    try:
+        left = within_limit(tickets, label, cfg.labels)
+    except LabelError as error:
+        report.add("error", str(error), fix)
+    else:
+        if left.rows:
+            report.add("warning", left.describe(cfg.labels.max_unlabelled_share),
+                       f"training sets them aside like open tickets; {fix}")
     report.resolved, report.open = int(done.sum()), int((~done).sum())
+    report.unlabelled = int((done & label.isna().to_numpy()).sum())
     fired = votes[done].fillna(False).to_numpy(dtype=bool)
     alone = fired & (fired.sum(axis=1) == 1)[:, None]
     for i, rule in enumerate(votes.columns):
@@ -360,23 +395,46 @@ def _mature(
     report: CheckReport, tickets: pd.DataFrame, label: pd.Series, cfg: TrainConfig
 ) -> pd.Series:
     """The labels training learns from: immature tickets NA, with the cut reported."""
-    cut = maturity(tickets, label, cfg.labels.maturity_days)
-    judged = cut.labels(label, tickets["created_at"])
+    created = tickets["created_at"]
+    cut = maturity(tickets, label, cfg.labels.maturity_days, cfg.split.fractions)
+    judged = cut.labels(label, created)
+    without = window_counts(created, label, Maturity(cut.end, 0.0), cfg.split.fractions)
+    kept = window_counts(created, label, cut, cfg.split.fractions)
     report.maturity = MaturityCut(
         cut.end.isoformat(),
         round(cut.horizon_days, 2),
         cut.cutoff.isoformat(),
         int(label.notna().sum() - judged.notna().sum()),
+        cut.how,
+        cut.fallback,
+        [WindowCut(name, without[name].tickets, without[name].escalated,
+                   kept[name].tickets, kept[name].escalated) for name in kept],
     )
-    kept, escalated = int(judged.notna().sum()), int(judged.fillna(False).sum())
-    if kept and escalated in (0, kept):
+    if cut.fallback:
+        report.add("warning", cut.fallback, "the measured horizon would empty a window; "
+                   "export a longer period, or set labels.maturity_days")
+    kept_n, escalated = int(judged.notna().sum()), int(judged.fillna(False).sum())
+    if kept_n and escalated in (0, kept_n):
         report.add(
             "warning",
             f"every labelled ticket has the same label (escalated: {escalated > 0}) among the "
-            f"{kept:,} mature ones training keeps",
+            f"{kept_n:,} mature ones training keeps",
             "a model cannot learn from one class; see the rule shares and the maturity horizon",
         )
     return judged
+
+
+def _density(report: CheckReport, tickets: pd.DataFrame) -> None:
+    """Where the export is dense; a sparse head or tail is worth knowing before training."""
+    span = dense_span(tickets["created_at"])
+    report.dense_span = span.describe()
+    if span.n_sparse:
+        report.add(
+            "info",
+            span.describe(),
+            "label maturity measures its horizon on the dense span and the report covers it "
+            "by default (--since/--until to include the rest); training keeps every ticket",
+        )
 
 
 def _rule_share(rule: str, votes: pd.Series, only: int | None) -> RuleShare:

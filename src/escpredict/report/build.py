@@ -36,7 +36,7 @@ from escpredict.lifecycle.train import EVAL_WINDOW_ARTIFACT, prepare
 from escpredict.model.escalation import EscalationModel
 from escpredict.model.metrics import TENURE_BANDS, tenure_band
 from escpredict.report import drivers, fairness, kpis, neutral, sections, underescalation
-from escpredict.report.period import Period, select_period
+from escpredict.report.period import Period, choose_period
 from escpredict.report.render import TABLES_DIR, ReportContent, Table, render_html, write_tables
 
 DEFAULT_MODEL = "models:/escalation-risk@champion"
@@ -108,10 +108,9 @@ def build_report(
     cfg = _config(run_id, tickets, agents, mapping)
     prepared = prepare(cfg, Stages(show=False))
     data = prepared.tickets.assign(**{LABEL: prepared.labels})
-    window = select_period(data, since, until, str(cfg.data.tickets))
+    window, period = choose_period(data, since, until, str(cfg.data.tickets))
     test_start = _test_window_start(run_id)
     frame = _report_frame(window, prepared.frame, prepared.agents, test_start)
-    period = Period.covering(window, since, until)
     content = assemble(model, window, frame, options, period, prepared.maturity,
                        _source(model_uri, run_id, cfg.data.tickets, test_start))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -126,14 +125,16 @@ def build_report(
 
 def _config(run_id: str | None, tickets: Path | None, agents: Path | None,
             mapping: str | None) -> TrainConfig:
-    """The run's data, label and feature settings (what ``prepare`` reads), with overrides.
+    """The run's data, label, split and feature settings (what ``prepare`` reads), with
+    overrides.
 
-    Only those sections are taken: they define the labels and history the model was
-    trained with, and the rest of a logged config is not needed here.
+    Only those sections are taken: they define the labels (the maturity cut keeps the
+    split's windows viable) and history the model was trained with, and the rest of a
+    logged config is not needed here.
     """
     logged = logged_config(run_id)
     cfg = TrainConfig.model_validate(
-        {key: logged[key] for key in ("data", "labels", "features") if key in logged}
+        {key: logged[key] for key in ("data", "labels", "split", "features") if key in logged}
     )
     data = cfg.data.model_copy(update={
         key: value for key, value in
@@ -241,7 +242,7 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     still_open = int(window[LABEL].isna().sum())
     facts = {
         **facts,
-        "Period": period.describe(),
+        "Period": period.describe() + (f". {period.note}" if period.note else ""),
         "Tickets in period": f"{len(window):,} ({len(frame):,} resolved, "
                              f"{len(window) - len(frame) - still_open:,} resolved but too "
                              f"recent to judge, {still_open:,} still open)",
@@ -277,7 +278,7 @@ def assemble(model: EscalationModel, window: pd.DataFrame, frame: pd.DataFrame,
     layout = sections.layout(
         kpi_table, freq, summary, top, by_category, by_tenure, gaps["gaps_by_agent"],
         [g.name for g in GROUPINGS], findings, under, model.threshold, recognition,
-        options.findings, maturity_text,
+        options.findings, " ".join(filter(None, [maturity_text, period.note])),
     )
     return ReportContent("Escalation report", facts, layout, tables)
 

@@ -93,9 +93,13 @@ def layout(
     kpi_table: pd.DataFrame, freq: str, summary: drivers.ShapSample, top: np.ndarray,
     by_category: pd.DataFrame, by_tenure: pd.DataFrame, by_agent: pd.DataFrame,
     gap_tables: list[str], findings: list[str], under: pd.DataFrame, threshold: float,
-    recognised: pd.DataFrame, n_findings: int, maturity: str,
+    recognised: pd.DataFrame, n_findings: int, notes: str,
 ) -> list[dict[str, Any]]:
-    """The five sections: intro, findings, figures and the names of their tables."""
+    """The five sections: intro, findings, figures and the names of their tables.
+
+    ``notes`` close the KPI caption: which tickets the label-maturity cut and the period
+    leave out, and why.
+    """
     held_flags = under[under["flag"]]
     return [
         {
@@ -112,7 +116,7 @@ def layout(
                                 f"{kpis.DAILY_BELOW_DAYS} days is shown by day, one under "
                                 f"{kpis.WEEKLY_BELOW_DAYS} by week, a longer one by month. "
                                 "The first and last points may cover part of a "
-                                f"{_FREQ_PERIOD[freq]}. " + maturity)],
+                                f"{_FREQ_PERIOD[freq]}. " + notes)],
             "tables": ["kpis"],
         },
         {

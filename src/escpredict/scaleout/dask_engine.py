@@ -42,13 +42,7 @@ from escpredict.labels.history import (
     snapshot_events,
     snapshot_from_events,
 )
-from escpredict.labels.maturity import (
-    AUTO_QUANTILE,
-    Maturity,
-    escalation_days,
-    measured_before,
-    resolve,
-)
+from escpredict.labels.maturity import Maturity, maturity
 from escpredict.labels.rules import label_tickets
 from escpredict.labels.split import check_both_classes
 from escpredict.lifecycle.batch import score_frame
@@ -65,6 +59,7 @@ from escpredict.lifecycle.train import (
     fit_levels,
     fit_season,
     model_inputs,
+    resolve_mapping,
     resolve_path,
 )
 from escpredict.model.features import FeatureBuilder
@@ -76,7 +71,7 @@ from escpredict.scaleout.tickets import partitionwise, quarantined_rows, read_ti
 #: The vocabulary, category levels, seasonal and level offsets and logistic baseline are fitted on at
 #: most this many training-window tickets, the best iteration is chosen on at most this many
 #: validation tickets and the label-maturity horizon measured on at most this many
-#: escalations (uniform samples): fitting n-gram vocabularies on tens of millions of texts
+#: tickets (uniform samples): fitting n-gram vocabularies on tens of millions of texts
 #: would need them on one process, and term frequencies, AUC and percentiles settle long
 #: before that. Smaller windows are used whole, so results equal the local engine's.
 FIT_SAMPLE_ROWS = 300_000
@@ -262,16 +257,15 @@ def run(
     uri = use_store(tracking_uri or cfg.registry.tracking_uri)
     experiment_id = ensure_experiment(cfg.registry.experiment, uri)
     window_days = cfg.features.recent_window_days
-    extras = declared_extras(cfg.data.mapping)
+    mapping = resolve_mapping(cfg.data.mapping)
+    extras = declared_extras(mapping)
     with stages.stage("load"):
         # Agents first: an event export's collapse needs their roles to skip dispatchers.
         agents_path = resolve_path(cfg.data.agents)
-        agents = load_agents(agents_path, cfg.data.mapping) if agents_path else None
+        agents = load_agents(agents_path, mapping) if agents_path else None
         source, quarantine = resolve_path(cfg.data.tickets), resolve_path(cfg.data.quarantine)
         with reading(source):
-            tickets = persisted(
-                client, read_tickets(source, cfg.data.mapping, agents, quarantine)
-            )
+            tickets = persisted(client, read_tickets(source, mapping, agents, quarantine))
         n_quarantined = quarantined_rows(quarantine)
     with stages.stage("history"):
         every = persisted(client, with_history(tickets, cfg, agents, extras))
@@ -335,6 +329,7 @@ def run(
         counts=counts,
         booster_params=params,
         maturity=cut,
+        warnings=_unlabelled_warning(counts["n_unlabelled_excluded"], counts["n_rows"]),
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
 
@@ -350,25 +345,30 @@ _EVENTS_META = pd.DataFrame(
 
 
 def _maturity(cfg: TrainConfig, every: dd.DataFrame, as_of: int, sample_rows: int) -> Maturity:
-    """`maturity.maturity` over partitions, measured on at most `sample_rows` escalations.
+    """`maturity.maturity` on a uniform sample of at most `sample_rows` tickets.
 
-    A uniform sample, not Dask's approximate quantile: that one was 24% off on a few
-    hundred escalations in four partitions; a sample's 95th percentile is exact when the
-    escalations fit, and within a fraction of a percent of the truth at 300,000.
+    The very function the local engine calls, on creation and resolution times and labels
+    only: a sample's dense span, 95th percentile and window counts (scaled by the sampling
+    weight) are exact when the export fits, and within a fraction of a percent at 300,000.
+    Dask's approximate quantile was 24% off on a few hundred escalations in four partitions.
     """
-    end = pd.Timestamp(as_of, tz="UTC")
-
-    def measure() -> float:
-        before = measured_before(pd.Timestamp(every["created_at"].min().compute()), end)
-        days = every.map_partitions(_escalation_days, before, meta=(None, "float64"))
-        n = int(days.shape[0].compute())
-        return float(_sample(days, n, sample_rows).compute().quantile(AUTO_QUANTILE))
-
-    return resolve(cfg.labels.maturity_days, end, measure)
+    times = every[["created_at", "resolved_at", LABEL]]
+    n = int(times.shape[0].compute())
+    sample = _sample(times, n, sample_rows).compute().reset_index(drop=True)
+    return maturity(
+        sample, sample[LABEL], cfg.labels.maturity_days, cfg.split.fractions,
+        end=pd.Timestamp(as_of, tz="UTC"), weight=n / max(len(sample), 1),
+    )
 
 
-def _escalation_days(part: pd.DataFrame, before: pd.Timestamp) -> pd.Series:
-    return escalation_days(part, part[LABEL], before)
+def _unlabelled_warning(n: int, n_rows: int) -> list[str]:
+    """``rules.Unlabelled.describe`` without row numbers: each partition is labelled on its own
+    (and held to labels.max_unlabelled_share on its own)."""
+    if not n:
+        return []
+    text = (f"{n:,} resolved ticket(s) no label rule can judge are set aside like open "
+            f"tickets ({n / n_rows:.2%} of {n_rows:,} tickets)")
+    return [text]
 
 
 def _latest_known(part: pd.DataFrame) -> pd.Series:
@@ -404,9 +404,10 @@ def _split(
             for name, w in windows.items()
         },
         every.shape[0],
+        (~every["resolved_at"].isna()).sum(),
         (~every[LABEL].isna()).sum(),
     )
-    per_window, n_rows, n_resolved = stats
+    per_window, n_rows, n_resolved, n_known = stats
     for name, (n, n_escalated, _, _) in per_window.items():
         check_both_classes(name, int(n), int(n_escalated))
     bounds = {
@@ -419,7 +420,8 @@ def _split(
         "n_rows": int(n_rows) + n_quarantined,
         "n_quarantined": n_quarantined,
         "n_open_excluded": int(n_rows) - int(n_resolved),
-        "n_immature_excluded": int(n_resolved) - n_labelled,
+        "n_unlabelled_excluded": int(n_resolved) - int(n_known),
+        "n_immature_excluded": int(n_known) - n_labelled,
         "n_labelled": n_labelled,
         **{f"n_{name}": int(n) for name, (n, *_) in per_window.items()},
     }

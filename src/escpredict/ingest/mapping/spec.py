@@ -6,6 +6,7 @@ with the file and key path before any data is touched.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from pathlib import Path
@@ -176,7 +177,30 @@ def label(spec: Any) -> str:
     return spec
 
 
+class CsvDialect(_Strict):
+    """How a CSV export is written, for a file detection should not guess (docs/mappings.md).
+
+    Unset keys are detected: the separator among , ; tab |, UTF-8 (with or without a BOM,
+    or UTF-16 with one) else Windows-1252, and a decimal comma in ``;``/tab/``|`` files.
+    """
+
+    sep: Annotated[str, Field(min_length=1, max_length=1)] | None = None
+    decimal: Literal[".", ","] | None = None
+    encoding: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known(cls, encoding: str | None) -> str | None:
+        if encoding is not None:
+            try:
+                codecs.lookup(encoding)
+            except LookupError as exc:
+                raise ValueError(f"unknown encoding {encoding!r}") from exc
+        return encoding
+
+
 class TableMapping(_Strict):
+    csv: CsvDialect = CsvDialect()
     timezone: str = "UTC"
     datetime_format: str = "ISO8601"
     missing: Annotated[list[Scalar], BeforeValidator(_no_yaml_null)] = []
