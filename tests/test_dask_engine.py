@@ -87,7 +87,7 @@ def _model(uri: str, result: TrainResult) -> EscalationModel:
 def test_history_and_labels_equal_the_local_engine_ticket_by_ticket(
     client: Client, partitioned: Path, trained: Trained, local: pd.DataFrame
 ) -> None:
-    tickets = dask_engine.read_tickets(partitioned)
+    tickets = dask_engine.read_tickets(partitioned).tickets
     assert tickets.npartitions == PARTS
     agents = load_agents(trained.data_dir / "agents.parquet")
     every = dask_engine.with_history(tickets, trained.config, agents).compute()
@@ -110,7 +110,7 @@ def test_feature_matrix_equals_the_local_builder_ticket_by_ticket(
     assert builder.feature_names == model.builder.feature_names
 
     agents = load_agents(trained.data_dir / "agents.parquet")
-    every = dask_engine.with_history(dask_engine.read_tickets(partitioned), trained.config, agents)
+    every = dask_engine.with_history(dask_engine.read_tickets(partitioned).tickets, trained.config, agents)
     frame = client.persist(dask_engine.labelled(every, dask_run.maturity))
     x, y = dask_engine.model_arrays(client, frame, model.builder)
     ids = frame["ticket_id"].compute().to_numpy()
@@ -222,7 +222,7 @@ def test_extra_features_a_mapping_declares_reach_the_dask_windows_and_matrix(
     cfg = small_config(sample_dir, "unused", **{"data.mapping": str(mapping)})
     extras = {"affected_users": "numeric"}
     agents = load_agents(sample_dir / "agents.parquet")
-    every = dask_engine.with_history(dask_engine.read_tickets(parts, str(mapping)), cfg, agents, extras)
+    every = dask_engine.with_history(dask_engine.read_tickets(parts, str(mapping)).tickets, cfg, agents, extras)
     everything = Maturity(end=tickets["created_at"].max(), horizon_days=0.0)
     frame = dask_engine.labelled(every, everything, extras).compute().set_index("ticket_id")
     expected = tickets.set_index("ticket_id").loc[frame.index, "affected_users"]

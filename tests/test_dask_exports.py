@@ -21,6 +21,7 @@ from escpredict.samples import realistic
 from escpredict.scaleout.dask_engine import persisted
 from escpredict.scaleout.read import read_blocks
 from escpredict.scaleout.tickets import quarantined_rows, read_tickets
+from tests.test_spreadsheet_csv import sheet
 
 SERVICENOW = Path(__file__).parent / "data" / "servicenow-incident-events-sample.csv"
 #: Small blocks, so a few thousand events span several partitions and tickets straddle them.
@@ -42,14 +43,14 @@ def by_ticket(frame: pd.DataFrame) -> pd.DataFrame:
 def test_an_event_log_collapses_to_the_local_engines_tickets_although_blocks_split_tickets(
     dask_client: Client, events: Path
 ) -> None:
-    blocks = read_blocks(events / "events.csv", BLOCK)
+    blocks = read_blocks(events / "events.csv", BLOCK).frame
     ids = [set(part["Incident ID"]) for part in dask_client.compute(blocks.to_delayed(), sync=True)]
     assert len(ids) >= 4
     assert any(a & b for a, b in itertools.pairwise(ids)), "no ticket straddles blocks"
 
     agents = load_agents(events / "agents.csv", "realistic-events")
     local = load_tickets(events / "events.csv", "realistic-events", agents=agents).tickets
-    got = read_tickets(events / "events.csv", "realistic-events", agents, blocksize=BLOCK)
+    got = read_tickets(events / "events.csv", "realistic-events", agents, blocksize=BLOCK).tickets
     pd.testing.assert_frame_equal(by_ticket(got.compute()), by_ticket(local))
 
 
@@ -77,11 +78,27 @@ def test_the_real_servicenow_sample_gives_the_local_tickets_in_every_format(
         "jsonl": lambda: _as_jsonl(raw, tmp_path / "events.jsonl"),
         "parquet folder": lambda: _as_parquet_folder(raw, tmp_path / "events"),
     }[fmt]()
-    got = read_tickets(path, "servicenow-events", blocksize=4 * BLOCK)
+    got = read_tickets(path, "servicenow-events", blocksize=4 * BLOCK).tickets
     assert got.npartitions > 1
     local = load_tickets(path, "servicenow-events").tickets
     assert len(local) == 890
     pd.testing.assert_frame_equal(by_ticket(got.compute()), by_ticket(local))
+
+
+@pytest.mark.parametrize(("encoding", "bom"), [("cp1252", False), ("utf-8", True)])
+def test_a_spreadsheets_csv_is_read_in_blocks_as_the_local_reader_reads_it_whole(
+    dask_client: Client, tmp_path: Path, encoding: str, bom: bool
+) -> None:
+    """Dialect from the head (";", decimal comma, encoding, BOM); the 50 empty columns and
+    the 203 blank rows that end the sheet are dropped although they span several blocks."""
+    path = sheet(tmp_path / "export.csv", ";", encoding, empty_columns=50, blank_rows=203, bom=bom)
+    mapping = tmp_path / "sheet.yaml"
+    mapping.write_text('name: sheet\ndatetime_format: "%d/%m/%Y %H:%M"\n')
+    local = load_tickets(path, str(mapping))
+    got = read_tickets(path, str(mapping), blocksize=2048)
+    assert got.tickets.npartitions > 4
+    pd.testing.assert_frame_equal(by_ticket(got.tickets.compute()), by_ticket(local.tickets))
+    assert got.notes == local.notes
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +120,7 @@ def test_quarantine_writes_bad_events_per_partition_and_keeps_the_local_tickets(
     folder = tmp_path / "quarantine"
     (folder).mkdir()
     (folder / "part-00099.csv").write_text("stale,problem\n1,2\n")
-    got = read_tickets(broken, "realistic-events", agents, folder, BLOCK).compute()
+    got = read_tickets(broken, "realistic-events", agents, folder, BLOCK).tickets.compute()
     pd.testing.assert_frame_equal(by_ticket(got), by_ticket(local.tickets))
     assert quarantined_rows(folder) == local.quarantined > 4  # whole tickets, not 4 events
     written = pd.concat([pd.read_csv(f, dtype=str) for f in sorted(folder.glob("part-*.csv"))])
@@ -116,7 +133,7 @@ def test_bad_events_are_refused_naming_the_partition_row_and_field(
     dask_client: Client, broken: Path
 ) -> None:
     with pytest.raises(DataValidationError) as refused:
-        persisted(dask_client, read_tickets(broken, "realistic-events", blocksize=BLOCK))
+        persisted(dask_client, read_tickets(broken, "realistic-events", blocksize=BLOCK).tickets)
     problems = refused.value.problems
     assert {p.field for p in problems} == {"event_time", "ticket_id"}
     assert sum(len(p.rows) for p in problems if p.field == "event_time") == 3
@@ -130,7 +147,7 @@ def test_a_ragged_csv_row_is_one_error_naming_the_file(dask_client: Client, tmp_
     rows[15_000] += ",extra,fields"
     path.write_text("ticket_id,created_at,channel\n" + "\n".join(rows) + "\n")
     with pytest.raises(DataReadError, match=f"{path}: not a readable CSV file"):
-        read_blocks(path, 100_000).compute()
+        read_blocks(path, 100_000).frame.compute()
 
 
 @pytest.mark.parametrize("name", ["tickets.xlsx", "tickets", "missing.csv"])

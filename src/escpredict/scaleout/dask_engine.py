@@ -58,6 +58,7 @@ from escpredict.lifecycle.train import (
     fit_baseline,
     fit_levels,
     fit_season,
+    ignored_counts,
     model_inputs,
     resolve_mapping,
     resolve_path,
@@ -265,7 +266,8 @@ def run(
         agents = load_agents(agents_path, mapping) if agents_path else None
         source, quarantine = resolve_path(cfg.data.tickets), resolve_path(cfg.data.quarantine)
         with reading(source):
-            tickets = persisted(client, read_tickets(source, mapping, agents, quarantine))
+            loaded = read_tickets(source, mapping, agents, quarantine)
+            tickets = persisted(client, loaded.tickets)
         n_quarantined = quarantined_rows(quarantine)
     with stages.stage("history"):
         every = persisted(client, with_history(tickets, cfg, agents, extras))
@@ -279,6 +281,7 @@ def run(
     with stages.stage("split"):
         cut = _maturity(cfg, every, as_of, fit_sample_rows)
         windows, bounds, counts = _split(cfg, every, labelled(every, cut, extras), n_quarantined)
+        counts |= ignored_counts(loaded.notes)
     train, valid, test = windows["train"], windows["valid"], windows["test"]
 
     with stages.stage("features"):
@@ -494,7 +497,7 @@ def score_dataset(
     with reading(Path(input_path)):
         parts = [
             dask.delayed(score_frame)(model, part)
-            for part in read_tickets(input_path, mapping, agents).to_delayed()
+            for part in read_tickets(input_path, mapping, agents).tickets.to_delayed()
         ]
         scores = dd.from_delayed(parts, meta=_SCORE_META, verify_meta=False)
         scores.to_parquet(str(output_path), write_index=False)

@@ -12,6 +12,7 @@ with a quarantine folder, written there one file per partition (``part-00003.csv
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 from dask.utils import has_keyword
 
 from escpredict.config import ConfigError
+from escpredict.ingest.csvfile import ReadNotes
 from escpredict.ingest.loaders import map_tickets
 from escpredict.ingest.mapping import Mapping, load_mapping, select, type_columns
 from escpredict.ingest.validation import DataValidationError, Problem
@@ -33,13 +35,21 @@ KEY, PART, ROW = "_ticket", "_part", "_row"
 QUARANTINE_FORMATS = (".csv", ".parquet")
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """Canonical tickets as partitions, and how the file was read (``csvfile.ReadNotes``)."""
+
+    tickets: dd.DataFrame
+    notes: ReadNotes
+
+
 def read_tickets(
     path: Path,
     mapping: str | Mapping = "generic",
     agents: pd.DataFrame | None = None,
     quarantine: Path | None = None,
     blocksize: int = BLOCKSIZE,
-) -> dd.DataFrame:
+) -> Loaded:
     """The canonical ticket frame of any export the local engine reads, as partitions.
 
     ``agents`` gives roles to an event export's collapse. ``quarantine`` is a folder: each
@@ -47,15 +57,15 @@ def read_tickets(
     else CSV) instead of refusing them; ``quarantined_rows`` counts them afterwards.
     """
     spec = load_mapping(mapping)
-    raw = read_blocks(path, blocksize)
+    raw = read_blocks(path, blocksize, spec)
     if quarantine is not None:
         _clear(Path(quarantine))
     where = (str(path), spec, agents, quarantine)
     if spec.events is None:
-        return partitionwise(raw, _ticket_rows, *where)
-    keyed = partitionwise(raw, _keyed, spec)
+        return Loaded(partitionwise(raw.frame, _ticket_rows, *where), raw.notes)
+    keyed = partitionwise(raw.frame, _keyed, spec)
     shuffled = keyed.shuffle(KEY, shuffle_method=_shuffle_method(keyed))
-    return partitionwise(shuffled, _event_rows, *where)
+    return Loaded(partitionwise(shuffled, _event_rows, *where), raw.notes)
 
 
 def partitionwise(frame: dd.DataFrame, func: Any, *args: Any) -> dd.DataFrame:
