@@ -21,7 +21,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	@# the report test opens its HTML in headless Chromium (Debian package)
 	command -v chromium >/dev/null || ! command -v apt-get >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	$(BIN)/python -m pytest -q
+	@# two workers (CI's two cores), one test file each at a time: files share their fixtures
+	@# and servers; the 15 slowest tests are listed so creep shows
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 clean:
 	rm -rf $(VENV) models/mlflow.db models/artifacts data reports

@@ -12,6 +12,10 @@ alternating rounds:
 
 escpredict answers with probability, tier, route and five reasons; the MLflow pyfunc answers
 probability, tier and route only, so the comparison flatters MLflow.
+
+Latency percentiles are over answered requests, so the comparison holds only when nothing
+failed: `failures` counts every failed request of both servers, and the targets require it
+to be 0 and the probe ticket's |Δp| to be within PROBABILITY_TOLERANCE (benchmarks/run.py).
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ from benchmarks.timing import free_port, latency_summary, serving
 
 _CONTENT_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
 _TIMEOUT_S = 10.0
+#: Both servers load the same registered model: their probabilities for one ticket may differ
+#: by float rounding in JSON, nothing more.
+PROBABILITY_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -194,7 +201,9 @@ def _wrk(target: Target, connections: int, seconds: float) -> dict[str, Any]:
     finally:
         Path(handle.name).unlink()
     total = int(re.search(r"(\d+) requests in", out).group(1))
-    failed = sum(int(m) for m in re.findall(r"(?:Non-2xx or 3xx responses:|timeout) (\d+)", out))
+    # "Socket errors: connect 0, read 0, write 0, timeout 0" and "Non-2xx or 3xx responses: N"
+    failed = sum(int(m) for m in re.findall(
+        r"(?:Non-2xx or 3xx responses:|\bconnect|\bread|\bwrite|\btimeout) (\d+)", out))
     # wrk's Requests/sec counts failed answers too; only successful ones count here.
     rate = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1)) * (total - failed) / max(total, 1)
     return {"requests_per_s": rate, "failures": failed, "generator": "wrk"}
@@ -234,6 +243,11 @@ def compare(
         "connections": connections,
         "rate": rate,
     }
+
+
+def failures(result: dict[str, Any]) -> int:
+    """Failed requests of every server in every saturation and fixed-rate run of `compare`."""
+    return sum(s["saturation_failures"] + s["fixed_rate_failures"] for s in result["servers"].values())
 
 
 def _summarise(saturated: list[dict[str, Any]], fixed: list[dict[str, Any]]) -> dict[str, Any]:

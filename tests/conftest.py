@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mlflow.tracking import MlflowClient
 
+from benchmarks.timing import free_port, serving
 from escpredict.config import TrainConfig, load_config
 from escpredict.lifecycle.train import TrainResult, run
 from escpredict.samples import default as sample_data
 
 #: Small enough to train in seconds, large enough for every time window to hold both classes.
 SAMPLE_TICKETS = 6000
+#: For tests of what training does around the model (registration, promotion, a dying
+#: server), not of how good the model is: a third of the time to train.
+SMALL_SAMPLE_TICKETS = 2000
 
 
 def small_config(data_dir: Path, tracking_uri: str, **overrides: object) -> TrainConfig:
@@ -35,6 +42,15 @@ def small_config(data_dir: Path, tracking_uri: str, **overrides: object) -> Trai
     )
 
 
+def store_client(uri: str) -> MlflowClient:
+    """A client of one store for runs *and* registry.
+
+    ``MlflowClient(uri)`` alone registers in the process-wide registry URI when one is set
+    (any ``use_store`` by an earlier test), whatever ``uri`` it was given.
+    """
+    return MlflowClient(uri, registry_uri=uri)
+
+
 @dataclass
 class Trained:
     data_dir: Path
@@ -47,6 +63,13 @@ class Trained:
 def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample")
     sample_data.write(sample_data.generate(SAMPLE_TICKETS, seed=11), out, "parquet")
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("small-sample")
+    sample_data.write(sample_data.generate(SMALL_SAMPLE_TICKETS, seed=12), out, "parquet")
     return out
 
 
@@ -66,3 +89,18 @@ def dask_client() -> Iterator[Any]:
 
     with connect(workers=2, memory_limit="1GiB") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1, shared: each test registers under its own name."""
+    store = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{store / 'server.db'}",
+        "--artifacts-destination", str(store / "artifacts"), "--workers", "1",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with serving(command, {**os.environ, "MLFLOW_TRACKING_URI": ""}, f"{url}/health", 90):
+        yield url

@@ -6,10 +6,11 @@ import math
 from typing import Any
 
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
 from escpredict.contract import HISTORY_NAMES, SCORING_FIELDS
+from escpredict.lifecycle.registry import use_store
 from escpredict.service.settings import ServiceSettings
+from tests.conftest import store_client
 
 SCORING_KEY = "score-key-for-tests"
 ADMIN_KEY = "admin-key-for-tests"
@@ -34,7 +35,8 @@ def settings(trained: Any, **overrides: Any) -> ServiceSettings:
 
 def register_copy(trained: Any, name: str) -> str:
     """Register the fixture's model again under ``name``; returns the new version."""
-    client = MlflowClient(trained.tracking_uri)
+    use_store(trained.tracking_uri)  # MLflow resolves a logged model's source in that store
+    client = store_client(trained.tracking_uri)
     if not client.search_registered_models(f"name = '{name}'"):
         client.create_registered_model(name)
     source = client.get_model_version(trained.result.model_name, trained.result.model_version)

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from dask.distributed import Client
-from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
@@ -28,7 +27,7 @@ from escpredict.model.escalation import EscalationModel
 from escpredict.model.features import FeatureBuilder
 from escpredict.samples import default as sample_data
 from escpredict.scaleout import dask_engine
-from tests.conftest import Trained, small_config
+from tests.conftest import Trained, small_config, store_client
 
 PARTS = 4
 AUC_SAMPLE_TICKETS = 20_000
@@ -154,7 +153,7 @@ def test_registered_as_candidate_and_served_by_the_same_pyfunc(
     trained: Trained, dask_run: TrainResult
 ) -> None:
     use_store(trained.tracking_uri)
-    alias = MlflowClient(trained.tracking_uri).get_model_version_by_alias(
+    alias = store_client(trained.tracking_uri).get_model_version_by_alias(
         dask_run.model_name, CANDIDATE
     )
     assert str(alias.version) == dask_run.model_version

@@ -24,10 +24,9 @@ from escpredict.lifecycle.registry import RegistryError, use_store
 from escpredict.lifecycle.stages import Stages
 from escpredict.lifecycle.train import run
 from escpredict.service.app import create_app
-from tests.conftest import small_config
+from tests.conftest import small_config, store_client
 from tests.hardening_helpers import Relay
 from tests.service_helpers import ADMIN, SCORING, register_copy, settings, ticket_body
-from tests.test_mlflow_server import mlflow_server  # noqa: F401 - fixture
 
 NAME = "hardening-registry"
 MODEL_FILE = Path("artifacts/escalation_model.joblib")
@@ -77,7 +76,7 @@ def _keep_the_process_store() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def registry(trained: Any) -> MlflowClient:
     use_store(trained.tracking_uri)
-    return MlflowClient(trained.tracking_uri)
+    return store_client(trained.tracking_uri)
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +150,8 @@ CUT_POINTS = {
 @pytest.mark.slow  # a real MLflow server and a training run per cut point
 @pytest.mark.parametrize("cut_point", list(CUT_POINTS))
 def test_a_server_dying_during_training_moves_no_alias_and_says_so(
-    mlflow_server: str,  # noqa: F811 - the fixture imported above
-    sample_dir: Path,
+    mlflow_server: str,
+    small_sample_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
     cut_point: str,
 ) -> None:
@@ -167,15 +166,18 @@ def test_a_server_dying_during_training_moves_no_alias_and_says_so(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(owner, name, die_first)
-    cfg = small_config(sample_dir, relay.url, **{"model.num_boost_round": 20})
+    name = f"cut-{cut_point.replace(' ', '-')}"  # the server is shared: a name per cut point
+    cfg = small_config(
+        small_sample_dir, relay.url, **{"model.num_boost_round": 20, "registry.model_name": name}
+    )
 
     with pytest.raises(
         RegistryError, match=rf"{relay.url} failed .* 'candidate' alias was not moved"
     ):
         run(cfg)
 
-    server = MlflowClient(mlflow_server)
-    versions = server.search_model_versions(f"name = '{cfg.registry.model_name}'")
+    server = MlflowClient(mlflow_server, registry_uri=mlflow_server)
+    versions = server.search_model_versions(f"name = '{name}'")
     assert all("candidate" not in v.aliases for v in versions)
     if cut_point != "moving the alias":
         assert versions == []  # nothing registered at all

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
-from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from escpredict.cli import app
@@ -24,7 +23,7 @@ from escpredict.report.drivers import OTHER, shap_sample
 from escpredict.report.fairness import ABOVE, BELOW, NOT_ENOUGH, OE_COLUMNS
 from escpredict.report.period import PeriodError, choose_period, select_period
 from escpredict.report.render import ReportContent, Table, render_html
-from tests.conftest import Trained
+from tests.conftest import Trained, store_client
 
 #: Injected into a copy of the report: once loaded, record every image's decoded width.
 IMAGE_CHECK = """<script>
@@ -69,7 +68,7 @@ def test_report_writes_tables_for_bi_tools_and_logs_everything_to_the_run(
     created = pd.read_parquet(trained.data_dir / "tickets.parquet")["created_at"]
     mature = int(trained.result.maturity.mature(created).sum())  # too recent ones read low
     assert sum(r["tickets"] for r in records) == mature < report.n_tickets
-    client = MlflowClient(trained.tracking_uri)
+    client = store_client(trained.tracking_uri)
     (folder,) = client.list_artifacts(report.run_id, "reports")
     logged = {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(report.run_id, folder.path)}
     assert logged == {"report.html", "tables"}

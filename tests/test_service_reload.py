@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
 from escpredict.service.app import create_app
+from tests.conftest import store_client
 from tests.service_helpers import ADMIN, SCORING, register_copy, settings, ticket_body
 
 NAME = "svc-reload-test"
@@ -21,7 +23,7 @@ NAME = "svc-reload-test"
 @pytest.fixture(scope="module")
 def registry(trained: Any) -> MlflowClient:
     """A model name of our own in the fixture's store, so moving its alias disturbs no one."""
-    return MlflowClient(trained.tracking_uri)
+    return store_client(trained.tracking_uri)
 
 
 @pytest.fixture(scope="module")
@@ -114,19 +116,30 @@ def test_requests_in_flight_during_reloads_all_succeed(
                 response = client.post("/v1/score", json=ticket, headers=SCORING)
                 answers.append((response.status_code, response.json().get("model", {}).get("version")))
 
+        def answered_after(count: int) -> None:
+            """Wait until workers got more answers than ``count``: the new model serves."""
+            deadline = time.monotonic() + 30
+            while len(answers) < count + 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+
         workers = [threading.Thread(target=keep_scoring) for _ in range(3)]
         for worker in workers:
             worker.start()
-        for which in ("second", "first", "second"):
-            champion(which)
-            assert client.post("/admin/reload", headers=ADMIN).status_code == 200
-        stop.set()
-        for worker in workers:
-            worker.join()
+        try:
+            answered_after(0)
+            for which in ("second", "first", "second"):
+                champion(which)
+                assert client.post("/admin/reload", headers=ADMIN).status_code == 200
+                answered_after(len(answers))
+        finally:  # a failed reload must not leave the workers scoring forever
+            stop.set()
+            for worker in workers:
+                worker.join()
 
     assert len(answers) > 10
     assert {code for code, _ in answers} == {200}
-    assert {version for _, version in answers} <= {versions["first"], versions["second"]}
+    served = Counter(version for _, version in answers)
+    assert set(served) == {versions["first"], versions["second"]}, served  # the reloads switched
 
 
 def test_the_periodic_check_picks_up_a_moved_alias(

@@ -22,7 +22,7 @@ from escpredict.lifecycle.registry import use_store
 from escpredict.lifecycle.stages import Stages
 from escpredict.lifecycle.train import BASELINE_ITERATIONS, fit_baseline, prepare, run
 from escpredict.model.features import FeatureBuilder
-from tests.conftest import Trained, small_config
+from tests.conftest import Trained, small_config, store_client
 
 METRICS = (
     "roc_auc",
@@ -36,7 +36,7 @@ METRICS = (
 
 
 def test_registers_a_candidate_with_metrics_plots_and_config(trained: Trained) -> None:
-    client = MlflowClient(trained.tracking_uri)
+    client = store_client(trained.tracking_uri)
     version = client.get_model_version_by_alias("escalation-risk", "candidate")
     assert str(version.version) == trained.result.model_version
     run_data = client.get_run(trained.result.run_id).data
@@ -62,7 +62,7 @@ def test_model_learns_signal_and_beats_chance(trained: Trained) -> None:
 
 
 def test_test_window_is_strictly_later_than_training(trained: Trained) -> None:
-    client = MlflowClient(trained.tracking_uri)
+    client = store_client(trained.tracking_uri)
     params = client.get_run(trained.result.run_id).data.params
     assert pd.Timestamp(params["split.train_max"]) < pd.Timestamp(params["split.valid_min"])
     assert pd.Timestamp(params["split.valid_max"]) < pd.Timestamp(params["split.test_min"])
@@ -100,16 +100,16 @@ def test_registered_pyfunc_reproduces_training_scores(trained: Trained) -> None:
 
 
 def test_quarantined_and_unlabelled_tickets_are_recorded_in_the_run(
-    sample_dir: Path, tmp_path: Path
+    small_sample_dir: Path, tmp_path: Path
 ) -> None:
-    tickets = pd.read_parquet(sample_dir / "tickets.parquet")
+    tickets = pd.read_parquet(small_sample_dir / "tickets.parquet")
     broken = tickets.copy()
     broken.loc[broken.index[:3], "created_at"] = pd.NaT
     # Two resolved tickets no rule can judge: no tier, no resolver, no reassignment count.
     unjudged = broken.index[broken["resolved_at"].notna()][10:12]
     broken.loc[unjudged, ["final_tier", "resolver_id", "reassignment_count"]] = None
     broken.to_parquet(tmp_path / "tickets.parquet")
-    pd.read_parquet(sample_dir / "agents.parquet").to_parquet(tmp_path / "agents.parquet")
+    pd.read_parquet(small_sample_dir / "agents.parquet").to_parquet(tmp_path / "agents.parquet")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cfg = small_config(tmp_path, uri, **{"data.quarantine": str(tmp_path / "bad.csv")})
     result = run(cfg)
