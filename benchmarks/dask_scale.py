@@ -1,7 +1,8 @@
 """The Dask engine: same answers as the local engine, and how it scales (issue 20).
 
     python -m benchmarks.dask_scale agree --realistic 100000 \\
-        --servicenow /tmp/servicenow-incident-events-full.csv
+        --servicenow /tmp/servicenow-incident-events-full.csv \\
+        --servicenow-sample tests/data/servicenow-incident-events-sample.csv
     python -m benchmarks.dask_scale scale --kind events --tickets 500000 --memory-limit 3GiB
     python -m benchmarks.dask_scale table          # rewrite the tables from the JSON
 
@@ -385,6 +386,8 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     agreeing = commands.add_parser("agree")
     agreeing.add_argument("--realistic", type=int, default=100_000, help="tickets (0: skip)")
+    agreeing.add_argument("--servicenow-sample", type=Path, default=None,
+                          help="the ServiceNow sample (tests/data), as it is shipped")
     agreeing.add_argument("--servicenow", type=Path, default=None,
                           help="the complete ServiceNow log, unpacked (.csv)")
     scaling = commands.add_parser("scale")
@@ -412,6 +415,10 @@ def main(argv: list[str] | None = None) -> None:
         sets = {}
         if args.realistic:
             sets[f"realistic events {args.realistic:,}"] = realistic_export(args.realistic, workdir)
+        if args.servicenow_sample:
+            sets["ServiceNow sample"] = {"data.tickets": str(args.servicenow_sample),
+                                         "data.mapping": "servicenow-events", "data.agents": None,
+                                         "quarantine": True}
         if args.servicenow:
             sets["ServiceNow full log"] = servicenow_export(args.servicenow, workdir)
         for name, overrides in sets.items():
