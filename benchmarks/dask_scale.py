@@ -186,6 +186,7 @@ def scale(kind: str, n: int, workdir: Path, workers: int, limit: int, chunk: int
         "client_peak_rss": memory.client_peak, "restarts": memory.restarts,
         "counts": result.counts, "test_auc": result.metrics["roc_auc"],
         "test_ece": result.metrics["ece"], "cpu_count": os.cpu_count(),
+        **{k: v for k, v in machine().items() if k in ("commit", "date_utc")},
     }
 
 
@@ -343,14 +344,14 @@ def markdown(results: dict[str, Any]) -> str:
     stages = list(dict.fromkeys(s for r in runs for s in r["stages_s"]))
     lines += [
         "", "## Scale: wall time per stage (s) on a LocalCluster of this machine", "",
-        "| export | tickets | rows | frame / worker limit | " + " | ".join(stages) + " | total |",
-        "|---" * (len(stages) + 5) + "|",
+        "| export | tickets | rows | frame / worker limit | " + " | ".join(stages) + " | total | commit |",
+        "|---" * (len(stages) + 6) + "|",
     ]
     for r in runs:
         w = r["written"]
         ratio = f"{format_bytes(w['frame_bytes'])} / {r['workers']} × {format_bytes(r['memory_limit'])}"
         cells = " | ".join(f"{r['stages_s'].get(s, 0):.1f}" for s in stages)
-        lines.append(f"| {r['kind']} | {r['n']:,} | {w['rows']:,} | {ratio} | {cells} | {r['wall_s']:.0f} |")
+        lines.append(f"| {r['kind']} | {r['n']:,} | {w['rows']:,} | {ratio} | {cells} | {r['wall_s']:.0f} | {r.get('commit', '')} |")
     lines += ["", "## Peak memory per worker (RSS), and where", "",
               "| export | tickets | per worker | of its limit | highest stage | client | restarts |",
               "|---|---|---|---|---|---|---|"]
