@@ -219,6 +219,7 @@ def agree(name: str, overrides: dict[str, Any], workdir: Path, workers: int) -> 
         "local_counts": local.counts, "dask_counts": distributed.counts,
         **same_tickets(local.test_window, distributed.test_window),
         "local_s": local_s, "dask_s": dask_s,
+        **{k: v for k, v in machine().items() if k in ("commit", "date_utc")},
     }
 
 
@@ -320,13 +321,14 @@ def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
         "# Dask engine: agreement with the local engine, scale, sizing", "",
-        f"{m['date_utc']} · {m['cpu']} · {m['cores']} cores · {m['memory_gib']} GiB · {m['commit']}",
+        (f"Written {m['date_utc']} at {m['commit']} · {m['cpu']} · {m['cores']} cores · "
+         f"{m['memory_gib']} GiB · each row measured at the commit it names"),
         "", "## Targets (issue 20)", "", *targets_table(targets(results)),
         "", "## Same answers as the local engine (test window, shipped defaults)", "",
         ("| data set | train / valid / test (local) | same test tickets, counts | AUC local "
          "| AUC dask | abs Δ AUC | ECE local | ECE dask | abs Δ ECE | max / median abs Δp "
-         "| within 0.005 | wall local / dask (s) |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+         "| within 0.005 | wall local / dask (s) | commit |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in results["agreement"]:
         d_auc, d_ece = abs(a["local_roc_auc"] - a["dask_roc_auc"]), abs(a["local_ece"] - a["dask_ece"])
@@ -339,7 +341,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"{a['local_roc_auc']:.4f} | {a['dask_roc_auc']:.4f} | {d_auc:.4f} | "
             f"{a['local_ece']:.4f} | {a['dask_ece']:.4f} | {d_ece:.4f} | "
             f"{a['max_abs_dp']:.4f} / {a['median_abs_dp']:.4f} | {ok} | "
-            f"{a['local_s']:.0f} / {a['dask_s']:.0f} |")
+            f"{a['local_s']:.0f} / {a['dask_s']:.0f} | {a.get('commit', '')} |")
     runs = sorted(results["scale"], key=lambda r: (r["kind"], r["n"]))
     stages = list(dict.fromkeys(s for r in runs for s in r["stages_s"]))
     lines += [
