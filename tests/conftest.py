@@ -16,6 +16,7 @@ from benchmarks.timing import free_port, serving
 from escpredict.config import TrainConfig, load_config
 from escpredict.lifecycle.train import TrainResult, run
 from escpredict.samples import default as sample_data
+from escpredict.samples import realistic
 
 #: Small enough to train in seconds, large enough for every time window to hold both classes.
 SAMPLE_TICKETS = 6000
@@ -36,6 +37,9 @@ def small_config(data_dir: Path, tracking_uri: str, **overrides: object) -> Trai
             "features.min_df": 3,
             "model.num_boost_round": 150,
             "model.early_stopping_rounds": 20,
+            # The structure search has tests of its own (test_search.py); elsewhere it would
+            # multiply the cost of every training a test runs.
+            "model.search.trials": 0,
             "registry.tracking_uri": tracking_uri,
             **overrides,
         },
@@ -80,6 +84,31 @@ def trained(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Train
     uri = f"sqlite:///{store / 'mlflow.db'}"
     cfg = small_config(sample_dir, uri)
     return Trained(sample_dir, uri, cfg, run(cfg))
+
+
+#: The realistic profile's event log, small: enough open tickets at each age to calibrate.
+OPEN_TICKETS, OPEN_DAYS = 3000, 60
+
+
+@pytest.fixture(scope="session")
+def events_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("events")
+    realistic.write(realistic.generate(OPEN_TICKETS, seed=5, days=OPEN_DAYS), out, "csv")
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_open(events_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """A model trained on an event export: the at-creation model and the open-ticket one."""
+    store = tmp_path_factory.mktemp("open-store")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    cfg = small_config(
+        events_dir, uri,
+        **{"data.tickets": str(events_dir / "events.csv"),
+           "data.agents": str(events_dir / "agents.csv"),
+           "data.mapping": "realistic-events", "labels.rules": ["tier_raised"]},
+    )
+    return Trained(events_dir, uri, cfg, run(cfg))
 
 
 @pytest.fixture(scope="session")

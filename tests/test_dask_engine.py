@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from escpredict.cli import app
+from escpredict.config import ConfigError, load_config
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.ingest.loaders import load_agents, load_tickets
 from escpredict.labels.history import build_snapshot, history_features
@@ -26,8 +27,10 @@ from escpredict.lifecycle.train import TrainResult, run
 from escpredict.model.escalation import EscalationModel
 from escpredict.model.features import FeatureBuilder
 from escpredict.samples import default as sample_data
+from escpredict.samples import realistic
 from escpredict.scaleout import dask_engine
 from tests.conftest import Trained, small_config, store_client
+from tests.test_artefact import assert_same_scores, round_trip
 
 PARTS = 4
 AUC_SAMPLE_TICKETS = 20_000
@@ -73,7 +76,9 @@ def dask_run(client: Client, partitioned: Path, trained: Trained) -> TrainResult
     # pull the session model out from under the other test modules.
     cfg = small_config(
         trained.data_dir, trained.tracking_uri,
-        **{"data.tickets": str(partitioned), "registry.model_name": "escalation-risk-dask"},
+        **{"data.tickets": str(partitioned), "registry.model_name": "escalation-risk-dask",
+           # The structure search runs on the engine's training sample (here: all of it).
+           "model.search.trials": 2, "model.search.folds": 2},
     )
     return dask_engine.run(cfg, client, run_name="dask")
 
@@ -105,7 +110,8 @@ def test_feature_matrix_equals_the_local_builder_ticket_by_ticket(
     train_max = pd.Timestamp(model.metadata["split"]["train_max"])
     window = resolved[resolved["created_at"] <= train_max].reset_index()
     assert len(window) == dask_run.counts["n_train"]
-    builder = FeatureBuilder(trained.config.features).fit(window)
+    chosen = dask_run.search.config(trained.config) if dask_run.search else trained.config
+    builder = FeatureBuilder(chosen.features).fit(window)
     assert builder.feature_names == model.builder.feature_names
 
     agents = load_agents(trained.data_dir / "agents.parquet")
@@ -116,6 +122,17 @@ def test_feature_matrix_equals_the_local_builder_ticket_by_ticket(
     expected = builder.transform(resolved.loc[ids].reset_index()).astype(np.float32)
     np.testing.assert_array_equal(x.compute().toarray(), expected.toarray())
     np.testing.assert_array_equal(y.compute(), resolved.loc[ids, LABEL].to_numpy(int))
+
+
+def test_the_structure_search_runs_on_the_training_sample_and_reaches_the_run(
+    trained: Trained, dask_run: TrainResult
+) -> None:
+    search = dask_run.search
+    assert search is not None and list(search.table["name"]) == ["default", "reference"]
+    assert search.n_rows == dask_run.counts["n_train"] + dask_run.counts["n_valid"]
+    params = store_client(trained.tracking_uri).get_run(dask_run.run_id).data.params
+    assert params["search.chosen"] == search.chosen_name
+    assert dask_run.reference_metrics["roc_auc"] > 0.5  # the plain reference, scored per partition
 
 
 def test_label_maturity_cut_matches_the_local_engine(
@@ -163,6 +180,16 @@ def test_registered_as_candidate_and_served_by_the_same_pyfunc(
     # MLflow's datetime schema type is timezone-naive: send UTC wall time.
     served = pyfunc.predict(request.assign(created_at=request["created_at"].dt.tz_convert(None)))
     np.testing.assert_allclose(served["probability"], rows["probability"], rtol=1e-12)
+
+
+def test_the_registered_model_scores_as_training_did_and_round_trips_exactly(
+    trained: Trained, dask_run: TrainResult, tmp_path: Path
+) -> None:
+    model = _model(trained.tracking_uri, dask_run)
+    window = dask_run.test_window
+    np.testing.assert_array_equal(model.predict_proba(window), window["probability"].to_numpy())
+    again = round_trip(model, tmp_path / "model")
+    assert_same_scores(again, model, window[list(SCORING_FIELDS)])
 
 
 def test_snapshot_built_partition_wise_answers_like_the_local_one(
@@ -231,3 +258,17 @@ def test_extra_features_a_mapping_declares_reach_the_dask_windows_and_matrix(
     x, _ = dask_engine.model_arrays(client, windows, builder)
     column = builder.feature_names.index("affected_users")
     assert set(np.unique(x.compute()[:, column].toarray())) <= set(range(7))
+
+
+def test_asking_for_the_open_ticket_model_on_dask_is_refused_before_any_work(tmp_path: Path) -> None:
+    """The Dask engine cannot build checkpoints yet (each ticket's snapshots are cut from its
+    whole event history): asked for the open-ticket model, it says so before touching the
+    cluster or the store, rather than training without it."""
+    realistic.write(realistic.generate(200, seed=1, days=10), tmp_path, "parquet")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = load_config(None, {"data.tickets": str(tmp_path / "events.parquet"),
+                             "data.mapping": "realistic-events", "open_tickets.enabled": True,
+                             "registry.tracking_uri": uri})
+    with pytest.raises(ConfigError, match="open-ticket model.*local engine"):
+        dask_engine.run(cfg, client=None)  # type: ignore[arg-type]
+    assert not (tmp_path / "mlflow.db").exists()

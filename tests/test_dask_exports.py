@@ -191,6 +191,7 @@ def test_cli_trains_an_event_log_csv_on_dask_local_and_scores_jsonl_and_parquet(
     assert done.returncode == 0, output
     assert "Traceback" not in output
     assert "roc_auc" in done.stdout and "escalation-risk v1" in done.stdout
+    assert "no open-ticket model: the Dask engine does not build checkpoints" in output
 
     raw = read_table(events / "events.csv")
     inputs = {"jsonl": _as_jsonl(raw, tmp_path / "events.jsonl"),

@@ -49,7 +49,6 @@ from typing import Any
 import mlflow
 import pytest
 import yaml
-from mlflow.exceptions import MlflowException
 from sybil import Document, Example, Region
 from sybil.evaluators.python import PythonEvaluator
 from sybil.parsers.markdown.lexers import DirectiveInHTMLCommentLexer, FencedCodeBlockLexer
@@ -73,12 +72,7 @@ BLOCK_TIMEOUT_S = 600
 #: Blocks known to fail on a bug being fixed elsewhere: (file, first line of the block) →
 #: (the bug, the exception it raises). Each runs as a strict xfail for that exception only,
 #: so the fix turns it into a failure until the entry is removed here.
-KNOWN_FAILURES = {
-    ("README.md", "import mlflow"): (
-        "issue 18 item 3: the pyfunc refuses the frame load_tickets returns (initial_tier Int64)",
-        MlflowException,
-    ),
-}
+KNOWN_FAILURES: dict[tuple[str, str], tuple[str, type[BaseException]]] = {}
 
 
 @dataclass

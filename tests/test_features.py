@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
+import json
+import pickle
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -206,18 +206,68 @@ def test_transform_records_equals_transform_of_their_frame_and_each_alone(builde
     assert builder.transform_records([]).shape == (0, len(builder.feature_names))
 
 
-def test_a_pickled_builder_gives_the_same_matrix(builder, train):
-    builder.transform_records(train.head(20).to_dict("records"))  # fills the per-word lookups
-    buffer = io.BytesIO()
-    joblib.dump(builder, buffer)
-    buffer.seek(0)
-    loaded = joblib.load(buffer)
+def saved_and_loaded(builder: FeatureBuilder) -> FeatureBuilder:
+    """The builder through its saved form: JSON text."""
+    return FeatureBuilder.from_state(json.loads(json.dumps(builder.to_state(), allow_nan=False)))
+
+
+EXTRAS = {"plan": "categorical", "seats": "numeric", "vip": "boolean", "notes": "text"}
+
+
+def with_extras(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = len(frame)
+    return frame.assign(
+        plan=pd.Series(rng.choice(["free", "pro", "team"], n)).where(rng.random(n) > 0.2),
+        seats=pd.Series(rng.integers(1, 50, n), dtype="Int64").where(rng.random(n) > 0.2),
+        vip=rng.choice(["yes", "no"], n),
+        notes=rng.choice(["renewal due", "churn risk", "refund asked"], n),
+    )
+
+
+@pytest.mark.parametrize("kind", ["plain", "extras", "tiny"])
+def test_a_builder_rebuilt_from_its_saved_state_gives_the_same_matrices(kind, builder, train):
+    if kind == "extras":
+        train = with_extras(train, seed=5)
+        builder = FeatureBuilder(CFG, EXTRAS).fit(train)
+    elif kind == "tiny":  # no term reaches min_df: empty vocabularies
+        train = train.head(3)
+        builder = FeatureBuilder(FeatureConfig(min_df=5)).fit(train)
+    rng = np.random.default_rng(3)
+    rows = train.drop(columns="ticket_id").to_dict("records")
+    records = [random_record(rng, rows[i % len(rows)]) for i in range(50)]
+    builder.transform_records(records)  # fills the per-word lookups, which are not saved
+
+    loaded = saved_and_loaded(builder)
+
     assert_same(loaded.transform(train), builder.transform(train))
+    np.testing.assert_array_equal(
+        loaded.transform_records(records), builder.transform_records(records)
+    )
+    for name in ("feature_names", "readable_names", "feature_sources", "categorical_columns",
+                 "categories", "extra_features"):
+        assert getattr(loaded, name) == getattr(builder, name), name
+    assert loaded.one_hot == builder.one_hot
+
+
+def test_a_saved_layout_this_version_would_build_differently_is_refused(builder):
+    state = builder.to_state()
+    renamed = {**state, "feature_names": ["something_else", *state["feature_names"][1:]]}
+    with pytest.raises(ValueError, match="feature columns differ"):
+        FeatureBuilder.from_state(renamed)
+    with pytest.raises(KeyError, match="moon_phase"):
+        FeatureBuilder.from_state({**state, "ticket_stats": ["moon_phase"]})
+
+
+def test_a_builder_shipped_to_dask_workers_leaves_its_lookup_cache_behind(builder, train):
+    builder.transform_records(train.head(20).to_dict("records"))  # fills the per-word lookups
+    assert "_char_columns" in vars(builder)
+    shipped = pickle.loads(pickle.dumps(builder))  # how Dask sends it
+    assert "_char_columns" not in vars(shipped)
     record = train.iloc[3].to_dict()
     np.testing.assert_array_equal(
-        loaded.transform_record(record).toarray(), builder.transform_record(record).toarray()
+        shipped.transform_record(record).toarray(), builder.transform_record(record).toarray()
     )
-    assert "_char_columns" not in vars(joblib.load(io.BytesIO(buffer.getvalue())))  # derived
 
 
 def test_appending_future_tickets_changes_no_earlier_row(builder):
@@ -262,5 +312,6 @@ def test_fit_transform_equals_fit_then_transform_and_char_ngrams_match_sklearn(t
     assert_same(fitted.fit_transform(train), FeatureBuilder(CFG).fit(train).transform(train))
     sklearn_char_wb = CountVectorizer(analyzer="char_wb", ngram_range=CFG.char_ngram_range)
     reference = sklearn_char_wb.build_analyzer()
+    cached = fitted._char.build_analyzer()
     for text in ("Refund  NOT\treceived!!", "", " a ", "Ünïcode İstanbul straße"):
-        assert fitted._char_analyzer(text) == reference(text)  # cached per word, same n-grams
+        assert cached(text) == reference(text)  # cached per word, same n-grams

@@ -7,15 +7,17 @@ versions whose artifacts exist but are damaged, and with tracking-server failure
 
 from __future__ import annotations
 
+import json
+import pickle
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import joblib
 import mlflow
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
@@ -29,21 +31,39 @@ from tests.hardening_helpers import Relay
 from tests.service_helpers import ADMIN, SCORING, register_copy, settings, ticket_body
 
 NAME = "hardening-registry"
-MODEL_FILE = Path("artifacts/escalation_model.joblib")
+DATA = Path("data/escalation_model")
 
 
 def _garble(model_dir: Path) -> None:
-    (model_dir / MODEL_FILE).write_bytes(b"\x80\x04 not a pickle " * 100)
+    (model_dir / DATA / "booster.txt").write_text("tree\nnot a LightGBM model\n" * 100)
 
 
 def _truncate(model_dir: Path) -> None:
-    data = (model_dir / MODEL_FILE).read_bytes()
-    (model_dir / MODEL_FILE).write_bytes(data[: len(data) // 2])
+    features = model_dir / DATA / "features.json"
+    features.write_bytes(features.read_bytes()[: features.stat().st_size // 2])
 
 
-def _incompatible(model_dir: Path) -> None:
-    """A loadable artifact of another shape, e.g. from an older escpredict."""
-    joblib.dump({"booster": "from another version"}, model_dir / MODEL_FILE)
+def _table_missing(model_dir: Path) -> None:
+    (model_dir / DATA / "history" / "events.parquet").unlink()
+
+
+def _other_format(model_dir: Path) -> None:
+    """A model saved by a later escpredict, in a format this one does not read."""
+    header = model_dir / DATA / "format.json"
+    header.write_text(json.dumps({**json.loads(header.read_text()), "format_version": 99}))
+
+
+def _pickled(model_dir: Path) -> None:
+    """What escpredict 0.1.0 registered: a cloudpickled PythonModel and a joblib artifact."""
+    meta = yaml.safe_load((model_dir / "MLmodel").read_text())
+    flavor = meta["flavors"]["python_function"]
+    flavor.pop("data")
+    flavor.update(
+        loader_module="mlflow.pyfunc.model", python_model="python_model.pkl",
+        artifacts={"escalation_model": {"path": "artifacts/escalation_model.joblib"}},
+    )
+    (model_dir / "MLmodel").write_text(yaml.safe_dump(meta))
+    (model_dir / "python_model.pkl").write_bytes(pickle.dumps({"from": "escpredict 0.1.0"}))
 
 
 def _bad_mlmodel(model_dir: Path) -> None:
@@ -55,12 +75,16 @@ def _deleted(model_dir: Path) -> None:
 
 
 CORRUPTIONS: dict[str, Callable[[Path], None]] = {
-    "garbled pickle": _garble,
-    "truncated pickle": _truncate,
-    "incompatible object": _incompatible,
+    "garbled booster": _garble,
+    "truncated features": _truncate,
+    "history table missing": _table_missing,
+    "another format version": _other_format,
+    "pickled by 0.1.0": _pickled,
     "broken MLmodel": _bad_mlmodel,
     "artifacts deleted": _deleted,
 }
+#: Models another escpredict wrote: refused with the command that retrains them.
+RETRAIN = {"another format version", "pickled by 0.1.0"}
 
 
 @pytest.fixture(autouse=True)
@@ -116,6 +140,8 @@ def test_a_damaged_version_is_refused_and_the_old_model_keeps_serving(
 
     assert reload.status_code == 502
     assert f"models:/{NAME}/{bad}" in reload.json()["detail"]
+    if kind in RETRAIN:  # another escpredict's model: the error says what to do
+        assert "`escpredict train`" in status["last_error"]["message"]
     assert status["version"] == good
     assert status["last_error"]["source"] == f"models:/{NAME}/{bad}"
     assert scored.status_code == 200

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ from escpredict.contract import HISTORY_NAMES
 from escpredict.labels.history import (
     AGENT_HISTORY,
     CUSTOMER_HISTORY,
+    HistorySnapshot,
     agent_history,
     build_snapshot,
     customer_history,
@@ -234,7 +235,7 @@ def test_each_ticket_matches_the_export_as_it_looked_at_its_creation():
         pd.testing.assert_series_equal(at_creation.loc[i], full.loc[i])
 
 
-def test_snapshot_lookup_equals_history_of_a_ticket_appended_at_that_time():
+def test_snapshot_lookup_equals_history_of_a_ticket_appended_at_that_time(tmp_path: Path):
     tickets, labels = random_tickets(400, seed=5)
     # End the data on a creation (outcomes after it are not known yet), so that lookups at
     # as_of meet same-time tickets and the last window still holds tickets.
@@ -248,7 +249,8 @@ def test_snapshot_lookup_equals_history_of_a_ticket_appended_at_that_time():
     roster = pd.concat(
         [AGENTS, AGENTS.assign(agent_id=["A3", "new_hire"], hire_date=T0 + 100 * DAY)]
     )
-    snapshot = pickle.loads(pickle.dumps(build_snapshot(tickets, labels, roster, window_days=7)))
+    build_snapshot(tickets, labels, roster, window_days=7).save(tmp_path)
+    snapshot = HistorySnapshot.load(tmp_path)  # as a registered model holds it
     as_of = snapshot.as_of
     assert as_of == end and (tickets["created_at"] == end).sum() > 1
 
@@ -352,3 +354,27 @@ def test_an_export_without_any_agent_has_history_without_agent_values() -> None:
     assert history[["agent_tenure_days", "agent_recent_tickets"]].isna().all().all()
     assert history["customer_prior_tickets"].tolist() == [0, 1, 0, 2]
     assert history["customer_prior_escalated"].tolist() == [0, 1, 0, 1]
+
+
+def test_a_saved_snapshot_loads_back_field_for_field(tmp_path: Path):
+    tickets, labels = random_tickets(300, seed=8)
+    roster = pd.concat([AGENTS, AGENTS.assign(agent_id=["idle", "new_hire"])])  # no tickets
+    snapshot = build_snapshot(tickets, labels, roster, window_days=7)
+    snapshot.save(tmp_path)
+
+    loaded = HistorySnapshot.load(tmp_path)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "agents.parquet", "customers.parquet", "events.parquet", "snapshot.json"
+    ]
+    assert (loaded.as_of, loaded.window_days) == (snapshot.as_of, snapshot.window_days)
+    assert loaded.agent_codes == snapshot.agent_codes
+    assert loaded.customer_codes == snapshot.customer_codes
+    np.testing.assert_array_equal(loaded.hire, snapshot.hire, strict=True)
+    for stream in ("agent_created", "agent_resolved", "agent_escalated", "customer_created",
+                   "customer_escalated"):
+        for part in ("base_count", "base_latest", "offsets", "tail"):
+            np.testing.assert_array_equal(
+                getattr(getattr(loaded, stream), part), getattr(getattr(snapshot, stream), part),
+                strict=True, err_msg=f"{stream}.{part}",
+            )

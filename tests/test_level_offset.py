@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,14 @@ def test_offset_reads_dense_or_sparse_rows_and_a_missing_code_adds_nothing() -> 
     assert dense[1] == pytest.approx(expected)
     assert dense[0] - dense[1] == pytest.approx(offset.tables[1][2])
     assert offset.of(x).mean() == pytest.approx(offset.reference)  # SHAP's E[offset]
+
+
+def test_an_offset_saved_as_json_gives_the_same_terms_and_reference() -> None:
+    offset, x, _ = _fit(5_000, signal=0.5)
+    loaded = LevelOffset.from_state(json.loads(json.dumps(offset.to_state())))
+    assert loaded.reference == offset.reference
+    np.testing.assert_array_equal(loaded.of(x), offset.of(x))
+    np.testing.assert_array_equal(loaded.centred_terms(x), offset.centred_terms(x))
 
 
 def test_shap_of_the_offset_sits_on_the_code_columns_and_sums_to_it() -> None:

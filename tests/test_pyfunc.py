@@ -17,6 +17,7 @@ import pytest
 
 from benchmarks.timing import free_port, serving
 from escpredict.contract import SCORING_FIELDS
+from escpredict.ingest.loaders import load_tickets
 from escpredict.lifecycle.batch import score_file
 from escpredict.lifecycle.pyfunc import load_escalation_model
 from escpredict.lifecycle.registry import use_store
@@ -77,6 +78,40 @@ def test_an_unreadable_creation_time_is_refused_naming_its_row(
     bad = frame.assign(created_at=frame["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
     bad.loc[2, "created_at"] = "last tuesday"
     with pytest.raises(Exception, match=r"created_at, row 2: 'last tuesday'"):
+        pyfunc_model.predict(bad)
+
+
+def test_the_readmes_example_scores_what_load_tickets_returns(
+    pyfunc_model: Any, trained: Trained
+) -> None:
+    tickets = load_tickets(trained.data_dir / "tickets.parquet").tickets.head(5)
+    assert tickets["initial_tier"].dtype == "Int64"  # what MLflow's double type refused
+
+    out = pyfunc_model.predict(tickets)
+    explained = pyfunc_model.predict(tickets, params={"reasons": 3})
+
+    expected = load_escalation_model(_uri(trained)).score_table(tickets)
+    pd.testing.assert_frame_equal(out, expected)
+    assert all(1 <= len(json.loads(text)) <= 3 for text in explained["reasons"])
+
+
+def test_a_frame_read_straight_from_parquet_scores_whatever_the_integer_type(
+    pyfunc_model: Any, trained: Trained
+) -> None:
+    raw = pd.read_parquet(trained.data_dir / "tickets.parquet").head(40)
+    raw["initial_tier"] = raw["initial_tier"].mask(raw.index % 3 == 0)  # Int64 with NA
+    assert raw["initial_tier"].dtype == "Int64" and raw["initial_tier"].isna().any()
+    assert set(raw.columns) - set(SCORING_FIELDS)  # resolved_at, final_tier...: not inputs
+
+    out = pyfunc_model.predict(raw)
+
+    as_floats = raw[list(SCORING_FIELDS)].astype({"initial_tier": "float64"})
+    as_text = raw.astype({"initial_tier": "str"}).replace({"initial_tier": {"<NA>": None}})
+    for variant in (as_floats, as_text):
+        pd.testing.assert_frame_equal(pyfunc_model.predict(variant), out)
+    bad = raw.astype({"initial_tier": "object"})
+    bad.loc[4, "initial_tier"] = "two"
+    with pytest.raises(Exception, match=r"initial_tier, row 4: 'two' is not a number"):
         pyfunc_model.predict(bad)
 
 

@@ -139,7 +139,7 @@ def test_frame_scoring_explains_like_the_single_ticket_path(
     assert "reasons" not in model.score_table(frame).columns
 
 
-def test_a_loaded_model_pickles_without_its_derived_layout(model: EscalationModel) -> None:
+def test_a_model_shipped_to_dask_workers_leaves_its_derived_layout_behind(model: EscalationModel) -> None:
     import pickle
 
     model.score_record({"created_at": pd.Timestamp("2025-01-01", tz="UTC")}, n_reasons=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,15 @@ def test_offset_is_read_from_sparse_or_dense_rows_and_a_missing_day_is_neutral()
     np.testing.assert_array_equal(dense, season.of(sp.csr_matrix(rows)))
     assert dense[0] == season.table[10] and dense[2] == season.table[366]
     assert dense[1] == season.reference
+
+
+def test_an_offset_saved_as_json_gives_the_same_curve() -> None:
+    x, y = _year_of_tickets(5_000)
+    season = SeasonalOffset.fit(x, y, column=1)
+    assert season is not None
+    loaded = SeasonalOffset.from_state(json.loads(json.dumps(season.to_state())))
+    assert (loaded.column, loaded.reference) == (season.column, season.reference)
+    np.testing.assert_array_equal(loaded.of(x), season.of(x))
 
 
 def test_trained_model_carries_the_offset_and_shap_sums_to_its_margin(trained: Trained) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from datetime import datetime
@@ -23,6 +25,19 @@ console = Console()
 
 DEFAULT_CONFIG = Path("pipelines/train.yaml")
 DEFAULT_SAMPLE_DIR = Path("data/sample")
+#: MLflow's own switches: no progress bars, only its errors logged. Read when MLflow is
+#: imported (after this), and inherited by server and Dask worker processes; a value the
+#: user set wins, so `MLFLOW_LOGGING_LEVEL=INFO escpredict train` shows them again.
+QUIET_MLFLOW = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_LOGGING_LEVEL": "ERROR"}
+
+
+@app.callback()
+def quiet_mlflow() -> None:
+    """Every command prints its own progress; MLflow's bars and warnings between those lines
+    are noise a user cannot act on. Warnings from escpredict (and other libraries) still show."""
+    for name, value in QUIET_MLFLOW.items():
+        os.environ.setdefault(name, value)
+    warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
 
 
 @contextmanager
@@ -36,6 +51,8 @@ def user_errors() -> Iterator[None]:
     from escpredict.labels.split import TrainingDataError
     from escpredict.lifecycle.promotion import PromotionError
     from escpredict.lifecycle.registry import RegistryError
+    from escpredict.lifecycle.watch import WatchError
+    from escpredict.model.escalation import OpenScoringError
     from escpredict.report.period import PeriodError
 
     try:
@@ -43,6 +60,7 @@ def user_errors() -> Iterator[None]:
     except (
         ConfigError, DataReadError, DataValidationError, LabelError, TrainingDataError,
         PromotionError, RegistryError, PeriodError, MappingError, FileNotFoundError,
+        WatchError, OpenScoringError,
     ) as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -403,6 +421,68 @@ def score(
                     client, input_path, output_path, model, mapping, tracking_uri, agents
                 )
     console.print(f"scored {written:,} tickets → {output_path}")
+
+
+@app.command()
+def watch(
+    tickets: Annotated[Path, typer.Option(help="Event export (one row per update).")],
+    as_of: Annotated[datetime | None, typer.Option(
+        "--as-of", formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+        help="The moment to watch, UTC (default: the export's last event).")] = None,
+    mapping: Annotated[
+        str | None, typer.Option(help="Column mapping name or YAML path (overrides data.mapping).")
+    ] = None,
+    agents: Annotated[Path | None, typer.Option(help=SCORE_AGENTS_HELP)] = None,
+    model: Annotated[str, typer.Option(help="Model URI.")] = "models:/escalation-risk@champion",
+    out: Annotated[Path, typer.Option(help="The ranked list (.csv or .parquet).")] = Path(
+        "watchlist.csv"),
+    top: Annotated[int, typer.Option(min=0, help="Tickets printed.")] = 10,
+    reasons: Annotated[int, typer.Option(min=0, help="Top K reasons per ticket.")] = 3,
+    quarantine: Annotated[Path | None, typer.Option(
+        help="Set tickets with bad rows aside here instead of failing.")] = None,
+    config: Annotated[Path, typer.Option(help="Pipeline YAML: data.mapping, data.agents.")] = (
+        DEFAULT_CONFIG),
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """Rank every ticket open and not yet escalated at --as-of by its risk of escalating next."""
+    import pandas as pd
+
+    from escpredict.config import load_config
+    from escpredict.lifecycle.train import resolve_path
+    from escpredict.lifecycle.watch import watch_file
+
+    if config == DEFAULT_CONFIG and not config.exists():
+        config = None
+    overrides = {"data.tickets": str(tickets)}
+    if mapping is not None:
+        overrides["data.mapping"] = mapping
+    moment = None if as_of is None else pd.Timestamp(as_of, tz="UTC")
+    with user_errors():
+        data = load_config(config, overrides).data
+        roster = agents if agents is not None else resolve_path(data.agents)
+        table, moment = watch_file(
+            tickets, out, model, data.mapping, moment, roster, tracking_uri, reasons, quarantine
+        )
+    print_watch(table.head(top), moment, len(table), out)
+
+
+def print_watch(top: Any, moment: Any, total: int, out: Path) -> None:
+    """The top of a watch list: rank, ticket, risk, age, status, queue and its first reason."""
+    import json
+
+    from escpredict.model.open_ticket import hours_text
+
+    table = Table("#", "ticket", "risk", "age", "status", "queue", "top reason",
+                  title=f"Open tickets most likely to escalate, as of {moment:%Y-%m-%d %H:%M} UTC")
+    for row in top.to_dict("records"):
+        first = json.loads(row["reasons"])[:1] if "reasons" in row else []
+        table.add_row(
+            str(row["rank"]), str(row["ticket_id"]), f"{row['probability']:.0%}",
+            hours_text(row["age_hours"]), str(row["status_now"] or ""), str(row["queue_now"] or ""),
+            first[0]["text"] if first else "",
+        )
+    console.print(table)
+    console.print(f"{total:,} open tickets ranked → {out}")
 
 
 @app.command()

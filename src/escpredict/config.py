@@ -7,10 +7,12 @@ key's path before any data is read, and CLI flags can override single keys.
 from __future__ import annotations
 
 import copy
+import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from escpredict.yamlfile import read_yaml_mapping, validate
 
@@ -107,11 +109,39 @@ class FeatureConfig(_Strict):
     ]
 
 
+class SearchConfig(_Strict):
+    """The structure search (``model/search.py``): which switches suit an export is chosen
+    on its past windows. ``model.search: off`` trains the configured structure as it is."""
+
+    #: Candidates judged, the configured structure and the plain reference's among them;
+    #: 0 is the same as ``off``.
+    trials: int = Field(8, ge=0)
+    #: Wall-time cap. The trial budget keeps the choice reproducible under the seed; this
+    #: only bounds a slow machine (the run logs when it cut the search short).
+    seconds: float = Field(120.0, gt=0)
+    #: Past windows each candidate is judged on: the run's own train -> valid, then earlier
+    #: slices of the same size (rolling origin). Never the test window.
+    folds: int = Field(3, ge=2)
+    #: At most this many train + valid tickets are searched on (an evenly spaced sample in
+    #: time), so the search costs about the same at any export size.
+    max_rows: int = Field(10_000, ge=1_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        """``off`` / ``false`` (YAML reads ``off`` as false) disables, ``on`` / ``true`` is
+        the default budget."""
+        if isinstance(value, bool) or value in ("off", "on"):
+            return {} if value in (True, "on") else {"trials": 0}
+        return value
+
+
 class ModelConfig(_Strict):
     num_boost_round: int = Field(600, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
     #: LightGBM parameters. Leaf and categorical sizes are size-aware by default
-    #: (`train.booster_params`); any key set here wins over them.
+    #: (`booster.booster_params`); any key set here wins over them, and the structure
+    #: search (`search`) sets the keys it chooses.
     params: dict[str, Any] = {
         "objective": "binary",
         "learning_rate": 0.05,
@@ -131,6 +161,55 @@ class ModelConfig(_Strict):
     #: regression on their one-hot indicators (see level_offset.py).
     linear_offset: bool = True
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    #: Choose linear start, rare-level pooling and the booster's structure on past windows.
+    search: SearchConfig = SearchConfig()
+
+
+_AGE = re.compile(r"(\d+(?:\.\d+)?)\s*(min|h|d)?")
+_AGE_HOURS = {"min": 1 / 60, "h": 1.0, "d": 24.0, None: 1.0}
+
+
+def age_hours(text: str) -> float:
+    """Hours of a checkpoint age written as ``0``, ``90min``, ``4h`` or ``1.5d``."""
+    found = _AGE.fullmatch(text.strip())
+    if found is None:
+        raise ValueError(f"{text!r} is not an age such as 0, 90min, 4h or 1d")
+    return float(found.group(1)) * _AGE_HOURS[found.group(2)]
+
+
+def _age(text: str) -> str:
+    age_hours(text)  # refuses what it cannot read
+    return text
+
+
+class OpenTicketConfig(_Strict):
+    """The model for open tickets: snapshots of each ticket while it is open (event exports)."""
+
+    #: Train it when the export has events (``auto``); ``false`` never does.
+    enabled: Literal["auto"] | bool = "auto"
+    #: Checkpoint ages (``90min``, ``4h``, ``1d``); each starts an age band (a ticket of
+    #: 6 h is in the 4h band). The first must be 0: at creation the at-creation model answers.
+    ages: list[Annotated[str, AfterValidator(_age)]] = ["0", "1h", "4h", "1d", "3d", "7d"]
+    #: Also a snapshot after every update (more rows; each falls in its age's band).
+    after_updates: bool = False
+    #: A status containing one of these words (any case) is waiting on someone else.
+    wait_statuses: list[str] = ["wait", "pending", "hold"]
+
+    @model_validator(mode="after")
+    def _from_creation(self) -> OpenTicketConfig:
+        hours = self.age_hours()
+        if not hours or hours[0] != 0.0:
+            raise ValueError("open_tickets.ages must start with 0 (creation)")
+        if any(b <= a for a, b in pairwise(hours)):
+            raise ValueError("open_tickets.ages must increase")
+        return self
+
+    def age_hours(self) -> list[float]:
+        return [age_hours(a) for a in self.ages]
+
+    def band_names(self) -> list[str]:
+        """"creation", then each later age as written ("1h", "4h", ...)."""
+        return ["creation", *self.ages[1:]]
 
 
 class CostConfig(_Strict):
@@ -203,6 +282,7 @@ class TrainConfig(_Strict):
     model: ModelConfig = ModelConfig()
     costs: CostConfig = CostConfig()
     routing: RoutingConfig = RoutingConfig()
+    open_tickets: OpenTicketConfig = OpenTicketConfig()
     registry: RegistryConfig = RegistryConfig()
     segments: list[str] = ["category", "channel", "tenure_band"]
 

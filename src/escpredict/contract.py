@@ -113,6 +113,27 @@ HISTORY_FIELDS: tuple[Field, ...] = (
     ),
 )
 
+#: An open ticket's state at a moment ``as_of`` (a checkpoint, or a scoring request), computed
+#: only from its events up to that moment (see ``labels/state.py``). The open-ticket model
+#: reads them beside the at-creation features; a request may send them directly.
+STATE_FIELDS: tuple[Field, ...] = (
+    Field("age_hours", "float", False, False, "Hours from creation to as_of."),
+    Field("events_so_far", "float", False, False, "Events (updates) of the ticket up to as_of."),
+    Field("hours_since_update", "float", False, False, "Hours since the last event up to as_of."),
+    Field("assignee_changes", "float", False, False, "Assignee changes after the first assignment."),
+    Field("queue_changes", "float", False, False, "Queue (assignment group) changes so far."),
+    Field(
+        "hours_since_queue_change", "float", False, False,
+        "Hours since the queue last changed; empty when it never did.",
+    ),
+    Field("waiting_hours", "float", False, False, "Hours spent in wait-like statuses so far."),
+    Field("tier_now", "float", False, False, "Support tier at as_of."),
+    Field("assigned_now", "float", False, False, "1 when someone is assigned at as_of, else 0."),
+    Field("status_now", "str", False, False, "Status at as_of."),
+    Field("queue_now", "str", False, False, "Queue (assignment group) at as_of."),
+)
+STATE_NAMES: tuple[str, ...] = tuple(f.name for f in STATE_FIELDS)
+
 #: Optional descriptors common exports carry at creation (product, site, impact, ...): each
 #: is a category of its own for the model, and an optional field of a scoring request.
 DESCRIPTOR_FIELDS: tuple[str, ...] = (
@@ -124,6 +145,9 @@ DESCRIPTOR_FIELDS: tuple[str, ...] = (
     "customer_segment",
     "language",
 )
+
+#: At-creation fields whose values are levels (categories): what models read as categoricals.
+CATEGORY_FIELDS: tuple[str, ...] = ("category", "channel", "priority", *DESCRIPTOR_FIELDS, "initial_queue")
 
 #: What a triage bot knows when a ticket arrives: the model's input.
 SCORING_FIELDS: tuple[str, ...] = (

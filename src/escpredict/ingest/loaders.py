@@ -156,6 +156,9 @@ class LoadResult:
     quarantined: int  # source rows written to the quarantine file
     problems: list[Problem]  # why they were quarantined
     notes: ReadNotes = field(default_factory=ReadNotes)  # how the file was read, what was ignored
+    #: Event exports: the typed events of the tickets kept (``ticket_id`` and the mapping's
+    #: ``event_*`` columns), what checkpoints of open tickets are built from; else None.
+    events: pd.DataFrame | None = None
 
 
 def load_tickets(
@@ -163,6 +166,7 @@ def load_tickets(
     mapping: str | Mapping = "generic",
     quarantine: Path | None = None,
     agents: pd.DataFrame | None = None,
+    until: pd.Timestamp | None = None,
 ) -> LoadResult:
     """Read, map, validate (and for event exports collapse) a ticket export.
 
@@ -170,11 +174,12 @@ def load_tickets(
     with it the bad source rows go to that file (.csv or .parquet) with a ``problem``
     column, so ``len(tickets)`` plus ``quarantined`` accounts for every ticket-level row.
     A missing required column always raises. ``agents`` supplies roles for event exports.
+    ``until`` (event exports) keeps only events at or before it: the export as it was then.
     """
     _check_quarantine_path(quarantine)
     spec = load_mapping(mapping)
     export = read_export(Path(path), spec.csv, markers(spec))
-    result = map_tickets(export.frame, spec, str(path), quarantine, agents)
+    result = map_tickets(export.frame, spec, str(path), quarantine, agents, until)
     return replace(result, notes=export.notes)
 
 
@@ -189,18 +194,19 @@ def map_tickets(
     source: str,
     quarantine: Path | None = None,
     agents: pd.DataFrame | None = None,
+    until: pd.Timestamp | None = None,
 ) -> LoadResult:
     """``load_tickets`` of an export already read with ``read_table`` (``source`` names it
     in errors), for callers that also look at the raw columns: the file is read once."""
     _check_quarantine_path(quarantine)
     spec = load_mapping(mapping)
-    tickets, problems, bad = _map_checked(raw, spec, source, agents)
+    tickets, problems, bad, events = _map_checked(raw, spec, source, agents, until)
     if problems and quarantine is None:
         raise DataValidationError(problems)
     if quarantine is not None:
         _write_quarantine(raw, problems, bad, Path(quarantine))
     canonical = complete(tickets, spec.output_fields()).reset_index(drop=True)
-    return LoadResult(canonical, len(bad), problems)
+    return LoadResult(canonical, len(bad), problems, events=events)
 
 
 def _check_quarantine_path(quarantine: Path | None) -> None:
@@ -209,9 +215,11 @@ def _check_quarantine_path(quarantine: Path | None) -> None:
 
 
 def _map_checked(
-    raw: pd.DataFrame, spec: Mapping, source: str, agents: pd.DataFrame | None
-) -> tuple[pd.DataFrame, list[Problem], set[int]]:
-    """Map, type and check raw rows: good tickets, problems, and the bad source rows."""
+    raw: pd.DataFrame, spec: Mapping, source: str, agents: pd.DataFrame | None,
+    until: pd.Timestamp | None = None,
+) -> tuple[pd.DataFrame, list[Problem], set[int], pd.DataFrame | None]:
+    """Map, type and check raw rows: good tickets, problems, the bad source rows, and (event
+    exports) the good tickets' typed events."""
     fields = ticket_fields(spec)
     before = select(raw, spec, fields)
     labels = source_labels(spec, fields)
@@ -219,10 +227,13 @@ def _map_checked(
         raise DataValidationError(problems)
     typed = type_columns(before, spec, fields)
     if spec.events is not None:
+        if until is not None:  # a later event is not in the export as it was then
+            early = (typed["event_time"] <= until) | typed["event_time"].isna()
+            before, typed = before[early], typed[early]
         return _collapse_checked(before, typed, spec, source, labels, agents)
     problems = check_tickets(before, typed, source, labels, spec.output_fields())
     bad = _rows_of(problems)
-    return typed.drop(index=list(bad)), problems, bad
+    return typed.drop(index=list(bad)), problems, bad, None
 
 
 def _rows_of(problems: list[Problem]) -> set[int]:
@@ -236,7 +247,7 @@ def _collapse_checked(
     source: str,
     labels: dict[str, str],
     agents: pd.DataFrame | None,
-) -> tuple[pd.DataFrame, list[Problem], set[int]]:
+) -> tuple[pd.DataFrame, list[Problem], set[int], pd.DataFrame]:
     """Collapse an event export; a ticket with any bad event is quarantined whole.
 
     Collapsing around a bad event would silently change the ticket's outcome. Ticket-level
@@ -256,7 +267,9 @@ def _collapse_checked(
     failed = tickets.index.isin(list(_rows_of(ticket_problems)))
     bad_ids = ids.isin(ids[bad_event]) | ids.isin(tickets["ticket_id"][failed])
     bad = _rows_of(problems) | set(ids.index[bad_ids])
-    return tickets[~failed], problems + ticket_problems, bad
+    kept = ~good["ticket_id"].isin(tickets["ticket_id"][failed])
+    columns = ["ticket_id", *(c for c in good.columns if c.startswith("event_"))]
+    return tickets[~failed], problems + ticket_problems, bad, good.loc[kept, columns]
 
 
 def _write_quarantine(

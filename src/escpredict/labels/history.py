@@ -13,9 +13,11 @@ a ticket arriving after the end of the data.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -217,7 +219,7 @@ def history_features(
 
 @dataclass(frozen=True)
 class _EntityEvents:
-    """One event stream per entity as of the end of the data, compact enough to pickle.
+    """One event stream per entity as of the end of the data, compact enough to ship.
 
     Events before `cutoff` are folded into a count and a latest time; later ones are kept
     sorted per entity, so "strictly before t" is exact for any t >= cutoff.
@@ -254,6 +256,27 @@ class _EntityEvents:
         k = int(self.tail[start:stop].searchsorted(time, side="left"))
         latest = int(self.tail[start + k - 1]) if k else int(self.base_latest[group])
         return int(self.base_count[group]) + k, latest
+
+
+#: Event streams a snapshot keeps, and whose entity each belongs to.
+_STREAMS: dict[str, str] = {
+    "agent_created": "agent",
+    "agent_resolved": "agent",
+    "agent_escalated": "agent",
+    "customer_created": "customer",
+    "customer_escalated": "customer",
+}
+#: The small JSON half of a saved snapshot (the rest is Parquet).
+_SNAPSHOT_HEADER = "snapshot.json"
+
+
+def _streams_of(kind: str) -> list[str]:
+    return [stream for stream, owner in _STREAMS.items() if owner == kind]
+
+
+def _codes(ids: pd.Series) -> dict[str, int]:
+    """Entity id -> its row: a saved table lists its entities in code order."""
+    return dict(zip(ids.astype(str).tolist(), range(len(ids)), strict=True))
 
 
 def _missing(value: object) -> bool:
@@ -340,15 +363,59 @@ class HistorySnapshot:
             values["customer_days_since_last"] = float(_days(np.asarray(t - last)))
         return [] if count else ["new_customer"]
 
+    # -- saved as data ----------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        """Write the snapshot into `folder`: ``snapshot.json`` and three Parquet tables.
 
-#: Event streams a snapshot keeps, and whose entity each belongs to.
-_STREAMS: dict[str, str] = {
-    "agent_created": "agent",
-    "agent_resolved": "agent",
-    "agent_escalated": "agent",
-    "customer_created": "customer",
-    "customer_escalated": "customer",
-}
+        ``agents``/``customers``: one row per entity code (its id; the agent's hire date;
+        per stream the folded count and latest time). ``events``: the recent events kept
+        one by one (stream, entity code, time), in lookup order.
+        """
+        folder.mkdir(parents=True, exist_ok=True)
+        header = {"as_of_ns": int(self.as_of.value), "window_days": int(self.window_days)}
+        (folder / _SNAPSHOT_HEADER).write_text(json.dumps(header), encoding="utf-8")
+        for kind, codes in (("agent", self.agent_codes), ("customer", self.customer_codes)):
+            columns: dict[str, object] = {"id": sorted(codes, key=codes.__getitem__)}
+            if kind == "agent":
+                columns["hire"] = self.hire
+            for stream in _streams_of(kind):
+                events: _EntityEvents = getattr(self, stream)
+                columns[f"{stream}_count"] = events.base_count
+                columns[f"{stream}_latest"] = events.base_latest
+            pd.DataFrame(columns).to_parquet(folder / f"{kind}s.parquet", index=False)
+        recent = []
+        for stream in _STREAMS:
+            events = getattr(self, stream)
+            entity = np.repeat(np.arange(events.offsets.size - 1), np.diff(events.offsets))
+            recent.append(pd.DataFrame({"stream": stream, "entity": entity, "time": events.tail}))
+        pd.concat(recent, ignore_index=True).to_parquet(folder / "events.parquet", index=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> HistorySnapshot:
+        """The snapshot `save` wrote: every lookup answers as the saved one did."""
+        header = json.loads((folder / _SNAPSHOT_HEADER).read_text(encoding="utf-8"))
+        tables = {kind: pd.read_parquet(folder / f"{kind}s.parquet") for kind in ("agent", "customer")}
+        recent = pd.read_parquet(folder / "events.parquet")
+        streams = {}
+        for stream, kind in _STREAMS.items():
+            table, rows = tables[kind], recent[(recent["stream"] == stream).to_numpy()]
+            entity = rows["entity"].to_numpy(np.int64)
+            if (np.diff(entity) < 0).any() or ((entity < 0) | (entity >= len(table))).any():
+                raise ValueError(f"history events of {stream} are not in entity order")
+            streams[stream] = _EntityEvents(
+                base_count=table[f"{stream}_count"].to_numpy(np.int64),
+                base_latest=table[f"{stream}_latest"].to_numpy(np.int64),
+                offsets=np.concatenate([[0], np.cumsum(np.bincount(entity, minlength=len(table)))]),
+                tail=rows["time"].to_numpy(np.int64),
+            )
+        return cls(
+            as_of=pd.Timestamp(int(header["as_of_ns"]), unit="ns", tz="UTC"),
+            window_days=int(header["window_days"]),
+            agent_codes=_codes(tables["agent"]["id"]),
+            hire=tables["agent"]["hire"].to_numpy(np.int64),
+            customer_codes=_codes(tables["customer"]["id"]),
+            **streams,
+        )
 
 
 def latest_known(tickets: pd.DataFrame, labels: pd.Series) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,15 +28,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
 
-from escpredict.config import ModelConfig, TrainConfig
+from escpredict.config import ConfigError, TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.ingest.csvfile import ReadNotes
 from escpredict.ingest.loaders import load_agents, load_tickets
 from escpredict.ingest.mapping import load_mapping
 from escpredict.labels.history import HistorySnapshot, build_snapshot, history_features
+from escpredict.labels.leakage import Suspect, describe, input_fields, suspects
 from escpredict.labels.maturity import Maturity, maturity
 from escpredict.labels.rules import label_tickets, resolved, unlabelled
-from escpredict.labels.split import time_split
+from escpredict.labels.split import Split, time_split
+from escpredict.lifecycle import open_train
+from escpredict.lifecycle.open_train import OpenFit
 from escpredict.lifecycle.pyfunc import log_model
 from escpredict.lifecycle.registry import (
     CANDIDATE,
@@ -49,15 +53,22 @@ from escpredict.lifecycle.registry import (
 )
 from escpredict.lifecycle.stages import Stages
 from escpredict.model import plots
+from escpredict.model.booster import booster_params, train_booster
 from escpredict.model.calibration import Calibrator
 from escpredict.model.escalation import EscalationModel
 from escpredict.model.features import FeatureBuilder, OneHotCodes
 from escpredict.model.level_offset import LevelOffset
 from escpredict.model.metrics import cost_threshold, evaluate, segment_metrics, tenure_band
-from escpredict.model.offsets import Offset, margin, present, total
+from escpredict.model.offsets import Offset, margin, present
+from escpredict.model.reference import PlainReference
+from escpredict.model.search import SearchResult, choose
 from escpredict.model.season import SeasonalOffset
 
 EVAL_WINDOW_ARTIFACT = "evaluation/test_window.parquet"
+#: Every candidate the structure search judged, with its fold scores and switches.
+SEARCH_ARTIFACT = "search/candidates.csv"
+#: Tag naming the input fields that alone almost separate the labels (``labels.leakage``).
+LEAK_TAG = "leakage_suspects"
 
 
 @dataclass
@@ -77,6 +88,8 @@ class Prepared:
     extras: dict[str, str] = field(default_factory=dict)
     #: What was set aside or ignored that the user should know of, one sentence each.
     warnings: list[str] = field(default_factory=list)
+    #: Event exports: the typed events of the tickets (checkpoints of open tickets).
+    events: pd.DataFrame | None = None
 
 
 @dataclass
@@ -98,7 +111,22 @@ class TrainResult:
     booster_params: dict[str, Any] = field(default_factory=dict)
     #: Calibration method applied (``auto`` resolves to the one the window chose).
     calibration: str = ""
+    #: The plain reference (``model.reference``), calibrated as the booster, on both windows.
+    reference_metrics: dict[str, float] = field(default_factory=dict)
+    reference_valid_metrics: dict[str, float] = field(default_factory=dict)
+    #: What the structure search judged and chose; None when ``model.search`` is off.
+    search: SearchResult | None = None
+    #: Input fields that alone almost separate the labels (``labels.leakage``).
+    suspects: list[Suspect] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Open-ticket model, per age band on the test window beside the at-creation model
+    #: (``open_train.evaluate``); None when the export has no events.
+    open_bands: pd.DataFrame | None = None
+    #: ... and on the validation window, what each band uses (``OpenFit.choice``).
+    open_choice: pd.DataFrame | None = None
+    open_notes: list[str] = field(default_factory=list)
+    #: The at-creation model at creation with only what was known then (``point_in_time``).
+    open_point_in_time: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -166,7 +194,7 @@ def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     }
     counts |= ignored_counts(loaded.notes)
     warnings = [left.describe(cfg.labels.max_unlabelled_share)] if left.rows else []
-    return Prepared(frame, tickets, labels, agents, counts, cut, extras, warnings)
+    return Prepared(frame, tickets, labels, agents, counts, cut, extras, warnings, loaded.events)
 
 
 def ignored_counts(read: ReadNotes) -> dict[str, int]:
@@ -196,55 +224,17 @@ def fit_levels(
     )
 
 
-def booster_params(model: ModelConfig, n_train: int) -> dict[str, Any]:
-    """LightGBM parameters for `n_train` training rows; keys set in `model.params` win.
-
-    Fixed leaf sizes fit one data size only: 40 tickets per leaf suits 20k+ training rows
-    but on a few thousand (a two-month export) leaves no room to split on a product seen
-    ten times. Leaf and categorical-group minimums grow with the data (about 0.2% and 0.1%
-    of rows) within bounds; fewer leaves for small data keep trees from memorising it.
-    """
-    sized = {
-        "num_leaves": int(np.clip(n_train // 250, 7, 31)),
-        "min_child_samples": int(np.clip(n_train // 500, 5, 40)),
-        # Native categoricals: a group of levels needs this many rows, and its rate is
-        # shrunk towards the parent's by cat_smooth pseudo-rows (LightGBM's defaults 100/10
-        # are tuned for large data).
-        "min_data_per_group": int(np.clip(n_train // 1000, 5, 100)),
-        "cat_smooth": 10.0,
-        "cat_l2": 10.0,
-        "max_cat_to_onehot": 4,
-    }
-    return {**sized, **model.params, "metric": "auc"}
-
-
 def fit_booster(
     cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray,
     x_valid: sp.csr_matrix, y_valid: np.ndarray, advance: Any,
     offsets: tuple[Offset, ...] = (), categorical: list[int] | None = None,
 ) -> lgb.Booster:
-    """LightGBM with early stopping on the validation window, starting from the offsets.
-
-    `categorical` lists the matrix's native categorical columns (integer level codes).
-    """
-    categorical_feature: Any = categorical or "auto"
-    train_set = lgb.Dataset(
-        x_train, label=y_train, init_score=total(offsets, x_train), free_raw_data=True,
-        categorical_feature=categorical_feature,
-    )
-    valid_set = lgb.Dataset(
-        x_valid, label=y_valid, init_score=total(offsets, x_valid), reference=train_set,
-        categorical_feature=categorical_feature,
-    )
-    return lgb.train(
-        booster_params(cfg.model, x_train.shape[0]),
-        train_set,
-        num_boost_round=cfg.model.num_boost_round,
-        valid_sets=[valid_set],
-        callbacks=[
-            lgb.early_stopping(cfg.model.early_stopping_rounds, verbose=False),
-            lambda env: advance(1),
-        ],
+    """LightGBM with early stopping on the validation window, starting from the offsets,
+    with the parameters ``booster_params`` sizes for the training window."""
+    return train_booster(
+        booster_params(cfg.model, x_train.shape[0]), x_train, y_train, x_valid, y_valid,
+        cfg.model.num_boost_round, cfg.model.early_stopping_rounds, offsets, categorical,
+        callbacks=[lambda env: advance(1)],
     )
 
 
@@ -313,11 +303,110 @@ class Fitted:
     raw_test: np.ndarray
     baseline_test: np.ndarray  # logistic baseline probability on the test window
     baseline_valid: np.ndarray  # ... and on the validation window, its yardstick
+    reference_test: np.ndarray  # the plain reference's log-odds on the test window
+    reference_valid: np.ndarray  # ... and on the validation window, the other yardstick
     bounds: dict[str, str]
     counts: dict[str, int]
     maturity: Maturity
     booster_params: dict[str, Any] = field(default_factory=dict)
+    search: SearchResult | None = None
+    suspects: list[Suspect] = field(default_factory=list)
+    #: What the data lost or the run worked around, said in words (printed and tagged).
     warnings: list[str] = field(default_factory=list)
+    #: The open-ticket model and its test snapshots (event exports only) ...
+    open: OpenFit | None = None
+    #: ... or why an event export trained none.
+    open_skipped: str = ""
+
+
+def fit_model(
+    cfg: TrainConfig, builder: FeatureBuilder, x_train: sp.csr_matrix, y_train: np.ndarray,
+    x_valid: sp.csr_matrix, y_valid: np.ndarray, advance: Callable[[int], None] = lambda n: None,
+) -> tuple[SeasonalOffset | None, LevelOffset | None, lgb.Booster]:
+    """The at-creation model's seasonal and level offsets and its booster on these rows."""
+    season = fit_season(cfg, builder, x_train, y_train)
+    levels = fit_levels(cfg, builder, x_train, y_train, x_valid, y_valid)
+    booster = fit_booster(
+        cfg, x_train, y_train, x_valid, y_valid, advance, present(season, levels),
+        builder.categorical_columns,
+    )
+    return season, levels, booster
+
+
+def open_tickets_wanted(cfg: TrainConfig, prepared: Prepared) -> bool:
+    """Whether this run trains the open-ticket model: on by default for event exports."""
+    return cfg.open_tickets.enabled is not False and prepared.events is not None
+
+
+def fit_open(
+    cfg: TrainConfig, prepared: Prepared, stages: Stages, split: Split, builder: FeatureBuilder,
+    x: dict[str, sp.csr_matrix], y: dict[str, np.ndarray],
+    predict: Callable[[sp.csr_matrix], np.ndarray],
+) -> OpenFit | str:
+    """Checkpoints of the labelled tickets, then the open-ticket model (``open_train``); or,
+    when the export has too few open tickets for it, why not (the at-creation model still
+    trains: it does not need them).
+
+    ``x``/``y``: the at-creation matrices and labels by window; ``predict`` the fitted
+    at-creation margin. Each ticket gets two margins, with its agent and without (a snapshot
+    taken before its first assignment must not know who that will be); on the training
+    window both are cross-fitted.
+    """
+    frame = prepared.frame
+    with stages.stage("checkpoints"):
+        snaps, notes = open_train.snapshots(
+            cfg, prepared.tickets.loc[frame.index], frame[LABEL], prepared.events,
+            load_mapping(cfg.data.mapping), prepared.agents,
+        )
+    windows = pd.concat([
+        pd.Series(name, index=getattr(split, name).index) for name in open_train.WINDOWS
+    ])
+
+    def refit(rows: np.ndarray) -> Callable[[sp.csr_matrix], np.ndarray]:
+        parts = fit_model(cfg, builder, x["train"][rows], y["train"][rows], x["valid"], y["valid"])
+        return lambda m: margin(parts[2], present(*parts[:2]), m)
+
+    with stages.stage("open model"):
+        alone = {w: builder.transform(open_train.without_agent(getattr(split, w)))
+                 for w in open_train.WINDOWS}
+        seed = int(cfg.model.params.get("seed", 7))
+        train = open_train.crossfit(refit, [x["train"], alone["train"]], seed)
+        margins = pd.concat([
+            pd.DataFrame({"with_agent": train[0], "without_agent": train[1]},
+                         index=split.train.index),
+            *(pd.DataFrame({"with_agent": predict(x[w]), "without_agent": predict(alone[w])},
+                           index=getattr(split, w).index) for w in ("valid", "test")),
+        ])
+        try:
+            opened = open_train.fit(cfg, snaps, windows, margins)
+        except open_train.TooFewOpenTickets as exc:
+            return f"no open-ticket model: {exc}"
+    opened.notes[:0] = notes
+    return opened
+
+
+def structure(
+    cfg: TrainConfig, stages: Stages, train: pd.DataFrame, valid: pd.DataFrame,
+    extras: dict[str, str], n_train: int | None = None,
+) -> tuple[TrainConfig, SearchResult | None]:
+    """The configuration the run trains with: `cfg` as it is when ``model.search`` is off,
+    else with the structure the search chose on past windows of train + valid."""
+    if not cfg.model.search.trials:
+        return cfg, None
+    with stages.stage("search"):
+        found = choose(cfg, train, valid, extras, n_train)
+    return found.config(cfg), found
+
+
+def yardsticks(
+    stages: Stages, train: pd.DataFrame, valid: pd.DataFrame, extras: dict[str, str]
+) -> tuple[PlainReference, list[Suspect]]:
+    """The plain reference, fitted beside the product, and the fields that leak on their own."""
+    y_train, y_valid = (part[LABEL].to_numpy(int) for part in (train, valid))
+    with stages.stage("reference"):
+        reference = PlainReference.fit(train, valid, extras)
+        found = suspects(train, y_train, valid, y_valid, input_fields(extras))
+    return reference, found
 
 
 def run(
@@ -333,25 +422,34 @@ def run(
     prepared = prepare(cfg, stages)
     split = time_split(prepared.frame, cfg.split.valid_fraction, cfg.split.test_fraction)
     y_train, y_valid = (part[LABEL].to_numpy(int) for part in (split.train, split.valid))
+    cfg, searched = structure(cfg, stages, split.train, split.valid, prepared.extras)
 
     with stages.stage("features"):
         builder = FeatureBuilder(cfg.features, prepared.extras)
         x_train = builder.fit_transform(split.train)
         x_valid, x_test = (builder.transform(p) for p in (split.valid, split.test))
     with stages.stage("fit", total=cfg.model.num_boost_round) as advance:
-        season = fit_season(cfg, builder, x_train, y_train)
-        levels = fit_levels(cfg, builder, x_train, y_train, x_valid, y_valid)
-        offsets = present(season, levels)
-        booster = fit_booster(
-            cfg, x_train, y_train, x_valid, y_valid, advance, offsets, builder.categorical_columns
+        season, levels, booster = fit_model(
+            cfg, builder, x_train, y_train, x_valid, y_valid, advance
         )
+        offsets = present(season, levels)
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_train, y_train, builder.one_hot)
+    reference, suspected = yardsticks(stages, split.train, split.valid, prepared.extras)
     with stages.stage("snapshot"):
         snapshot = build_snapshot(
             prepared.tickets, prepared.labels, prepared.agents, cfg.features.recent_window_days
         )
     sizes = {"n_train": len(split.train), "n_valid": len(split.valid), "n_test": len(split.test)}
+    raw_valid, raw_test = margin(booster, offsets, x_valid), margin(booster, offsets, x_test)
+    opened: OpenFit | str | None = None
+    if open_tickets_wanted(cfg, prepared):
+        opened = fit_open(
+            cfg, prepared, stages, split, builder,
+            {"train": x_train, "valid": x_valid, "test": x_test},
+            {"train": y_train, "valid": y_valid},
+            lambda m: margin(booster, offsets, m),
+        )
     fitted = Fitted(
         builder=builder,
         booster=booster,
@@ -359,16 +457,22 @@ def run(
         levels=levels,
         snapshot=snapshot,
         y_valid=y_valid,
-        raw_valid=margin(booster, offsets, x_valid),
+        raw_valid=raw_valid,
         test=split.test,
-        raw_test=margin(booster, offsets, x_test),
+        raw_test=raw_test,
         baseline_test=baseline.predict_proba(x_test)[:, 1],
         baseline_valid=baseline.predict_proba(x_valid)[:, 1],
+        reference_test=reference.raw(split.test),
+        reference_valid=reference.raw(split.valid),
         bounds=split.bounds(),
         counts={**prepared.counts, **sizes},
         booster_params=booster_params(cfg.model, x_train.shape[0]),
         maturity=prepared.maturity,
+        search=searched,
+        suspects=suspected,
         warnings=prepared.warnings,
+        open=opened if isinstance(opened, OpenFit) else None,
+        open_skipped=opened if isinstance(opened, str) else "",
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
 
@@ -377,12 +481,17 @@ def finish(
     cfg: TrainConfig, fitted: Fitted, stages: Stages, uri: str, experiment_id: str,
     run_name: str | None,
 ) -> TrainResult:
-    """Calibrate, pick the cost threshold, evaluate, log to MLflow and register `candidate`."""
+    """Calibrate, pick the cost threshold, evaluate, log to MLflow and register `candidate`.
+
+    `cfg` is what the model trained with (the structure search's choice applied).
+    """
     y_valid, y_test = fitted.y_valid, fitted.test[LABEL].to_numpy(int)
     with stages.stage("calibration"):
         calibrator = Calibrator().fit(
             np.asarray(fitted.raw_valid, dtype=np.float64), y_valid, cfg.model.calibration
         )
+        # The reference is calibrated the same way, so its ECE compares with the booster's.
+        plain = Calibrator().fit(fitted.reference_valid, y_valid, cfg.model.calibration)
         model = EscalationModel(
             builder=fitted.builder,
             booster=fitted.booster,
@@ -399,20 +508,44 @@ def finish(
         model.threshold = cost_threshold(
             y_valid, p_valid, cfg.costs.missed_escalation, cfg.costs.unnecessary_route
         )
-        model.tiers = cfg.routing.tiers_at(model.threshold)  # the route tier starts there
+        try:
+            model.tiers = cfg.routing.tiers_at(model.threshold)  # the route tier starts there
+        except ValueError as exc:
+            # A leaked outcome makes the model so sure that the threshold passes the tiers.
+            why = f"; the model is that sure because {describe(fitted.suspects)}" if fitted.suspects else ""
+            raise ConfigError(f"{exc}{why}") from exc
 
     with stages.stage("evaluate"):
         p_test = calibrator.apply(np.asarray(fitted.raw_test, dtype=np.float64))
-        p_base = fitted.baseline_test
-        metrics = evaluate(y_test, p_test, model.threshold)
-        valid_metrics = evaluate(y_valid, p_valid, model.threshold)
-        baseline_metrics = evaluate(y_test, p_base, model.threshold)
-        baseline_valid_metrics = evaluate(y_valid, fitted.baseline_valid, model.threshold)
-        yardstick = Yardstick.measure(y_valid, fitted.raw_valid, fitted.baseline_valid)
+        curves = {
+            "lightgbm": p_test,
+            "logistic baseline": fitted.baseline_test,
+            "plain reference": plain.apply(fitted.reference_test),
+        }
+        evaluated = {
+            "test": evaluate(y_test, p_test, model.threshold),
+            "valid": evaluate(y_valid, p_valid, model.threshold),
+            "baseline_test": evaluate(y_test, fitted.baseline_test, model.threshold),
+            "baseline_valid": evaluate(y_valid, fitted.baseline_valid, model.threshold),
+            "reference_test": evaluate(y_test, curves["plain reference"], model.threshold),
+            "reference_valid": evaluate(
+                y_valid, plain.apply(fitted.reference_valid), model.threshold),
+        }
+        metrics = evaluated["test"]
+        yardstick = Yardstick.measure(
+            y_valid, fitted.raw_valid, fitted.baseline_valid, fitted.reference_valid
+        )
         segments = segment_metrics(
             y_test, p_test, _segments(fitted.test, cfg.segments), model.threshold
         )
         test_window = fitted.test.assign(probability=p_test)
+        open_bands = None
+        if fitted.open is not None:
+            open_bands, workload = open_train.evaluate(fitted.open, calibrator)
+            model.open = fitted.open.model
+            model.open.metadata = open_metadata(fitted.open, open_bands, workload)
+            model.open.metadata["creation_point_in_time"] = open_train.point_in_time(
+                fitted.open, calibrator)
         model.metadata = {
             "test_metrics": metrics,
             "threshold": model.threshold,
@@ -422,13 +555,14 @@ def finish(
             "maturity": fitted.maturity.params(),
             "yardstick": yardstick.tags(),
         }
+        if model.open is not None:
+            model.metadata["counts"] |= fitted.open.counts
 
     with stages.stage("logging"):
         try:
             run_id, version = _log_run(
-                cfg, uri, experiment_id, run_name, model, fitted, metrics, valid_metrics,
-                baseline_metrics, baseline_valid_metrics, segments, test_window, stages.timings,
-                (y_test, p_test, p_base),
+                cfg, uri, experiment_id, run_name, model, fitted, evaluated, segments,
+                test_window, stages.timings, {name: (y_test, p) for name, p in curves.items()},
             )
         except MlflowException as exc:  # the alias moves last: a failure never half-promotes
             raise RegistryError(
@@ -440,8 +574,8 @@ def finish(
         model_version=version,
         model_name=cfg.registry.model_name,
         metrics=metrics,
-        baseline_metrics=baseline_metrics,
-        baseline_valid_metrics=baseline_valid_metrics,
+        baseline_metrics=evaluated["baseline_test"],
+        baseline_valid_metrics=evaluated["baseline_valid"],
         yardstick=yardstick,
         maturity=fitted.maturity,
         segments=segments,
@@ -451,8 +585,67 @@ def finish(
         test_window=test_window,
         booster_params=fitted.booster_params,
         calibration=calibrator.method,
+        reference_metrics=evaluated["reference_test"],
+        reference_valid_metrics=evaluated["reference_valid"],
+        search=fitted.search,
+        suspects=fitted.suspects,
         warnings=fitted.warnings,
+        open_bands=open_bands,
+        open_choice=fitted.open.choice if fitted.open is not None else None,
+        open_notes=fitted.open.notes if fitted.open is not None else (
+            [fitted.open_skipped] if fitted.open_skipped else []),
+        open_point_in_time=model.open.metadata["creation_point_in_time"]
+        if model.open is not None else {},
     )
+
+
+def open_metadata(opened: OpenFit, bands: pd.DataFrame, curves: pd.DataFrame) -> dict[str, Any]:
+    """What the served model says about its open-ticket part: per band test metrics, its
+    recall-at-workload curves (the report draws them) and what each band uses."""
+    uses = opened.choice["uses"]
+    return {
+        "structure": opened.model.structure,
+        "uses": {opened.model.band_names[b]: u for b, u in uses.items()},
+        "test_bands": bands.reset_index().to_dict("records"),
+        "workload_curves": curves.to_dict("records"),
+        "notes": list(opened.notes),
+    }
+
+
+def _maturity_params(cut: Maturity) -> dict[str, str]:
+    """The horizon applied (the config may say "auto") and the cut it made, for the run."""
+    return {
+        "maturity_horizon_days": f"{cut.horizon_days:.3f}",
+        "maturity_cutoff": str(cut.cutoff),
+        "export_end": str(cut.end),
+    }
+
+
+def _log_open(opened: OpenFit, model: EscalationModel) -> None:
+    """Per age band, the open-ticket model's and the at-creation model's test metrics
+    (``open_test_<age>_<metric>``, ``creation_test_<age>_<metric>``), and the choices."""
+    bands = pd.DataFrame(model.open.metadata["test_bands"])
+    skip = {"band", "age", "uses"}
+    metrics = {}
+    for row in bands.to_dict("records"):
+        for key, value in row.items():
+            if key in skip or not np.isfinite(value):
+                continue
+            who, name = ("creation", key.removeprefix("creation_")) if key.startswith(
+                "creation_") else ("open", key)
+            metrics[f"{who}_test_{row['age']}_{name}"] = float(value)
+    pit = model.open.metadata["creation_point_in_time"]
+    metrics |= {f"creation_test_point_in_time_{k}": float(v) for k, v in pit.items()
+                if np.isfinite(v)}
+    mlflow.log_metrics(metrics)
+    mlflow.log_param("open_structure", opened.model.structure)
+    fallback = [model.open.band_names[b] for b, u in opened.choice["uses"].items()
+                if u == "fallback"]
+    mlflow.set_tag("open_fallback_bands", ",".join(fallback) or "none")
+    mlflow.log_text(bands.to_csv(index=False), "evaluation/open_bands.csv")
+    curves = pd.DataFrame(model.open.metadata["workload_curves"])
+    mlflow.log_text(curves.to_csv(index=False), "evaluation/open_workload.csv")
+    mlflow.log_text(opened.choice.to_csv(), "evaluation/open_choice.csv")
 
 
 def _flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -466,12 +659,13 @@ def _flatten(prefix: str, value: Any) -> dict[str, Any]:
 
 def _log_run(
     cfg: TrainConfig, uri: str, experiment_id: str, run_name: str | None,
-    model: EscalationModel, fitted: Fitted, metrics: dict[str, float],
-    valid_metrics: dict[str, float], baseline_metrics: dict[str, float],
-    baseline_valid_metrics: dict[str, float], segments: pd.DataFrame, test_window: pd.DataFrame,
-    timings: dict[str, float], curves: tuple[np.ndarray, np.ndarray, np.ndarray],
+    model: EscalationModel, fitted: Fitted, evaluated: dict[str, dict[str, float]],
+    segments: pd.DataFrame, test_window: pd.DataFrame, timings: dict[str, float],
+    curves_by_model: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> tuple[str, str]:
-    y_test, p_test, p_base = curves
+    """`evaluated`: metrics by prefix (test, valid, baseline_test, ...); `curves_by_model`:
+    (labels, probabilities) on the test window by model name, the product's first."""
+    y_test, p_test = curves_by_model["lightgbm"]
     config = cfg.model_dump(mode="json")
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
         mlflow.log_params(_flatten("", config))
@@ -487,17 +681,18 @@ def _log_run(
         if fitted.warnings:  # what the data lost or the run worked around, in words
             mlflow.set_tag("data_warnings", "\n".join(fitted.warnings)[:5000])
         mlflow.set_tags(model.metadata["yardstick"])
+        if fitted.suspects:
+            mlflow.set_tag(LEAK_TAG, ", ".join(s.describe() for s in fitted.suspects))
+        if fitted.search is not None:
+            mlflow.log_params(fitted.search.params())
+            mlflow.log_text(fitted.search.table.to_csv(index=False), SEARCH_ARTIFACT)
         mlflow.log_metrics(
-            {f"test_{k}": v for k, v in metrics.items()}
-            | {f"valid_{k}": v for k, v in valid_metrics.items()}
-            | {f"baseline_test_{k}": v for k, v in baseline_metrics.items()}
-            | {f"baseline_valid_{k}": v for k, v in baseline_valid_metrics.items()}
+            {f"{prefix}_{k}": v for prefix, found in evaluated.items() for k, v in found.items()}
             | {k: float(v) for k, v in model.metadata["counts"].items()}
             | {f"time_{k}_s": v for k, v in timings.items()}
             | {"threshold": model.threshold, "best_iteration": float(model.booster.best_iteration)}
         )
         mlflow.log_dict(config, CONFIG_ARTIFACT)
-        curves_by_model = {"lightgbm": (y_test, p_test), "logistic baseline": (y_test, p_base)}
         for name, figure in (
             ("roc", plots.roc_figure(curves_by_model)),
             ("pr", plots.pr_figure(curves_by_model)),
@@ -508,6 +703,8 @@ def _log_run(
             mlflow.log_figure(figure, f"plots/{name}.png")
             plt.close(figure)
         mlflow.log_text(segments.to_csv(index=False), "evaluation/segments.csv")
+        if fitted.open is not None and model.open is not None:
+            _log_open(fitted.open, model)
         with tempfile.TemporaryDirectory() as tmp:
             window = Path(tmp) / "test_window.parquet"
             test_window.to_parquet(window)

@@ -26,6 +26,9 @@ and a distorted score, isotonic's flexibility wins instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -33,7 +36,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
 #: Calibrated probabilities stay strictly inside (0, 1): log loss and log-odds stay finite.
-#: The bound of calibrators fitted before ``bounds`` existed (a fitted one is much tighter).
+#: The bound of an unfitted calibrator (a fitted one is much tighter).
 P_MIN = 1e-6
 P_MAX = 1.0 - 1e-6
 #: Strength of the prior each isotonic step is shrunk with: this many tickets at the base rate.
@@ -62,17 +65,40 @@ class Calibrator:
     knots; sigmoid (Platt scaling) stores a slope and intercept on the raw score.
     """
 
-    #: Lowest and highest probability the calibration window supports (set by ``fit``;
-    #: class defaults keep calibrators pickled before it existed working).
-    low: float = P_MIN
-    high: float = P_MAX
-
     def __init__(self) -> None:
         self.method: str = ""
         self.knots_x: np.ndarray = np.empty(0)
         self.knots_y: np.ndarray = np.empty(0)
         self.slope: float = 0.0
         self.intercept: float = 0.0
+        #: Lowest and highest probability the calibration window supports (set by ``fit``).
+        self.low: float = P_MIN
+        self.high: float = P_MAX
+
+    def to_state(self) -> dict[str, Any]:
+        """The fitted map as JSON-ready data (floats round-trip exactly through JSON)."""
+        return {
+            "method": self.method,
+            "knots_x": self.knots_x.tolist(),
+            "knots_y": self.knots_y.tolist(),
+            "slope": self.slope,
+            "intercept": self.intercept,
+            "low": self.low,
+            "high": self.high,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Calibrator:
+        """The calibrator `to_state` describes: the same probability for every raw score."""
+        if state["method"] not in METHODS:
+            raise ValueError(f"unknown calibration method {state['method']!r}")
+        out = cls()
+        out.method = state["method"]
+        out.knots_x = np.asarray(state["knots_x"], dtype=np.float64)
+        out.knots_y = np.asarray(state["knots_y"], dtype=np.float64)
+        out.slope, out.intercept = float(state["slope"]), float(state["intercept"])
+        out.low, out.high = float(state["low"]), float(state["high"])
+        return out
 
     def fit(self, raw: np.ndarray, y: np.ndarray, method: str = AUTO) -> Calibrator:
         """Fit on held-out scores and 0/1 labels; raises ValueError on unusable input.

@@ -25,6 +25,7 @@ from escpredict.model.explain import Reason, ReasonLayout, explain_rows, reason_
 from escpredict.model.features import FeatureBuilder
 from escpredict.model.level_offset import LevelOffset
 from escpredict.model.offsets import Offset, margin, present, with_offset_shap
+from escpredict.model.open_ticket import OpenTicketModel, open_reasons, state_values
 from escpredict.model.season import SeasonalOffset
 
 __all__ = ["EscalationModel", "Reason", "Score"]
@@ -41,6 +42,8 @@ class Score:
     route: str
     reasons: list[Reason]
     flags: list[str]
+    #: With a state: the age band that answered ("creation" at first); None without one.
+    age_band: str | None = None
 
 
 @dataclass
@@ -58,6 +61,9 @@ class EscalationModel:
     season: SeasonalOffset | None = None
     #: Per-level starting score of the categoricals; None when off (or before it existed).
     levels: LevelOffset | None = None
+    #: The model for tickets already open (scoring with ``state``); None when training had
+    #: no events to build checkpoints from.
+    open: OpenTicketModel | None = None
 
     # -- batch path -------------------------------------------------------------------------
     def with_history(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -114,14 +120,26 @@ class EscalationModel:
         return reason_layout(self.builder, self.builder.cfg.recent_window_days)
 
     def __getstate__(self) -> dict[str, Any]:
-        # Derived from the builder; a saved model must not carry one code version's layout.
+        # Dask ships the model to its workers by pickle: the layout, derived from the
+        # builder, is rebuilt there rather than copied. (Saved models are `model.artefact`.)
         return {k: v for k, v in self.__dict__.items() if k != "reason_layout"}
 
-    def score_table(self, frame: pd.DataFrame, n_reasons: int = 0) -> pd.DataFrame:
-        """probability, risk_tier, route (and ``reasons``, a list per row if asked) per row."""
+    def score_table(
+        self, frame: pd.DataFrame, n_reasons: int = 0, state: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """probability, risk_tier, route (and ``reasons``, a list per row if asked) per row.
+
+        ``state`` (``STATE_NAMES`` columns, row-aligned with ``frame``) scores open tickets:
+        rows whose age falls after the first band get the open-ticket model's risk of
+        escalating from then on; rows with no age are scored as at creation.
+        """
         full = self.with_history(frame)
         matrix = self.builder.transform(full)
-        probability = self.proba_from_matrix(matrix)
+        raw = margin(self.booster, self.offsets, matrix)
+        probability = self.calibrator.apply(raw)
+        opened = self._open_rows(raw, state)
+        if opened is not None:
+            probability[opened.index] = opened.probability
         table = pd.DataFrame(
             {
                 "probability": probability,
@@ -136,11 +154,46 @@ class EscalationModel:
             for start in range(0, matrix.shape[0], _EXPLAIN_CHUNK):
                 rows = matrix[start : start + _EXPLAIN_CHUNK].toarray()
                 chunk = records[start : start + _EXPLAIN_CHUNK]
-                reasons += explain_rows(
-                    self.reason_layout, self.contributions(rows), rows, chunk, n_reasons
-                )
+                contrib = self.contributions(rows)
+                found = explain_rows(self.reason_layout, contrib, rows, chunk, n_reasons)
+                if opened is not None:
+                    self._open_reasons(found, contrib, raw[start:], opened, start, n_reasons)
+                reasons += found
             table["reasons"] = reasons
         return table
+
+    def _open_rows(self, raw: np.ndarray, state: pd.DataFrame | None) -> _Opened | None:
+        """The open-ticket model's answer for the rows ``state`` places after creation."""
+        if state is None:
+            return None
+        if self.open is None:
+            raise OpenScoringError(NO_OPEN_MODEL)
+        ages = state["age_hours"].to_numpy(dtype=np.float64, na_value=np.nan)
+        bands = self.open.band_of(np.nan_to_num(ages, nan=-1.0))
+        index = np.flatnonzero(~np.isnan(ages) & (bands > 0))
+        picked = state.iloc[index]
+        rows = self.open.encoder.matrix(raw[index], picked)
+        return _Opened(index, bands[index], rows, self.open.proba(rows, bands[index]),
+                       picked.to_dict("records"))
+
+    def _open_reasons(
+        self, found: list[list[Reason]], contrib: np.ndarray, raw: np.ndarray, opened: _Opened,
+        start: int, n: int,
+    ) -> None:
+        """Replace, in place, the reasons of the open rows among ``found`` (rows ``start``...)
+        with `open_reasons`; ``contrib`` and ``raw`` are those rows' at-creation SHAP
+        values and margins."""
+        here = np.flatnonzero((opened.index >= start) & (opened.index < start + len(found)))
+        if not len(here):
+            return
+        assert self.open is not None
+        extra = self.open.contributions(opened.rows[here], opened.bands[here])
+        for k, j in enumerate(here):
+            i = int(opened.index[j]) - start
+            found[i] = open_reasons(
+                found[i], extra[k], self.open.encoder.names, opened.states[j],
+                float(raw[i] - contrib[i, -1]), n,
+            )
 
     # -- single-ticket path (serving) -------------------------------------------------------
     def complete_record(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -163,7 +216,9 @@ class EscalationModel:
         """`score_record` for many tickets with one booster call and one SHAP call for all.
 
         Same answers as scoring each alone: LightGBM scores rows independently, and the
-        rows are the ones `transform_records` builds for a single ticket.
+        rows are the ones `transform_records` builds for a single ticket. A record with a
+        ``state`` (``open_ticket.state_values``: its events so far, or its current fields,
+        and ``as_of``) past the first age band gets the open-ticket model's answer.
         """
         completed = [self.complete_record(r) for r in records]
         if not completed:
@@ -174,22 +229,79 @@ class EscalationModel:
         # in the last bits and cross an isotonic step.
         fulls = [full for full, _ in completed]
         rows = self.builder.transform_records(fulls)
-        probability = self.proba_from_matrix(rows)
-        reasons = (
-            explain_rows(self.reason_layout, self.contributions(rows), rows, fulls, n_reasons)
-            if n_reasons > 0
-            else [[] for _ in completed]
-        )
+        raw = margin(self.booster, self.offsets, rows, **_threads_for(rows))
+        probability = self.calibrator.apply(raw)
+        flags = [list(f) for _, f in completed]
+        bands: list[str | None] = [None] * len(records)
+        opened = self._open_records(records, raw, flags, bands)
+        if opened is not None:
+            probability[opened.index] = opened.probability
+        if n_reasons > 0:
+            contrib = self.contributions(rows)
+            reasons = explain_rows(self.reason_layout, contrib, rows, fulls, n_reasons)
+            if opened is not None:
+                self._open_reasons(reasons, contrib, raw, opened, 0, n_reasons)
+        else:
+            reasons = [[] for _ in completed]
         return [
             Score(
                 probability=float(p),
                 tier=self.tier_of(float(p)),
                 route=self.route_of(float(p)),
                 reasons=r,
-                flags=flags,
+                flags=f,
+                age_band=band,
             )
-            for p, r, (_, flags) in zip(probability, reasons, completed, strict=True)
+            for p, r, f, band in zip(probability, reasons, flags, bands, strict=True)
         ]
+
+    def _open_records(
+        self, records: Sequence[Mapping[str, Any]], raw: np.ndarray, flags: list[list[str]],
+        bands_named: list[str | None],
+    ) -> _Opened | None:
+        """The open-ticket model's answer for records whose ``state`` is past creation;
+        ``flags`` gain ``already_escalated`` where the state shows an escalation, and
+        ``bands_named`` each state's age band."""
+        given = [i for i, r in enumerate(records) if r.get("state") is not None]
+        if not given:
+            return None
+        if self.open is None:
+            raise OpenScoringError(NO_OPEN_MODEL)
+        waits = self.open.waits
+        states = [state_values(records[i]["created_at"], records[i]["state"], waits) for i in given]
+        bands = self.open.band_of(np.array([s["age_hours"] for s in states]))
+        for i, state, band in zip(given, states, bands, strict=True):
+            bands_named[i] = self.open.band_names[int(band)]
+            if self.open.shows_escalation(records[i], state):
+                flags[i].append("already_escalated")
+        later = np.flatnonzero(bands > 0)
+        index = np.array(given, dtype=np.int64)[later]
+        picked = [states[k] for k in later]
+        rows = self.open.encoder.rows(raw[index], picked)
+        return _Opened(index, bands[later], rows, self.open.proba(rows, bands[later]), picked)
+
+
+#: A model trained without events has no open-ticket part.
+NO_OPEN_MODEL = (
+    "state was given, but this model has no open-ticket part: open-ticket scoring needs a "
+    "model trained on an event export (one row per update, `level: events` in the mapping)"
+)
+
+
+class OpenScoringError(ValueError):
+    """A request asks for open-ticket scoring the model cannot give."""
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """Rows answered by the open-ticket model: positions, bands, its matrix, probabilities
+    and the states (dicts) they were built from."""
+
+    index: np.ndarray
+    bands: np.ndarray
+    rows: np.ndarray
+    probability: np.ndarray
+    states: list[dict[str, Any]]
 
 
 def _threads_for(matrix: sp.csr_matrix | np.ndarray) -> dict[str, int]:

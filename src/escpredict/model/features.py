@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
 from escpredict.config import FeatureConfig
-from escpredict.contract import DESCRIPTOR_FIELDS, HISTORY_NAMES, TICKETS_BY_NAME
+from escpredict.contract import CATEGORY_FIELDS, HISTORY_NAMES, TICKETS_BY_NAME
 from escpredict.model.season import covers_year
 
 #: Statistics of the ticket itself: (machine name, readable name).
@@ -61,7 +61,7 @@ _RATES: tuple[tuple[str, str, str, str], ...] = (
     ),
 )
 #: Contract fields fed as LightGBM native categoricals: one integer-code column each.
-_CATEGORICAL: tuple[str, ...] = ("category", "channel", "priority", *DESCRIPTOR_FIELDS, "initial_queue")
+_CATEGORICAL: tuple[str, ...] = CATEGORY_FIELDS
 #: Contract fields fed as numbers: a support tier is ordered, so a threshold on it is meaningful.
 _NUMERIC: tuple[str, ...] = ("initial_tier",)
 _TEXT_FIELDS: tuple[str, ...] = ("subject", "description")
@@ -308,6 +308,38 @@ def _fit_vocabulary(
     return {term: int(j) for term, j in vectorizer.vocabulary_.items()}, matrix
 
 
+def _word_vectorizer(cfg: FeatureConfig, **options: Any) -> CountVectorizer:
+    """Word n-gram presence; ``options``: max_features and min_df to fit, or a vocabulary."""
+    return CountVectorizer(
+        ngram_range=(1, cfg.word_ngram_max), binary=True, dtype=np.float64, **options
+    )
+
+
+def _char_vectorizer(cfg: FeatureConfig, **options: Any) -> CountVectorizer:
+    """Character n-gram presence within words (char_wb), each word cut once (`_WordCachedNgrams`)."""
+    plain = CountVectorizer(analyzer="char_wb", ngram_range=tuple(cfg.char_ngram_range))
+    return CountVectorizer(
+        analyzer=_WordCachedNgrams(plain.build_analyzer()), binary=True, dtype=np.float64,
+        **options,
+    )
+
+
+def _terms(vocab: Mapping[str, int]) -> list[str]:
+    """A fitted vocabulary as its terms in column order (its indices are 0..n-1)."""
+    terms = sorted(vocab, key=vocab.__getitem__)
+    if [vocab[term] for term in terms] != list(range(len(terms))):
+        raise ValueError("vocabulary indices are not 0..n-1")
+    return terms
+
+
+def _vocabulary(terms: Sequence[str]) -> dict[str, int]:
+    """`_terms` inverted: term -> column."""
+    vocab = {str(term): j for j, term in enumerate(terms)}
+    if len(vocab) != len(terms):
+        raise ValueError("a saved vocabulary lists a term twice")
+    return vocab
+
+
 @dataclass(frozen=True)
 class OneHotCodes:
     """The model matrix with each categorical code column replaced by one indicator per level.
@@ -409,58 +441,117 @@ class FeatureBuilder:
         """Fit everything; return the text blocks of `frame` that fitting produced."""
         cfg = self.cfg
         texts = self._texts(frame)
-        self._word = CountVectorizer(
-            ngram_range=(1, cfg.word_ngram_max),
-            max_features=cfg.word_max_features,
-            min_df=cfg.min_df,
-            binary=True,
-            dtype=np.float64,
-        )
-        self._char = CountVectorizer(
-            analyzer=_WordCachedNgrams(
-                CountVectorizer(analyzer="char_wb", ngram_range=tuple(cfg.char_ngram_range))
-                .build_analyzer()
-            ),
-            max_features=cfg.char_max_features,
-            min_df=cfg.min_df,
-            binary=True,
-            dtype=np.float64,
-        )
         fitted = [
             _fit_vocabulary(vectorizer, texts) if limit else ({}, None)
             for vectorizer, limit in (
-                (self._word, cfg.word_max_features),
-                (self._char, cfg.char_max_features),
+                (
+                    _word_vectorizer(cfg, max_features=cfg.word_max_features, min_df=cfg.min_df),
+                    cfg.word_max_features,
+                ),
+                (
+                    _char_vectorizer(cfg, max_features=cfg.char_max_features, min_df=cfg.min_df),
+                    cfg.char_max_features,
+                ),
             )
         ]
-        (self._word_vocab, _), (self._char_vocab, _) = fitted
-        self._word_analyzer = self._word.build_analyzer()
-        self._char_analyzer = self._char.build_analyzer()
+        (word_vocab, _), (char_vocab, _) = fitted
         # A field with no level of its own in training (absent from the export, or only rare
         # levels) gets no column: it could tell at most whether it was filled in, and
         # distributed LightGBM crashes on an all-missing categorical (lightgbm 4.7).
         found = {field: self._levels(frame, field) for field in self._categorical}
-        self.categories = {field: levels for field, levels in found.items() if len(levels) > 1}
-        self._codes = {
-            field: {level: code for code, level in enumerate(levels) if code != OTHER}
-            for field, levels in self.categories.items()
-        }
-        self._global_rate = _global_rate(frame)
         created = _created(frame)
-        self._start_ns = float(np.nanmin(created)) if (~np.isnan(created)).any() else np.nan
         # A day of year beyond every training value (a window of weeks) is a clock, not a
         # season: fed only when training covers the year, the rule the seasonal offset uses.
         has_time = "created_at" in frame.columns
         of_year = _time_columns(frame["created_at"])[:, 3] if has_time else np.empty(0)
-        self._stats = tuple(
-            i for i, (name, _) in enumerate(_TICKET_STATS)
-            if name != "day_of_year" or covers_year(of_year)
+        self._set_fitted(
+            word_vocab,
+            char_vocab,
+            categories={field: levels for field, levels in found.items() if len(levels) > 1},
+            global_rate=_global_rate(frame),
+            start_ns=float(np.nanmin(created)) if (~np.isnan(created)).any() else np.nan,
+            stats=tuple(
+                i for i, (name, _) in enumerate(_TICKET_STATS)
+                if name != "day_of_year" or covers_year(of_year)
+            ),
+            # Fixed at fit time, so a registered model keeps its own column layout whatever
+            # later code versions choose to feed new models.
+            history_columns=_MODEL_HISTORY,
         )
-        # Fixed at fit time, so a registered model keeps its own column layout whatever
-        # later code versions choose to feed new models.
-        self._history_columns = _MODEL_HISTORY
-        self._layout()
         return [block for _, block in fitted if block is not None]
+
+    def _set_fitted(
+        self, word_vocab: dict[str, int], char_vocab: dict[str, int],
+        categories: dict[str, list[str]], global_rate: float, start_ns: float,
+        stats: tuple[int, ...], history_columns: tuple[str, ...],
+    ) -> None:
+        """Everything transform needs, from what fitting learnt (or a saved state holds).
+
+        Fitting and loading both end here, so a builder rebuilt from its state transforms
+        with the very objects a freshly fitted one does.
+        """
+        self._word_vocab, self._char_vocab = word_vocab, char_vocab
+        self._word = _word_vectorizer(self.cfg, vocabulary=word_vocab or None)
+        self._char = _char_vectorizer(self.cfg, vocabulary=char_vocab or None)
+        self._word_analyzer = self._word.build_analyzer()
+        self.__dict__.pop("_char_columns", None)  # built from an earlier vocabulary
+        self.categories = categories
+        self._codes = {
+            field: {level: code for code, level in enumerate(levels) if code != OTHER}
+            for field, levels in categories.items()
+        }
+        self._global_rate, self._start_ns = global_rate, start_ns
+        self._stats, self._history_columns = stats, history_columns
+        self._layout()
+
+    # -- saved state ------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """The fitted builder as JSON-ready data: what `from_state` rebuilds it from.
+
+        Columns are named, not numbered, so a later version that adds a statistic or a
+        field still rebuilds this model's own layout (or refuses it: `from_state`).
+        """
+        self._check_fitted()
+        return {
+            "config": self.cfg.model_dump(mode="json"),
+            "extra_features": dict(self.extra_features),
+            "numeric": list(self._numeric),
+            "boolean": list(self._boolean),
+            "text": list(self._text_fields),
+            "ticket_stats": [_TICKET_STATS[i][0] for i in self._stats],
+            "history_columns": list(self._history_columns),
+            "categories": self.categories,
+            "word_vocabulary": _terms(self._word_vocab),
+            "char_vocabulary": _terms(self._char_vocab),
+            "global_rate": self._global_rate,
+            "start_ns": None if np.isnan(self._start_ns) else self._start_ns,
+            "feature_names": self.feature_names,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> FeatureBuilder:
+        """The builder `to_state` describes, transforming bit for bit as the fitted one did.
+
+        Raises ValueError (or KeyError) when this version cannot rebuild that layout.
+        """
+        builder = cls(FeatureConfig(**state["config"]), state["extra_features"])
+        builder._numeric = tuple(state["numeric"])
+        builder._boolean = tuple(state["boolean"])
+        builder._text_fields = tuple(state["text"])
+        stat_index = {name: i for i, (name, _) in enumerate(_TICKET_STATS)}
+        start = state["start_ns"]
+        builder._set_fitted(
+            _vocabulary(state["word_vocabulary"]),
+            _vocabulary(state["char_vocabulary"]),
+            categories={field: list(levels) for field, levels in state["categories"].items()},
+            global_rate=float(state["global_rate"]),
+            start_ns=np.nan if start is None else float(start),
+            stats=tuple(stat_index[name] for name in state["ticket_stats"]),
+            history_columns=tuple(state["history_columns"]),
+        )
+        if builder.feature_names != list(state["feature_names"]):
+            raise ValueError("the saved feature columns differ from the ones rebuilt from them")
+        return builder
 
     def _levels(self, frame: pd.DataFrame, field: str) -> list[str]:
         """OTHER_LEVEL, then every level seen at least `min_level_count` times, sorted."""
@@ -647,8 +738,8 @@ class FeatureBuilder:
         return _WordColumns(plain, self._char_vocab, self._char_offset)
 
     def __getstate__(self) -> dict[str, Any]:
-        # Derived from the fitted vocabulary: a saved builder must not carry one code
-        # version's lookup structure.
+        # Dask ships a builder to its workers by pickle: the lookup cache is rebuilt there
+        # from the vocabulary rather than copied. (Saved models use `to_state`.)
         return {k: v for k, v in self.__dict__.items() if k != "_char_columns"}
 
     def _code(self, field: str, value: Any) -> float:

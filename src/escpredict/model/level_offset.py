@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,8 +61,28 @@ class LevelOffset:
         # tables[k][code]; one trailing 0 entry serves a missing (NaN) code: no indicator set.
         self.tables = tables
         self.means = means  # per column, mean of its term over training rows
+        self.intercept = intercept
         self.reference = float(intercept + means.sum())  # SHAP's E[offset]
         self.strength = strength  # the C the validation window chose
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-ready data: tables, means and intercept round-trip exactly."""
+        return {
+            "columns": list(self.columns),
+            "tables": [table.tolist() for table in self.tables],
+            "means": self.means.tolist(),
+            "intercept": self.intercept,
+            "strength": self.strength,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> LevelOffset:
+        columns = [int(column) for column in state["columns"]]
+        tables = [np.asarray(table, dtype=np.float64) for table in state["tables"]]
+        means = np.asarray(state["means"], dtype=np.float64)
+        if not len(columns) == len(tables) == means.size:
+            raise ValueError("a level offset needs one table and one mean per code column")
+        return cls(columns, tables, means, float(state["intercept"]), float(state["strength"]))
 
     @classmethod
     def fit(

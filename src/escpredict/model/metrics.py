@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -226,3 +227,85 @@ def segment_metrics(
         )
     ]
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+
+
+#: Shares of open tickets a team reviews, highest risk first (ECrits' "analyst workload").
+WORKLOADS: tuple[float, ...] = (0.05, 0.10, 0.20)
+
+
+def workload_metrics(y: ArrayLike, p: ArrayLike) -> dict[str, float]:
+    """ROC AUC, ECE and recall at each of WORKLOADS for one population; NaN when empty."""
+    names = ["roc_auc", "ece", *(f"recall_at_{round(w * 100)}pct" for w in WORKLOADS)]
+    if len(np.asarray(y)) == 0:
+        return dict.fromkeys(names, float("nan"))
+    y_arr, p_arr = _check(y, p)
+    recalls = [recall_at_top_fraction(y_arr, p_arr, w) for w in WORKLOADS]
+    return dict(zip(names, [_aucs(y_arr, p_arr)[0], expected_calibration_error(y_arr, p_arr),
+                            *recalls], strict=True))
+
+
+def band_metrics(
+    y: np.ndarray, p: np.ndarray, p_ref: np.ndarray, bands: np.ndarray, names: Sequence[str]
+) -> pd.DataFrame:
+    """Per age band (index = band number): tickets, later escalations, and
+    `workload_metrics` of ``p`` beside those of a yardstick ``p_ref`` (``creation_*``)."""
+    rows = []
+    for band, name in enumerate(names):
+        here = bands == band
+        ours, ref = workload_metrics(y[here], p[here]), workload_metrics(y[here], p_ref[here])
+        rows.append({"band": band, "age": name, "n": int(here.sum()),
+                     "positives": int(y[here].sum()), **ours,
+                     **{f"creation_{k}": v for k, v in ref.items()}})
+    return pd.DataFrame(rows).set_index("band")
+
+
+def auc_or_nan(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of any score (a margin will do) as the Mann-Whitney statistic, ties counting
+    half; NaN with one class. Cheap enough to run on hundreds of bootstrap resamples."""
+    positives = int(y.sum())
+    negatives = y.size - positives
+    if not positives or not negatives:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def paired_auc_gain(
+    y: ArrayLike, score: ArrayLike, reference: ArrayLike, resamples: int = 200, seed: int = 0
+) -> tuple[float, float]:
+    """ROC AUC of ``score`` minus that of ``reference`` on the same tickets, and the standard
+    error of that difference over bootstrap resamples of the tickets (both scores resampled
+    together, so what they share cancels). NaN when a class is missing."""
+    y_arr = np.asarray(y, dtype=np.int64)
+    ours, theirs = np.asarray(score, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    gain = auc_or_nan(y_arr, ours) - auc_or_nan(y_arr, theirs)
+    if np.isnan(gain):
+        return gain, float("nan")
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(resamples):
+        pick = rng.integers(0, y_arr.size, y_arr.size)
+        draws.append(auc_or_nan(y_arr[pick], ours[pick]) - auc_or_nan(y_arr[pick], theirs[pick]))
+    return float(gain), float(np.nanstd(draws))
+
+
+#: Workloads of a recall-at-workload curve: 5%, 10%, ..., 100% of the open tickets reviewed.
+CURVE_WORKLOADS: tuple[float, ...] = tuple(k / 20 for k in range(1, 21))
+
+
+def workload_curves(
+    y: np.ndarray, p: np.ndarray, p_ref: np.ndarray, bands: np.ndarray, names: Sequence[str]
+) -> pd.DataFrame:
+    """Recall at each of CURVE_WORKLOADS, per band with escalations, of ``p`` (``recall``)
+    and of a yardstick ``p_ref`` (``creation_recall``): what reviewing that share of the
+    open tickets of that age, highest risk first, catches of those that escalate later."""
+    rows = []
+    for band, name in enumerate(names):
+        here = bands == band
+        if not y[here].sum():
+            continue
+        for w in CURVE_WORKLOADS:
+            rows.append({"age": name, "workload": w,
+                         "recall": recall_at_top_fraction(y[here], p[here], w),
+                         "creation_recall": recall_at_top_fraction(y[here], p_ref[here], w)})
+    return pd.DataFrame(rows, columns=["age", "workload", "recall", "creation_recall"])

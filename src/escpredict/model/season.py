@@ -17,6 +17,9 @@ for an additive term s, phi = s(x) - E[s], added to the ``day_of_year`` column
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
@@ -74,6 +77,17 @@ class SeasonalOffset:
         curve = glm.decision_function(_harmonics(_DAYS))
         reference = float(glm.decision_function(_harmonics(days[known])).mean())
         return cls(column, np.concatenate([[reference], curve]), reference)
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-ready data: the table round-trips exactly."""
+        return {"column": self.column, "table": self.table.tolist(), "reference": self.reference}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> SeasonalOffset:
+        table = np.asarray(state["table"], dtype=np.float64)
+        if table.shape != (_DAYS.size + 1,):
+            raise ValueError(f"a seasonal table has {_DAYS.size + 1} entries, not {table.size}")
+        return cls(int(state["column"]), table, float(state["reference"]))
 
     def of(self, matrix: sp.spmatrix | np.ndarray) -> np.ndarray:
         """Offset (log-odds) of every row; a missing day of year gets the reference."""

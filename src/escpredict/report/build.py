@@ -35,7 +35,15 @@ from escpredict.lifecycle.stages import Stages
 from escpredict.lifecycle.train import EVAL_WINDOW_ARTIFACT, prepare
 from escpredict.model.escalation import EscalationModel
 from escpredict.model.metrics import TENURE_BANDS, tenure_band
-from escpredict.report import drivers, fairness, kpis, neutral, sections, underescalation
+from escpredict.report import (
+    drivers,
+    fairness,
+    kpis,
+    neutral,
+    open_tickets,
+    sections,
+    underescalation,
+)
 from escpredict.report.period import Period, choose_period
 from escpredict.report.render import TABLES_DIR, ReportContent, Table, render_html, write_tables
 
@@ -113,6 +121,10 @@ def build_report(
     frame = _report_frame(window, prepared.frame, prepared.agents, test_start)
     content = assemble(model, window, frame, options, period, prepared.maturity,
                        _source(model_uri, run_id, cfg.data.tickets, test_start))
+    opened = open_tickets.section(model, prepared, cfg, options.table_rows)
+    if opened is not None:
+        content.sections.append(opened[0])
+        content.tables.update(opened[1])
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out_dir = Path(out) / f"report-{stamp}"
     files = write_tables(content.tables, out_dir / TABLES_DIR)
@@ -134,7 +146,8 @@ def _config(run_id: str | None, tickets: Path | None, agents: Path | None,
     """
     logged = logged_config(run_id)
     cfg = TrainConfig.model_validate(
-        {key: logged[key] for key in ("data", "labels", "split", "features") if key in logged}
+        {key: logged[key] for key in ("data", "labels", "split", "features", "open_tickets")
+         if key in logged}
     )
     data = cfg.data.model_copy(update={
         key: value for key, value in
@@ -166,7 +179,7 @@ def _report_frame(window: pd.DataFrame, labelled: pd.DataFrame, agents: pd.DataF
     return frame.assign(
         escalated=frame[LABEL].astype(bool),
         resolution_hours=kpis.resolution_hours(frame),
-        team=frame["agent_id"].map(teams).fillna(_UNKNOWN).astype(str),
+        team=frame["agent_id"].map(teams).astype(object).fillna(_UNKNOWN).astype(str),
         agent_id=frame["agent_id"].fillna(_UNKNOWN).astype(str),
         category=frame["category"].fillna(_UNKNOWN).astype(str),
         tenure_band=tenure_band(frame["agent_tenure_days"]).astype(str),

@@ -111,3 +111,24 @@ def ratio_figure(table: pd.DataFrame, label: str, title: str, max_rows: int = 40
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def workload_figure(curves: pd.DataFrame, labels: dict[str, str] | None = None) -> Figure:
+    """Recall at workload per age band: the open-ticket model (solid) and the at-creation
+    model (dashed) on the same open tickets, one colour per age (``labels``: its legend)."""
+    fig = _figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    for k, (age, curve) in enumerate(curves.groupby("age", sort=False)):
+        colour = f"C{k}"
+        x = np.r_[0.0, curve["workload"].to_numpy()] * 100
+        ax.plot(x, np.r_[0.0, curve["recall"].to_numpy()], color=colour,
+                label=(labels or {}).get(age, age))
+        ax.plot(x, np.r_[0.0, curve["creation_recall"].to_numpy()], color=colour, ls="--",
+                alpha=0.6)
+    ax.plot([0, 100], [0, 1], color="#999999", lw=0.8, ls=":")
+    ax.set_xlabel("share of the open tickets of that age reviewed, highest risk first (%)")
+    ax.set_ylabel("share of their later escalations caught")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.grid(alpha=0.3)
+    ax.legend(title="age (dashed: at-creation model)", fontsize=8)
+    return fig

@@ -30,7 +30,7 @@ from dask.distributed import Client, Future, LocalCluster, futures_of, wait
 from lightgbm.dask import DaskLGBMClassifier
 from sklearn.metrics import roc_auc_score
 
-from escpredict.config import LabelConfig, TrainConfig
+from escpredict.config import ConfigError, LabelConfig, TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.ingest.loaders import load_agents
 from escpredict.ingest.validation import DataValidationError
@@ -52,7 +52,6 @@ from escpredict.lifecycle.stages import Stages
 from escpredict.lifecycle.train import (
     Fitted,
     TrainResult,
-    booster_params,
     declared_extras,
     finish,
     fit_baseline,
@@ -62,9 +61,13 @@ from escpredict.lifecycle.train import (
     model_inputs,
     resolve_mapping,
     resolve_path,
+    structure,
+    yardsticks,
 )
+from escpredict.model.booster import booster_params
 from escpredict.model.features import FeatureBuilder
 from escpredict.model.offsets import Offset, margin, present, total
+from escpredict.model.reference import PlainReference
 from escpredict.scaleout.quantiles import exact_quantiles
 from escpredict.scaleout.read import reading
 from escpredict.scaleout.tickets import partitionwise, quarantined_rows, read_tickets
@@ -233,14 +236,16 @@ def model_arrays(
 
 def _scored(
     builder: FeatureBuilder, booster: Any, offsets: tuple[Offset, ...], baseline: Any,
-    part: pd.DataFrame, keep: list[str],
+    reference: PlainReference, part: pd.DataFrame, keep: list[str],
 ) -> pd.DataFrame:
-    """`keep` columns plus the model's margin (calibration needs it) and baseline probability."""
+    """`keep` columns plus the model's margin (calibration needs it), the baseline's
+    probability and the plain reference's log-odds."""
     if not len(part):  # LightGBM refuses an empty matrix
-        return part[keep].assign(_raw=np.empty(0), _baseline=np.empty(0))
+        return part[keep].assign(_raw=np.empty(0), _baseline=np.empty(0), _reference=np.empty(0))
     x = builder.transform(part)
     return part[keep].assign(
-        _raw=margin(booster, offsets, x), _baseline=baseline.predict_proba(x)[:, 1]
+        _raw=margin(booster, offsets, x), _baseline=baseline.predict_proba(x)[:, 1],
+        _reference=reference.raw(part),
     )
 
 
@@ -253,7 +258,11 @@ def run(
     run_name: str | None = None,
     fit_sample_rows: int = FIT_SAMPLE_ROWS,
 ) -> TrainResult:
-    """`train.run` on a Dask cluster: same stages, same model, same registration."""
+    """`train.run` on a Dask cluster: same stages, same model, same registration.
+
+    The at-creation model only: from an event export the open-ticket model is not built
+    (``open_skipped``), and asking for it is refused before any work."""
+    open_skipped = _open_skipped(cfg)
     stages = stages or Stages(show=False)
     uri = use_store(tracking_uri or cfg.registry.tracking_uri)
     experiment_id = ensure_experiment(cfg.registry.experiment, uri)
@@ -289,6 +298,9 @@ def run(
             _sample(train, counts["n_train"], fit_sample_rows),
             _sample(valid, counts["n_valid"], fit_sample_rows),
         )
+    # The structure is chosen on the samples, sized for the whole training window.
+    cfg, searched = structure(cfg, stages, sample, valid_sample, extras, counts["n_train"])
+    with stages.stage("features"):
         builder = FeatureBuilder(cfg.features, extras).fit(sample)
         x_sample, y_sample = builder.transform(sample), sample[LABEL].to_numpy(int)
         # From here on only the training matrix and the evaluation windows are needed: keep
@@ -308,8 +320,11 @@ def run(
         )
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_sample, y_sample, builder.one_hot)
+    reference, suspected = yardsticks(stages, sample, valid_sample, extras)
     with stages.stage("scores"):
-        models = client.scatter([builder, booster, present(season, levels), baseline], broadcast=True)
+        models = client.scatter(
+            [builder, booster, present(season, levels), baseline, reference], broadcast=True
+        )
         valid_parts, test_parts = dask.compute(
             _score_parts(valid, models, [LABEL]),
             _score_parts(test, models, window_columns(extras)),
@@ -324,17 +339,39 @@ def run(
         snapshot=snapshot,
         y_valid=valid_scores[LABEL].to_numpy(int),
         raw_valid=valid_scores["_raw"].to_numpy(),
-        test=test_scores.drop(columns=["_raw", "_baseline"]).reset_index(drop=True),
+        test=test_scores.drop(columns=["_raw", "_baseline", "_reference"]).reset_index(drop=True),
         raw_test=test_scores["_raw"].to_numpy(),
         baseline_test=test_scores["_baseline"].to_numpy(),
         baseline_valid=valid_scores["_baseline"].to_numpy(),
+        reference_test=test_scores["_reference"].to_numpy(),
+        reference_valid=valid_scores["_reference"].to_numpy(),
         bounds=bounds,
         counts=counts,
         booster_params=params,
         maturity=cut,
+        search=searched,
+        suspects=suspected,
         warnings=_unlabelled_warning(counts["n_unlabelled_excluded"], counts["n_rows"]),
+        open_skipped=open_skipped,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
+
+
+#: Why a Dask run has no open-ticket model (issue 17: build the checkpoints, or say so).
+NO_OPEN_MODEL = (
+    "no open-ticket model: the Dask engine does not build checkpoints yet (each ticket's "
+    "snapshots are cut from its whole event history); train with the local engine for it"
+)
+
+
+def _open_skipped(cfg: TrainConfig) -> str:
+    """The run's note that it trains no open-ticket model (event exports only); a config that
+    asks for one (``open_tickets.enabled: true``) is refused in one line, before any work."""
+    if resolve_mapping(cfg.data.mapping).events is None or cfg.open_tickets.enabled is False:
+        return ""
+    if cfg.open_tickets.enabled is True:
+        raise ConfigError(f"open_tickets.enabled is true, but {NO_OPEN_MODEL}")
+    return NO_OPEN_MODEL
 
 
 _EVENTS_META = pd.DataFrame(

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic_core import to_json
 
 from escpredict.lifecycle.registry import use_store
-from escpredict.model.escalation import Score
+from escpredict.model.escalation import NO_OPEN_MODEL, Score
 from escpredict.service.auth import RequireKey
 from escpredict.service.holder import LoadedModel, ModelHolder, ModelLoadError
 from escpredict.service.limits import BodyLimitMiddleware
@@ -94,6 +94,7 @@ def ticket_score(ticket_id: str | None, score: Score) -> dict[str, Any]:
             for r in score.reasons
         ],
         "flags": score.flags,
+        "age_band": score.age_band,
     }
 
 
@@ -140,7 +141,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         reload_now(False)
     extras = getattr(holder.current.model.builder, "extra_features", {}) if holder.current else {}
     Ticket, BatchRequest = request_models(
-        settings.max_text_chars, settings.max_batch, settings.n_reasons, extras
+        settings.max_text_chars, settings.max_batch, settings.n_reasons, extras,
+        settings.max_state_events,
     )
 
     async def watch_alias(interval: float) -> None:
@@ -163,7 +165,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app = FastAPI(
         title="escpredict scoring API",
         version="1",
-        summary="Escalation risk, risk tier, route and reasons for a new support ticket.",
+        summary="Escalation risk, risk tier, route and reasons for a new or open support ticket.",
         lifespan=lifespan,
         exception_handlers={RequestValidationError: _validation_error},
     )
@@ -180,6 +182,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         loaded: LoadedModel, tickets: Sequence[Any], rid: str, n_reasons: int
     ) -> list[dict[str, Any]]:
         """Score with one model object for the whole request; an internal failure is a clean 500."""
+        if loaded.model.open is None and any(t.state is not None for t in tickets):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, NO_OPEN_MODEL)
         try:
             if len(tickets) == 1:
                 scores = [loaded.model.score_record(tickets[0].record(), n_reasons)]
@@ -201,7 +205,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         responses=_errors(400, 401, 413, 500, 503),
     )
     async def score(ticket: Ticket, request: Request) -> Response:  # type: ignore[valid-type]
-        """Escalation probability, tier, route and top reasons for one new ticket."""
+        """Escalation probability, tier, route and top reasons for one ticket: new, or open
+        with its ``state`` (the risk of escalating from then on)."""
         # async on purpose: ~1 ms of CPU is cheaper on the event loop than two thread hand-offs,
         # which cost several ms each on a busy machine. Batches stay on the thread pool.
         rid = request_id(request)
@@ -294,6 +299,11 @@ def _status(holder: ModelHolder) -> ModelStatus:
             "tiers": model.tiers,
             "history_as_of": model.snapshot.as_of.to_pydatetime(),
             "metrics": model.metadata.get("test_metrics", {}),
+            "open_tickets": None if model.open is None else {
+                "ages": list(model.open.band_names),
+                "uses": model.open.metadata.get("uses", {}),
+                "test_bands": model.open.metadata.get("test_bands", []),
+            },
         }
     )
 

@@ -21,9 +21,11 @@ from pydantic import (
     StringConstraints,
     create_model,
     field_validator,
+    model_validator,
 )
 
 from escpredict.contract import HISTORY_NAMES, SCORING_FIELDS, TICKETS_BY_NAME
+from escpredict.model.open_ticket import CURRENT_KEYS
 
 #: Tickets created before this, or more than a day in the future, are clock or unit mistakes.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -58,6 +60,99 @@ EXAMPLE_TICKET: dict[str, Any] = {
 }
 
 
+def _utc(value: datetime) -> datetime:
+    """A time without a zone is UTC; any time must lie between EARLIEST and one day ahead."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    latest = datetime.now(UTC) + FUTURE_SLACK
+    if not EARLIEST <= value <= latest:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and one day from now (UTC)")
+    return value
+
+
+def _iso_only(value: object) -> object:
+    """The schema says an ISO 8601 string: a bare number would be read as Unix seconds."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string")  # noqa: TRY004 - pydantic
+    return value
+
+
+#: An ISO 8601 date-time, UTC when it has no zone, between 2000 and one day from now.
+Instant = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
+#: A count of things that happened to a ticket (strict: JSON true or "2" is not one).
+_Count = Annotated[int, Field(ge=0, le=int(HISTORY_MAX), strict=True)]
+
+
+class StateEvent(BaseModel):
+    """One update of the ticket: when, and its fields after it (any may be left out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time: Instant
+    status: Label | None = None
+    queue: Label | None = Field(None, description="Queue or assignment group after the update.")
+    tier: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=True)] | None = None
+    assignee: Label | None = None
+
+
+EXAMPLE_STATE: dict[str, Any] = {
+    "as_of": "2025-06-03T11:00:00Z",
+    "events": [
+        {"time": "2025-06-02T09:15:00Z", "status": "New", "queue": "Billing L1", "tier": 1},
+        {"time": "2025-06-02T09:40:00Z", "status": "Active", "queue": "Billing L1", "tier": 1,
+         "assignee": "A-0042"},
+        {"time": "2025-06-02T15:05:00Z", "status": "Awaiting User Info", "queue": "Billing L1",
+         "tier": 1, "assignee": "A-0042"},
+    ],
+}
+
+
+def state_model(max_events: int) -> type[BaseModel]:
+    """The ``state`` of an open ticket: its events so far, or its current fields."""
+
+    class TicketState(BaseModel):
+        """An open ticket as it stands at ``as_of``: send its events so far (``events``), or
+        its current fields (``status``, ``queue``, ..., ``last_update_at``), not both. The
+        answer is then the risk that it escalates from ``as_of`` on. Events after ``as_of``
+        are ignored; ``as_of`` at creation gives the at-creation answer."""
+
+        model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_STATE]})
+
+        as_of: Instant = Field(description="The moment the state describes; not before created_at.")
+        events: list[StateEvent] | None = Field(
+            None, max_length=max_events, description=f"Updates so far, at most {max_events}."
+        )
+        status: Label | None = None
+        queue: Label | None = None
+        tier: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=True)] | None = None
+        assigned: StrictBool | None = Field(None, description="Whether someone is assigned now.")
+        events_so_far: _Count | None = Field(None, description="Updates so far, creation included.")
+        assignee_changes: _Count | None = None
+        queue_changes: _Count | None = None
+        waiting_hours: HistoryValue = Field(None, description="Hours in wait-like statuses so far.")
+        last_update_at: Instant | None = None
+        queue_changed_at: Instant | None = None
+
+        @model_validator(mode="after")
+        def _events_or_fields(self) -> TicketState:
+            given = [n for n in CURRENT_KEYS if getattr(self, n) is not None]
+            if self.events is not None and given:
+                raise ValueError(f"give events or current fields, not both (got events and {given})")
+            for name in ("last_update_at", "queue_changed_at"):
+                when = getattr(self, name)
+                if when is not None and when > self.as_of:
+                    raise ValueError(f"{name} is after as_of")
+            return self
+
+        def plain(self) -> dict[str, Any]:
+            """The dict ``EscalationModel`` reads (events as dicts)."""
+            out = dict(self.__dict__)
+            if self.events is not None:
+                out["events"] = [e.__dict__ for e in self.events]
+            return out
+
+    return TicketState
+
+
 class _TicketBase(BaseModel):
     """What a triage bot knows when a ticket is created (plus optional history it has)."""
 
@@ -81,33 +176,21 @@ class _TicketBase(BaseModel):
     customer_prior_escalated: HistoryValue = None
     customer_days_since_last: HistoryValue = None
 
-    @field_validator("created_at", mode="before")
-    @classmethod
-    def _iso_text(cls, value: object) -> object:
-        """The schema says an ISO 8601 string: a bare number would be read as Unix seconds."""
-        if not isinstance(value, str):
-            raise ValueError("must be an ISO 8601 date-time string")  # noqa: TRY004 - pydantic
-        return value
-
-    @field_validator("created_at")
-    @classmethod
-    def _plausible_utc(cls, value: datetime) -> datetime:
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        latest = datetime.now(UTC) + FUTURE_SLACK
-        if not EARLIEST <= value <= latest:
-            raise ValueError(
-                f"must be between {EARLIEST:%Y-%m-%d} and one day from now (UTC)"
-            )
-        return value
+    _iso_text = field_validator("created_at", mode="before")(_iso_only)
+    _plausible_utc = field_validator("created_at")(_utc)
 
     #: Fields passed to the model (set per app: the contract's plus the model's extras).
     record_fields: ClassVar[tuple[str, ...]] = SCORING_FIELDS
 
     def record(self) -> dict[str, Any]:
-        """The plain dict ``EscalationModel.score_record`` takes (history only where given)."""
+        """The plain dict ``EscalationModel.score_record`` takes (history only where given,
+        ``state`` as plain dicts when given)."""
         values = self.__dict__
         out = {name: values[name] for name in self.record_fields}
         out.update((name, values[name]) for name in HISTORY_NAMES if values[name] is not None)
+        state = values.get("state")
+        if state is not None:
+            out["state"] = state.plain()
         return out
 
 
@@ -161,15 +244,24 @@ def request_models(
     max_batch: int,
     n_reasons: int = 5,
     extra_features: Mapping[str, str] | None = None,
+    max_state_events: int = 1_000,
 ) -> tuple[type[_TicketBase], type[BaseModel]]:
     """The ticket and batch request models for these limits and the model's extra features."""
     Text = Annotated[str, StringConstraints(max_length=max_text_chars)]
     extras = dict(extra_features or {})
+    TicketState = state_model(max_state_events)
     Ticket = create_model(
         "Ticket",
         __base__=_TicketBase,
+        __validators__={"_as_of_after_creation": model_validator(mode="after")(_as_of_after)},
         subject=(Text, ""),
         description=(Text, ""),
+        state=(
+            TicketState | None,
+            Field(None, description="An open ticket's state: its events so far, or its "
+                  "current fields, and as_of. With it the answer is the risk of escalating "
+                  "from as_of on, calibrated for the ticket's age."),
+        ),
         **_optional_fields(max_text_chars, extras),
     )
     Ticket.record_fields = (*SCORING_FIELDS, *extras)
@@ -186,6 +278,13 @@ def request_models(
         )
 
     return Ticket, BatchRequest
+
+
+def _as_of_after(ticket: Any) -> Any:
+    state = ticket.state
+    if state is not None and state.as_of < ticket.created_at:
+        raise ValueError("state.as_of is before created_at")
+    return ticket
 
 
 class ErrorResponse(BaseModel):
@@ -254,7 +353,13 @@ class TicketScore(BaseModel):
     risk_tier: str
     route: str = Field(description="Queue recommended by the cost-based routing threshold.")
     reasons: list[ReasonOut] = Field(description="Top drivers, largest |contribution| first.")
-    flags: list[str] = Field(description="Cold-start notes such as new_customer, unknown_agent.")
+    flags: list[str] = Field(
+        description="Notes such as new_customer, unknown_agent; already_escalated when the "
+        "state shows an escalation (the answer then is no forecast)."
+    )
+    age_band: str | None = Field(
+        None, description="With a state: the age band that answered (creation, 1h, 4h, ...)."
+    )
 
 
 class ScoreResponse(TicketScore):
@@ -279,4 +384,9 @@ class ModelStatus(BaseModel):
     tiers: dict[str, float] | None = None
     history_as_of: datetime | None = None
     metrics: dict[str, Any] = {}
+    open_tickets: dict[str, Any] | None = Field(
+        None, description="Null when the model cannot score a state (trained without events); "
+        "else its age bands, what each uses and its test metrics per band beside the "
+        "at-creation model's.",
+    )
     last_error: dict[str, Any] | None = None

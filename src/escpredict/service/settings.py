@@ -51,6 +51,8 @@ class ServiceSettings(BaseSettings):
     max_batch: int = Field(100, ge=1)
     max_body_bytes: int = Field(2_000_000, ge=1_000)
     n_reasons: int = Field(5, ge=0, le=50)
+    #: Events a ticket's ``state`` may list (its updates so far).
+    max_state_events: int = Field(1_000, ge=1)
 
     #: Seconds between checks whether the model alias moved; 0 turns the check off.
     reload_interval_s: float = Field(0.0, ge=0)

@@ -19,6 +19,7 @@ import pandas as pd
 from escpredict.ingest.mapping.events import (
     collapse_events,
     derive_fields,
+    first_time,
     is_coordinator,
     roles_of,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "collapse_and_derive",
     "collapse_events",
     "derive_fields",
+    "first_time",
     "is_coordinator",
     "load_mapping",
     "mapping_dirs",

@@ -178,6 +178,18 @@ def _apply(ev: pd.DataFrame, rule: object) -> pd.Series:
     return chosen.first() if at == "first" else chosen.last()
 
 
+def first_time(events: pd.DataFrame, rule: object) -> pd.Series:
+    """Per ticket id, the time of the first event at which a rule's condition holds: when a
+    ``moved_to``, ``any`` or ``count`` flag became true, or a ``time`` rule's event happened.
+
+    What a checkpoint needs to know whether it came before or after; tickets whose events
+    never meet the condition are absent.
+    """
+    ev = sort_events(events)
+    hits = _moved(ev, rule) if isinstance(rule, MovedTo) else matches(ev, rule.condition())
+    return ev["event_time"][hits].groupby(ev["ticket_id"][hits], sort=False).first()
+
+
 def _lowered(col: pd.Series) -> pd.Series:
     return text(col).str.strip().str.lower()
 
