@@ -33,6 +33,7 @@ from sklearn.metrics import roc_auc_score
 from escpredict.config import ConfigError, LabelConfig, TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.ingest.loaders import load_agents
+from escpredict.ingest.mapping import load_mapping
 from escpredict.ingest.validation import DataValidationError
 from escpredict.labels.history import (
     agent_history,
@@ -367,7 +368,7 @@ NO_OPEN_MODEL = (
 def _open_skipped(cfg: TrainConfig) -> str:
     """The run's note that it trains no open-ticket model (event exports only); a config that
     asks for one (``open_tickets.enabled: true``) is refused in one line, before any work."""
-    if resolve_mapping(cfg.data.mapping).events is None or cfg.open_tickets.enabled is False:
+    if cfg.open_tickets.enabled is False or load_mapping(resolve_mapping(cfg.data.mapping)).events is None:
         return ""
     if cfg.open_tickets.enabled is True:
         raise ConfigError(f"open_tickets.enabled is true, but {NO_OPEN_MODEL}")
