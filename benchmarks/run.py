@@ -124,6 +124,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         results["http_batch"] = http_batch.compare(
             served["model_uri"], served["tracking_uri"], HTTP_BATCH_SIZE, args.runs
         )
+    from benchmarks import dask_scale
+
+    if dask_scale.RESULTS_JSON.exists():
+        results["dask"] = dask_scale.load_results()
     results["targets"] = targets(results, args)
     return results
 
@@ -166,9 +170,21 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str,
         _check(f"test AUC / oracle AUC at {args.quality_size:,}", quality["auc_ratio"], AUC_RATIO, ".3f", "≥"),
         _check(f"ECE at {args.quality_size:,}", quality["ece"], ECE_MAX, ".3f", "<"),
         *realistic_targets(results.get("realistic")),
+        *dask_targets(results.get("dask")),
         *(open_tickets.all_targets(results["open_tickets"]) if "open_tickets" in results else []),
         *servicenow_targets(results.get("servicenow")),
     ]
+
+
+def dask_targets(kept: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 20's targets, as the last ``benchmarks.dask_scale`` runs measured them (those
+    runs take an hour on 2 cores, so they are run apart and their results kept; none when
+    there are none)."""
+    if kept is None:
+        return []
+    from benchmarks import dask_scale
+
+    return dask_scale.targets(kept)
 
 
 def realistic_targets(realistic: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -325,6 +341,9 @@ def markdown(results: dict[str, Any]) -> str:
             f"{q['baseline_auc']:.4f} | {_number(q['reference_auc'])} | "
             f"{_number(q.get('reference_ece'))} | {_number(q['ceiling_auc'])} | {chosen} |"
         )
+    lines += ["", "## 6. Dask engine", "",
+              ("Agreement with the local engine, scale runs and the sizing table: "
+               "`python -m benchmarks.dask_scale`, kept in `dask_scale.md` (its targets are above).")]
     if "open_tickets" in results:
         lines += open_tickets.markdown(results["open_tickets"])
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -108,6 +109,15 @@ def trained_open(events_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
            "data.mapping": "realistic-events", "labels.rules": ["tier_raised"]},
     )
     return Trained(events_dir, uri, cfg, run(cfg))
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[Any]:
+    """One 2-worker LocalCluster for every Dask test (starting one takes seconds)."""
+    from escpredict.scaleout.dask_engine import connect
+
+    with connect(workers=2, memory_limit="1GiB") as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

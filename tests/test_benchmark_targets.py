@@ -166,6 +166,55 @@ def test_the_table_marks_unmeasured_targets_with_a_dash_never_a_tick() -> None:
     assert row.endswith("| 4.0 | ❌ |")
 
 
+def agreement(name: str, auc_gap: float = 0.001, same: bool = True) -> dict[str, Any]:
+    counts = {"n_train": 700, "n_valid": 150, "n_test": 150}
+    return {"name": name, "local_roc_auc": 0.80, "dask_roc_auc": 0.80 + auc_gap,
+            "local_ece": 0.01, "dask_ece": 0.01, "local_counts": counts,
+            "dask_counts": counts if same else counts | {"n_test": 149},
+            "same_test_tickets": same, "max_abs_dp": 0.01}
+
+
+def scale_run(kind: str, n: int, fit_s: float, peak: float = 0.5) -> dict[str, Any]:
+    return {"kind": kind, "n": n, "workers": 2, "memory_limit": GIB, "restarts": 0,
+            "peak_rss": {"a": peak * GIB, "b": peak * GIB}, "stages_s": {"fit": fit_s}, "wall_s": fit_s,
+            "worker_cpu_s": {"fit": fit_s}, "client_cpu_s": {"fit": 0.0}}
+
+
+def dask_verdicts(kept: dict[str, Any]) -> dict[str, bool | None]:
+    return {t["target"]: t["ok"] for t in run.targets({**measured(), "dask": kept}, FULL)
+            if t["target"].startswith("Dask") and t["limit"] != "(context)"}
+
+
+def test_dask_targets_are_judged_only_on_the_data_and_size_they_name() -> None:
+    smaller = {"agreement": [agreement("realistic events 3,000")],
+               "scale": [scale_run("events", 100_000, 10.0), scale_run("events", 500_000, 60.0)]}
+    assert set(dask_verdicts(smaller).values()) == {None}
+    assert "Dask" not in "".join(verdicts(measured()))  # no kept results, no Dask rows
+
+    kept = {"agreement": [agreement("realistic events 100,000"), agreement("ServiceNow full log")],
+            "scale": [scale_run("events", 500_000, 60.0), scale_run("events", 2_000_000, 250.0)]}
+    judged = dask_verdicts(kept)
+    assert [ok for name, ok in judged.items() if "tickets: every stage" not in name] == [True] * 6
+    assert judged["Dask, tickets: every stage's CPU seconds from 1,000,000 to 5,000,000 tickets "
+                  "(dask_scale.md)"] is None
+
+
+@pytest.mark.parametrize(("change", "target"), [
+    (lambda k: k["agreement"].__setitem__(0, agreement("realistic events 100,000", 0.0051)),
+     "Dask vs local engine, realistic events 100,000: larger"),
+    (lambda k: k["agreement"].__setitem__(1, agreement("ServiceNow full log", same=False)),
+     "Dask vs local engine, ServiceNow full log: test tickets"),
+    (lambda k: k["scale"][1].update(restarts=1), "Dask, event log of 2,000,000"),
+    (lambda k: k["scale"][1].update(peak_rss={"a": GIB, "b": 0.5 * GIB}), "Dask, event log of 2,000,000"),
+    (lambda k: k["scale"][1].update(worker_cpu_s={"fit": 400.0}), "Dask, events: every stage"),
+])
+def test_each_dask_target_fails_on_its_own_figure(change: Callable[[dict], None], target: str) -> None:
+    kept = {"agreement": [agreement("realistic events 100,000"), agreement("ServiceNow full log")],
+            "scale": [scale_run("events", 500_000, 60.0), scale_run("events", 2_000_000, 250.0)]}
+    change(kept)
+    judged = dask_verdicts(kept)
+    assert [ok for name, ok in judged.items() if name.startswith(target)] == [False]
+    assert False not in [ok for name, ok in judged.items() if not name.startswith(target)]
 def test_open_ticket_targets_are_listed_only_when_that_section_ran() -> None:
     """Without --open-tickets its targets are not rows at all; with it, each row not measured
     (here: everything) shows "—"."""

@@ -3,7 +3,6 @@ ticket, trains a model as good, and registers the same kind of servable MLflow m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -15,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from escpredict.cli import app
-from escpredict.config import ConfigError
+from escpredict.config import ConfigError, load_config
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.ingest.loaders import load_agents, load_tickets
 from escpredict.labels.history import build_snapshot, history_features
@@ -38,9 +37,8 @@ AUC_SAMPLE_TICKETS = 20_000
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with dask_engine.connect(workers=2, memory_limit="1GiB") as c:
-        yield c
+def client(dask_client: Client) -> Client:
+    return dask_client
 
 
 def partition(export: Path, out: Path) -> Path:
@@ -93,7 +91,7 @@ def _model(uri: str, result: TrainResult) -> EscalationModel:
 def test_history_and_labels_equal_the_local_engine_ticket_by_ticket(
     client: Client, partitioned: Path, trained: Trained, local: pd.DataFrame
 ) -> None:
-    tickets = dask_engine.read_tickets(partitioned)
+    tickets = dask_engine.read_tickets(partitioned).tickets
     assert tickets.npartitions == PARTS
     agents = load_agents(trained.data_dir / "agents.parquet")
     every = dask_engine.with_history(tickets, trained.config, agents).compute()
@@ -117,7 +115,7 @@ def test_feature_matrix_equals_the_local_builder_ticket_by_ticket(
     assert builder.feature_names == model.builder.feature_names
 
     agents = load_agents(trained.data_dir / "agents.parquet")
-    every = dask_engine.with_history(dask_engine.read_tickets(partitioned), trained.config, agents)
+    every = dask_engine.with_history(dask_engine.read_tickets(partitioned).tickets, trained.config, agents)
     frame = client.persist(dask_engine.labelled(every, dask_run.maturity))
     x, y = dask_engine.model_arrays(client, frame, model.builder)
     ids = frame["ticket_id"].compute().to_numpy()
@@ -140,10 +138,11 @@ def test_the_structure_search_runs_on_the_training_sample_and_reaches_the_run(
 def test_label_maturity_cut_matches_the_local_engine(
     trained: Trained, dask_run: TrainResult
 ) -> None:
-    """Same export end, same horizon (measured on every escalation below FIT_SAMPLE_ROWS)."""
+    """Same export end, same horizon (measured on every escalation below FIT_SAMPLE_ROWS),
+    and the same time windows."""
     local_cut, dask_cut = trained.result.maturity, dask_run.maturity
     assert dask_cut == local_cut
-    for key in ("n_open_excluded", "n_immature_excluded", "n_labelled"):
+    for key in ("n_open_excluded", "n_immature_excluded", "n_labelled", "n_train", "n_valid", "n_test"):
         assert dask_run.counts[key] == trained.result.counts[key]
 
 
@@ -249,7 +248,7 @@ def test_extra_features_a_mapping_declares_reach_the_dask_windows_and_matrix(
     cfg = small_config(sample_dir, "unused", **{"data.mapping": str(mapping)})
     extras = {"affected_users": "numeric"}
     agents = load_agents(sample_dir / "agents.parquet")
-    every = dask_engine.with_history(dask_engine.read_tickets(parts, str(mapping)), cfg, agents, extras)
+    every = dask_engine.with_history(dask_engine.read_tickets(parts, str(mapping)).tickets, cfg, agents, extras)
     everything = Maturity(end=tickets["created_at"].max(), horizon_days=0.0)
     frame = dask_engine.labelled(every, everything, extras).compute().set_index("ticket_id")
     expected = tickets.set_index("ticket_id").loc[frame.index, "affected_users"]
@@ -261,9 +260,15 @@ def test_extra_features_a_mapping_declares_reach_the_dask_windows_and_matrix(
     assert set(np.unique(x.compute()[:, column].toarray())) <= set(range(7))
 
 
-def test_an_event_export_is_refused_naming_the_open_ticket_model(tmp_path: Path) -> None:
-    """The Dask engine cannot build checkpoints (a partition may split a ticket's events): it
-    says so before any work, rather than training without the open-ticket model."""
+def test_asking_for_the_open_ticket_model_on_dask_is_refused_before_any_work(tmp_path: Path) -> None:
+    """The Dask engine cannot build checkpoints yet (each ticket's snapshots are cut from its
+    whole event history): asked for the open-ticket model, it says so before touching the
+    cluster or the store, rather than training without it."""
     realistic.write(realistic.generate(200, seed=1, days=10), tmp_path, "parquet")
-    with pytest.raises(ConfigError, match="local engine.*open-ticket model"):
-        dask_engine.read_tickets(tmp_path / "events.parquet", "realistic-events")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = load_config(None, {"data.tickets": str(tmp_path / "events.parquet"),
+                             "data.mapping": "realistic-events", "open_tickets.enabled": True,
+                             "registry.tracking_uri": uri})
+    with pytest.raises(ConfigError, match="open-ticket model.*local engine"):
+        dask_engine.run(cfg, client=None)  # type: ignore[arg-type]
+    assert not (tmp_path / "mlflow.db").exists()

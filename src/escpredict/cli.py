@@ -418,7 +418,7 @@ def score(
 
             with dask_client(engine, scheduler, workers) as client:
                 written = score_dataset(
-                    client, input_path, output_path, model, mapping, tracking_uri
+                    client, input_path, output_path, model, mapping, tracking_uri, agents
                 )
     console.print(f"scored {written:,} tickets → {output_path}")
 

@@ -102,6 +102,13 @@ def decode(data: bytes, source: str, encoding: str | None = None) -> tuple[str, 
     )
 
 
+def codec(encoding: str) -> str:
+    """The codec that reads a file ``decode`` described as ``encoding`` (``utf-8 with BOM``
+    → ``utf-8-sig``), for readers given the bytes a block at a time."""
+    name = encoding.removesuffix(" with BOM")
+    return "utf-8-sig" if encoding == "utf-8 with BOM" else name
+
+
 def sniff_separator(text: str) -> str:
     """The separator of the first ``SNIFF_BYTES`` (whole lines), or a comma when the file
     has one column or the sniffer cannot tell."""
@@ -167,11 +174,20 @@ def read_csv_text(
     frame, empty_columns, blank_rows = drop_empty(frame, header)
     comma = dialect.decimal == "," or (dialect.decimal is None and sep != ",")
     converted = decimal_comma_columns(frame, missing) if comma else []
-    for name in converted:
+    frame = to_decimal_points(frame, converted, missing)
+    return frame, ReadNotes(encoding, sep, tuple(converted), empty_columns, blank_rows)
+
+
+def to_decimal_points(
+    frame: pd.DataFrame, columns: list[str] | tuple[str, ...], missing: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """``columns`` written with decimal commas (``1.234,5``) as decimal points (``1234.5``);
+    missing-value markers are left as they are."""
+    for name in columns:
         number = ~frame[name].isin(missing)
         frame.loc[number, name] = (frame.loc[number, name].str.replace(".", "", regex=False)
                                    .str.replace(",", ".", regex=False))
-    return frame, ReadNotes(encoding, sep, tuple(converted), empty_columns, blank_rows)
+    return frame
 
 
 def read_csv(

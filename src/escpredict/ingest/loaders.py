@@ -16,7 +16,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from escpredict.config import ConfigError
 from escpredict.contract import AGENT_FIELDS, required
 from escpredict.ingest.csvfile import DataReadError, ReadNotes, decode, read_csv
 from escpredict.ingest.mapping import (
@@ -67,15 +66,27 @@ def read_export(
     path = Path(path)
     if path.is_dir():
         return Export(_read_parquet_folder(path), ReadNotes())
-    if not path.is_file():
-        raise DataReadError(f"{path}: file not found")
-    suffix = ".jsonl" if path.suffix.lower() == ".ndjson" else path.suffix.lower()
+    suffix = table_format(path)
     if suffix == ".csv":
         return Export(*read_csv(path.read_bytes(), str(path), dialect or CsvDialect(), markers))
     readers = {".parquet": _read_parquet, ".jsonl": _read_jsonl}
-    if suffix not in readers:
-        raise DataReadError(f"{path}: unsupported file type; use .csv, .parquet or .jsonl")
     return Export(readers[suffix](path), ReadNotes())
+
+
+def table_format(path: Path) -> str:
+    """``.csv``, ``.parquet`` or ``.jsonl`` (``.ndjson`` too): how a file export is read.
+
+    Both engines ask here, so they accept, and refuse, the same files in the same words.
+    """
+    if not path.is_file():
+        raise DataReadError(f"{path}: file not found")
+    suffix = ".jsonl" if path.suffix.lower() == ".ndjson" else path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".jsonl"):
+        raise DataReadError(
+            f"{path}: unsupported file type {path.suffix or '(none)'!r}; use .csv, .parquet, "
+            ".jsonl/.ndjson or a folder of .parquet files"
+        )
+    return suffix
 
 
 def read_table(path: Path, dialect: CsvDialect | None = None) -> pd.DataFrame:
@@ -98,20 +109,29 @@ def _read_parquet_folder(path: Path) -> pd.DataFrame:
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
-    """One JSON object per line; nested objects become dotted columns (``via.channel``)."""
-    records = []
     text, _ = decode(path.read_bytes(), str(path))
+    return parse_jsonl(text, str(path))
+
+
+def parse_jsonl(text: str, source: str, numbered: bool = True) -> pd.DataFrame:
+    """One JSON object per line; nested objects become dotted columns (``via.channel``).
+
+    ``numbered=False`` is for a block of a file (the Dask engine): its line numbers would
+    count within the block, so errors quote the line's start instead.
+    """
+    records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        where = f"line {number}" if numbered else f"the line starting {line[:40]!r}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataReadError(
-                f"{path}: line {number} is not valid JSON (truncated?): {exc.msg}"
+                f"{source}: {where} is not valid JSON (truncated?): {exc.msg}"
             ) from exc
         if not isinstance(record, dict):
-            raise DataReadError(f"{path}: line {number} is not a JSON object")
+            raise DataReadError(f"{source}: {where} is not a JSON object")
         records.append(_flatten(record))
     # object dtype keeps big integer ids exact instead of turning them into floats
     return pd.DataFrame(records, dtype=object)
@@ -192,26 +212,6 @@ def map_tickets(
 def _check_quarantine_path(quarantine: Path | None) -> None:
     if quarantine is not None and Path(quarantine).suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"{quarantine}: quarantine file must end in .csv or .parquet")
-
-
-def canonical_tickets(raw: pd.DataFrame, mapping: str | Mapping, source: str) -> pd.DataFrame:
-    """One chunk of a ticket-level export (e.g. a Dask partition) as a canonical frame.
-
-    Any problem raises DataValidationError (row numbers count within the chunk). Event
-    exports are refused: collapsing needs all events of a ticket, which a chunk may split.
-    """
-    spec = load_mapping(mapping)
-    if spec.events is not None:
-        raise ConfigError(
-            f"{source}: event-level exports need the local engine: it collapses each ticket's "
-            "events, which a partition may split, and builds the open-ticket model's "
-            "checkpoints from them. The Dask engine reads ticket-level exports and trains the "
-            "at-creation model only."
-        )
-    tickets, problems, _, _ = _map_checked(raw, spec, source, None)
-    if problems:
-        raise DataValidationError(problems)
-    return complete(tickets, spec.output_fields())
 
 
 def _map_checked(

@@ -50,6 +50,10 @@ class DataValidationError(ValueError):
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{len(problems)} data problem(s):\n{lines}")
 
+    def __reduce__(self) -> tuple[type, tuple[list[Problem]]]:
+        """Rebuilt from its problems, so it crosses processes (a Dask worker) intact."""
+        return type(self), (self.problems,)
+
 
 def row_index(n: int) -> pd.RangeIndex:
     """The index every frame here carries: 1-based data row numbers of the source file."""

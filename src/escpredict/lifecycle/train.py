@@ -30,6 +30,7 @@ from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
 
 from escpredict.config import ConfigError, TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
+from escpredict.ingest.csvfile import ReadNotes
 from escpredict.ingest.loaders import load_agents, load_tickets
 from escpredict.ingest.mapping import load_mapping
 from escpredict.labels.history import HistorySnapshot, build_snapshot, history_features
@@ -191,11 +192,15 @@ def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
         "n_immature_excluded": int((known & ~kept).sum()),
         "n_labelled": len(frame),
     }
-    read = loaded.notes  # a spreadsheet's empty trailing columns and rows: ignored, counted
-    counts |= {name: n for name, n in (("n_empty_columns_ignored", read.empty_columns),
-                                       ("n_blank_rows_ignored", read.blank_rows)) if n}
+    counts |= ignored_counts(loaded.notes)
     warnings = [left.describe(cfg.labels.max_unlabelled_share)] if left.rows else []
     return Prepared(frame, tickets, labels, agents, counts, cut, extras, warnings, loaded.events)
+
+
+def ignored_counts(read: ReadNotes) -> dict[str, int]:
+    """A spreadsheet's empty trailing columns and rows: ignored, and counted in the run."""
+    return {name: n for name, n in (("n_empty_columns_ignored", read.empty_columns),
+                                    ("n_blank_rows_ignored", read.blank_rows)) if n}
 
 
 def fit_season(

@@ -1,10 +1,10 @@
 """Scale-out on Dask: the training pipeline and batch scoring over a partitioned dataset.
 
 Nothing here re-implements a pipeline step. The pure per-frame functions of the local engine
-(`canonical_tickets`, `label_tickets`, `agent_history`, `customer_history`,
+(`map_tickets`, `label_tickets`, `agent_history`, `customer_history`,
 `FeatureBuilder.transform`, `snapshot_events`) run partition by partition; the shuffles that
-make that exact (all tickets of an agent, then of a customer, in one partition) are
-dask.dataframe's, and distributed training is `lightgbm.dask`. The result goes through
+make that exact (all events of a ticket, all tickets of an agent, then of a customer, in one
+partition) are dask.dataframe's, and distributed training is `lightgbm.dask`. The result goes through
 `train.finish`, so it is the same MLflow model, logged and registered the same way.
 
 Only small things reach the client process: the vocabulary sample, validation labels and raw
@@ -14,6 +14,7 @@ per-entity state.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,13 +26,15 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from dask.distributed import Client, Future, LocalCluster, wait
+from dask.distributed import Client, Future, LocalCluster, futures_of, wait
 from lightgbm.dask import DaskLGBMClassifier
 from sklearn.metrics import roc_auc_score
 
 from escpredict.config import ConfigError, LabelConfig, TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
-from escpredict.ingest.loaders import canonical_tickets, load_agents
+from escpredict.ingest.loaders import load_agents
+from escpredict.ingest.mapping import load_mapping
+from escpredict.ingest.validation import DataValidationError
 from escpredict.labels.history import (
     agent_history,
     customer_history,
@@ -55,6 +58,7 @@ from escpredict.lifecycle.train import (
     fit_baseline,
     fit_levels,
     fit_season,
+    ignored_counts,
     model_inputs,
     resolve_mapping,
     resolve_path,
@@ -65,6 +69,9 @@ from escpredict.model.booster import booster_params
 from escpredict.model.features import FeatureBuilder
 from escpredict.model.offsets import Offset, margin, present, total
 from escpredict.model.reference import PlainReference
+from escpredict.scaleout.quantiles import exact_quantiles
+from escpredict.scaleout.read import reading
+from escpredict.scaleout.tickets import partitionwise, quarantined_rows, read_tickets
 
 #: The vocabulary, category levels, seasonal and level offsets and logistic baseline are fitted on at
 #: most this many training-window tickets, the best iteration is chosen on at most this many
@@ -89,33 +96,24 @@ def connect(scheduler: str | None = None, workers: int = 2, **cluster: Any) -> I
     """A client of an existing cluster (`scheduler` address), else of a LocalCluster.
 
     LocalCluster workers are processes: LightGBM's network layer is per process, so two
-    workers sharing one process could not train together.
+    workers sharing one process could not train together. Their logs are silenced below
+    CRITICAL: a task's error reaches the client as an exception (a bad block of the export
+    as one clear error), so a worker's own report of it would only repeat it as noise. The
+    scheduler's HTTP routes take any free port: a second cluster on the machine is no warning.
     """
     if scheduler:
         with Client(scheduler) as client:
             yield client
         return
-    options = {"threads_per_worker": 1, "dashboard_address": None, **cluster}
+    options = {
+        "threads_per_worker": 1, "dashboard_address": ":0", "silence_logs": logging.CRITICAL,
+        **cluster,
+    }
     with LocalCluster(n_workers=workers, processes=True, **options) as local, Client(local) as client:
         yield client
 
 
 # -- data ----------------------------------------------------------------------------------
-def read_tickets(path: Path, mapping: str = "generic") -> dd.DataFrame:
-    """A Parquet file or folder of Parquet files, mapped and validated partition by partition."""
-    raw = dd.read_parquet(str(path))
-    source = str(path)
-    meta = canonical_tickets(raw._meta, mapping, source).reset_index(drop=True)
-    return raw.map_partitions(_canonical, mapping, source, meta=meta)
-
-
-def _canonical(
-    raw: pd.DataFrame, mapping: str, source: str, partition_info: dict | None = None
-) -> pd.DataFrame:
-    number = (partition_info or {}).get("number", 0)
-    return canonical_tickets(raw, mapping, f"{source} (partition {number})").reset_index(drop=True)
-
-
 def window_columns(extras: dict[str, str]) -> list[str]:
     """What a training or evaluation window holds: model inputs, history and the label."""
     return [*SCORING_FIELDS, *extras, *HISTORY_NAMES, LABEL]
@@ -156,17 +154,41 @@ def with_history(
     """
     extras = extras or {}
     window = cfg.features.recent_window_days
-    labelled = _map(tickets, _with_label, cfg.labels, agents, extras)
-    by_agent = _map(labelled.shuffle("agent_id"), _agent_part, agents, window)
-    return _map(by_agent.shuffle("customer_id"), _customer_part, window_columns(extras))
+    labelled = partitionwise(tickets, _with_label, cfg.labels, agents, extras)
+    by_agent = partitionwise(labelled.shuffle("agent_id"), _agent_part, agents, window)
+    return partitionwise(by_agent.shuffle("customer_id"), _customer_part, window_columns(extras))
 
 
-def _map(frame: dd.DataFrame, func: Any, *args: Any) -> dd.DataFrame:
-    """map_partitions with the meta taken from `func` on an empty partition.
+def persisted(client: Client, frame: dd.DataFrame) -> dd.DataFrame:
+    """`frame` computed and held on the workers.
 
-    Dask's default runs `func` on made-up rows, which validation and labelling refuse.
+    A partition's error is raised here, in the stage that caused it, not by whichever later
+    stage first reads that partition; data problems of every partition are raised together.
     """
-    return frame.map_partitions(func, *args, meta=func(frame._meta, *args))
+    frame = client.persist(frame)
+    futures = futures_of(frame)
+    wait(futures)
+    errors = [f.exception() for f in futures if f.status == "error"]
+    if errors and all(isinstance(e, DataValidationError) for e in errors):
+        raise DataValidationError([p for e in errors for p in e.problems])
+    if errors:
+        raise errors[0]
+    return frame
+
+
+def gathered(*frames: dd.DataFrame) -> Any:
+    """Each frame on the client, its partitions sent one by one and joined here.
+
+    ``compute`` would first join them on one worker, which then needs room for all of them
+    beside its share of the data: at 2M tickets the snapshot's recent events (a third of
+    the realistic profile's tickets, several streams each) did not fit a 2 GiB worker.
+    """
+    parts = dask.compute(*[frame.to_delayed() for frame in frames])
+    joined = [
+        pd.concat(chunks, ignore_index=True) if chunks else frame._meta
+        for frame, chunks in zip(frames, parts, strict=True)
+    ]
+    return joined[0] if len(frames) == 1 else joined
 
 
 def _sample(window: dd.DataFrame, n: int, rows: int) -> dd.DataFrame:
@@ -237,7 +259,11 @@ def run(
     run_name: str | None = None,
     fit_sample_rows: int = FIT_SAMPLE_ROWS,
 ) -> TrainResult:
-    """`train.run` on a Dask cluster: same stages, same model, same registration."""
+    """`train.run` on a Dask cluster: same stages, same model, same registration.
+
+    The at-creation model only: from an event export the open-ticket model is not built
+    (``open_skipped``), and asking for it is refused before any work."""
+    open_skipped = _open_skipped(cfg)
     stages = stages or Stages(show=False)
     uri = use_store(tracking_uri or cfg.registry.tracking_uri)
     experiment_id = ensure_experiment(cfg.registry.experiment, uri)
@@ -245,26 +271,31 @@ def run(
     mapping = resolve_mapping(cfg.data.mapping)
     extras = declared_extras(mapping)
     with stages.stage("load"):
-        if cfg.data.quarantine is not None:
-            raise ConfigError("data.quarantine: not supported by the Dask engine")
+        # Agents first: an event export's collapse needs their roles to skip dispatchers.
         agents_path = resolve_path(cfg.data.agents)
         agents = load_agents(agents_path, mapping) if agents_path else None
-        tickets = read_tickets(resolve_path(cfg.data.tickets), mapping)
+        source, quarantine = resolve_path(cfg.data.tickets), resolve_path(cfg.data.quarantine)
+        with reading(source):
+            loaded = read_tickets(source, mapping, agents, quarantine)
+            tickets = persisted(client, loaded.tickets)
+        n_quarantined = quarantined_rows(quarantine)
     with stages.stage("history"):
-        every = client.persist(with_history(tickets, cfg, agents, extras))
+        every = persisted(client, with_history(tickets, cfg, agents, extras))
+        del tickets  # every holds all the later stages read
         as_of = int(every.map_partitions(_latest_known, meta=(None, "int64")).max().compute())
     with stages.stage("snapshot"):
         cutoff = as_of - pd.Timedelta(days=window_days).value
-        events = every.map_partitions(_snapshot_events, cutoff, meta=_EVENTS_META).compute()
+        events = gathered(every.map_partitions(_snapshot_events, cutoff, meta=_EVENTS_META))
         snapshot = snapshot_from_events(fold_events(events, cutoff), as_of, agents, window_days)
 
     with stages.stage("split"):
         cut = _maturity(cfg, every, as_of, fit_sample_rows)
-        windows, bounds, counts = _split(cfg, every, labelled(every, cut, extras))
+        windows, bounds, counts = _split(cfg, every, labelled(every, cut, extras), n_quarantined)
+        counts |= ignored_counts(loaded.notes)
     train, valid, test = windows["train"], windows["valid"], windows["test"]
 
     with stages.stage("features"):
-        sample, valid_sample = dask.compute(
+        sample, valid_sample = gathered(
             _sample(train, counts["n_train"], fit_sample_rows),
             _sample(valid, counts["n_valid"], fit_sample_rows),
         )
@@ -322,8 +353,26 @@ def run(
         search=searched,
         suspects=suspected,
         warnings=_unlabelled_warning(counts["n_unlabelled_excluded"], counts["n_rows"]),
+        open_skipped=open_skipped,
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
+
+
+#: Why a Dask run has no open-ticket model (issue 17: build the checkpoints, or say so).
+NO_OPEN_MODEL = (
+    "no open-ticket model: the Dask engine does not build checkpoints yet (each ticket's "
+    "snapshots are cut from its whole event history); train with the local engine for it"
+)
+
+
+def _open_skipped(cfg: TrainConfig) -> str:
+    """The run's note that it trains no open-ticket model (event exports only); a config that
+    asks for one (``open_tickets.enabled: true``) is refused in one line, before any work."""
+    if cfg.open_tickets.enabled is False or load_mapping(resolve_mapping(cfg.data.mapping)).events is None:
+        return ""
+    if cfg.open_tickets.enabled is True:
+        raise ConfigError(f"open_tickets.enabled is true, but {NO_OPEN_MODEL}")
+    return NO_OPEN_MODEL
 
 
 _EVENTS_META = pd.DataFrame(
@@ -377,15 +426,14 @@ def _score_parts(window: dd.DataFrame, models: list[Future], keep: list[str]) ->
 
 
 def _split(
-    cfg: TrainConfig, every: dd.DataFrame, frame: dd.DataFrame
+    cfg: TrainConfig, every: dd.DataFrame, frame: dd.DataFrame, n_quarantined: int = 0
 ) -> tuple[dict[str, dd.DataFrame], dict[str, str], dict[str, int]]:
-    """Time windows at creation-time quantiles (Dask's approximate quantiles), with checks."""
+    """Time windows at creation-time quantiles, exactly the local engine's cuts, with checks."""
+    # The local engine's expressions (labels.split.window_masks), so the floats are the same.
     valid_q = 1 - cfg.split.valid_fraction - cfg.split.test_fraction
     test_q = 1 - cfg.split.test_fraction
     created = frame["created_at"]
-    # Dask returns the quantiles of a tz-aware column as naive UTC wall times.
-    cuts = pd.to_datetime(created.quantile([valid_q, test_q]).compute(), utc=True)
-    valid_start, test_start = cuts.tolist()
+    valid_start, test_start = exact_quantiles(created, [valid_q, test_q])
     windows = {
         "train": frame[created < valid_start],
         "valid": frame[(created >= valid_start) & (created < test_start)],
@@ -410,8 +458,8 @@ def _split(
     }
     n_labelled = sum(int(n) for n, *_ in per_window.values())
     counts = {
-        "n_rows": int(n_rows),
-        "n_quarantined": 0,
+        "n_rows": int(n_rows) + n_quarantined,
+        "n_quarantined": n_quarantined,
         "n_open_excluded": int(n_rows) - int(n_resolved),
         "n_unlabelled_excluded": int(n_resolved) - int(n_known),
         "n_immature_excluded": int(n_known) - n_labelled,
@@ -472,20 +520,23 @@ def replay_early_stopping(
 # -- scoring -------------------------------------------------------------------------------
 def score_dataset(
     client: Client, input_path: Path, output_path: Path, model_uri: str,
-    mapping: str = "generic", tracking_uri: str | None = None,
+    mapping: str = "generic", tracking_uri: str | None = None, agents_path: Path | None = None,
 ) -> int:
-    """Score a partitioned export into a folder of Parquet files; returns tickets written.
+    """Score an export of any supported format into a folder of Parquet files; returns
+    tickets written. ``agents_path`` gives an event export's collapse its roles, as in
+    training.
 
     The model is loaded once on the client and broadcast once to every worker, not
     shipped with each partition.
     """
     use_store(tracking_uri)
+    agents = load_agents(agents_path, mapping) if agents_path else None
     model = client.scatter(load_escalation_model(model_uri), broadcast=True)
-    parts = [
-        dask.delayed(score_frame)(model, part)
-        for part in read_tickets(input_path, mapping).to_delayed()
-    ]
-    scores = dd.from_delayed(parts, meta=_SCORE_META, verify_meta=False)
-    scores.to_parquet(str(output_path), write_index=False)
+    with reading(Path(input_path)):
+        parts = [
+            dask.delayed(score_frame)(model, part)
+            for part in read_tickets(input_path, mapping, agents).tickets.to_delayed()
+        ]
+        scores = dd.from_delayed(parts, meta=_SCORE_META, verify_meta=False)
+        scores.to_parquet(str(output_path), write_index=False)
     return int(dd.read_parquet(str(output_path)).shape[0].compute())
-

@@ -72,8 +72,12 @@ def collapse_events(
 
 
 def per_ticket(out: pd.DataFrame, values: pd.Series) -> pd.Series:
-    """Align a ticket-indexed series with ``out`` (indexed by first event row)."""
-    return pd.Series(values.reindex(out["ticket_id"]).to_numpy(), index=out.index)
+    """Align a ticket-indexed series with ``out`` (indexed by first event row).
+
+    The dtype is the values', so a column's type never depends on which tickets the frame
+    holds (a text column of a frame whose tickets all lack it stays text, not object).
+    """
+    return values.reindex(out["ticket_id"]).set_axis(out.index)
 
 
 def _derived(
