@@ -60,8 +60,8 @@ def _with_plausible_time(drawn: tuple[Case, str]) -> Case:
 def _state_at(state: dict[str, Any], created_at: str) -> None:
     """A state as of creation, every time in it no later; events or current fields, not both
     (JSON Schema cannot say either)."""
-    for key in state:
-        if key == "as_of" or (key.endswith("_at") and state[key] is not None):
+    for key, value in state.items():
+        if key == "as_of" or (key.endswith("_at") and value is not None):
             state[key] = created_at
     for event in state.get("events") or []:
         event["time"] = created_at
