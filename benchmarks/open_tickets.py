@@ -308,8 +308,8 @@ def main() -> None:
         servicenow = None
         if args.servicenow is not None:
             print("training on the ServiceNow log ...", flush=True)
-            log = training.servicenow_csv(workdir, args.servicenow)
-            servicenow = training.train_in_subprocess(workdir, 0, training.SERVICENOW, str(log))
+            training.write_servicenow(workdir, args.servicenow)
+            servicenow = training.train_in_subprocess(workdir, 0, training.SERVICENOW)
         results = measure(args, workdir, runs, servicenow)
     from benchmarks.run import machine, targets_table
 

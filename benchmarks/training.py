@@ -3,10 +3,14 @@
 Each size trains in a fresh process (``python -m benchmarks.training N DIR``) so its peak RSS
 is the training's own, not what earlier sizes or the data generator left behind. Quality is
 read off the same runs: test AUC beside the oracle AUC that the generator's latent
-probabilities reach on the same test window, and beside the plain reference (reference.py).
+probabilities reach on the same test window, and beside the logistic baseline and the plain
+reference that every run fits (``escpredict.model.reference``).
 
-Two data profiles: ``default`` (the demo's tidy sample) and ``realistic`` (an IT-support event
-log, see ``escpredict.samples.realistic``), each trained the way its README section says.
+Three data profiles: ``default`` (the demo's tidy sample), ``realistic`` (an IT-support event
+log, see ``escpredict.samples.realistic``), each trained the way its README section says, and
+``servicenow``: a real ServiceNow incident event log read from a path given on the command
+line (it is never committed), trained with the shipped ``servicenow-events`` mapping and
+defaults.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import itertools
 import json
 import math
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from escpredict.contract import LABEL
 from escpredict.model.metrics import expected_calibration_error
@@ -39,15 +43,17 @@ MIN_GROWTH_SECONDS = 0.5
 GROWTH_TOLERANCE = 1.25
 
 
-PROFILES = ("default", "realistic")
-#: The real ServiceNow event log (``export`` is its path): no generator, so no oracle.
+#: The real ServiceNow event log: no generator, so no oracle.
 SERVICENOW = "servicenow"
+PROFILES = ("default", "realistic", SERVICENOW)
 #: How each realistic export trains: the event log through its mapping (what a user of the
 #: README does), or the same system's ticket-level view through the generic mapping.
 REALISTIC_EXPORTS = ("events", "tickets")
 
 
 def data_dir(workdir: Path, n: int, profile: str = "default", seed: int = 0) -> Path:
+    if profile == SERVICENOW:
+        return workdir / SERVICENOW
     return workdir / (f"n{n}" if profile == "default" else f"{profile}-n{n}-s{seed}")
 
 
@@ -69,24 +75,20 @@ def write_sample(workdir: Path, n: int, seed: int = 0, profile: str = "default")
     return found | {"generate_s": time.perf_counter() - start, "reused": False}
 
 
-def servicenow_csv(workdir: Path, log: Path) -> Path:
-    """The ServiceNow log as the CSV a user would export: a ``.gz`` copy is unpacked once
-    into ``workdir`` (escpredict reads .csv, .parquet and .jsonl)."""
-    if log.suffix != ".gz":
-        return log.resolve()
-    out = workdir / log.with_suffix("").name
-    if not out.exists():
-        with gzip.open(log, "rb") as packed, open(out, "wb") as plain:
-            shutil.copyfileobj(packed, plain)
-    return out.resolve()
+def write_servicenow(workdir: Path, source: Path) -> Path:
+    """The log in the work folder as a .csv (a .csv.gz is unpacked)."""
+    out = data_dir(workdir, 0, "servicenow")
+    out.mkdir(parents=True, exist_ok=True)
+    with (gzip.open(source, "rb") if source.suffix == ".gz" else source.open("rb")) as raw:
+        (out / "events.csv").write_bytes(raw.read())
+    return out
 
 
 def overrides(folder: Path, profile: str, export: str = "events") -> dict[str, Any]:
-    """Config keys that point training at a profile's export (README: sample-data section);
-    for ``servicenow``, ``export`` is the path of the real log (README: quick start), its few
-    bad rows set aside in the run's folder."""
-    if profile == SERVICENOW:
-        return {"data.tickets": export, "data.mapping": "servicenow-events",
+    """Config keys that point training at a profile's export (README: sample-data section)."""
+    if profile == SERVICENOW:  # its few bad rows set aside in the run's folder
+        return {"data.tickets": str(folder / "events.csv"), "data.agents": None,
+                "data.mapping": "servicenow-events",
                 "data.quarantine": str(folder / "quarantine.csv")}
     if profile == "default":
         return {"data.tickets": str(folder / "tickets.parquet"), "data.agents": str(folder / "agents.parquet")}
@@ -101,16 +103,13 @@ def overrides(folder: Path, profile: str, export: str = "events") -> dict[str, A
 
 def train_in_subprocess(
     workdir: Path, n: int, profile: str = "default", export: str = "events", seed: int = 0,
-    reference: bool = False,
+    sets: list[str] = (),
 ) -> dict[str, Any]:
-    """Train on the `n`-ticket sample in a child process; its JSON report, parsed.
-
-    With `reference`, the plain reference is fitted too, after peak RSS was read.
-    """
-    flags = ["--reference"] if reference else []
+    """Train on the `n`-ticket sample (the ServiceNow log: `n` is 0) in a child process; its
+    JSON report, parsed. `sets` are config overrides (``key=value``) on the shipped defaults."""
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.training", str(n), str(workdir), profile, export,
-         str(seed), *flags],
+         str(seed), *sets],
         capture_output=True, text=True, check=False, cwd=Path(__file__).parents[1],
     )
     if done.returncode != 0:
@@ -118,10 +117,14 @@ def train_in_subprocess(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def mean_quality(runs: list[dict[str, Any]]) -> dict[str, float]:
+def mean_quality(runs: list[dict[str, Any]]) -> dict[str, float | None]:
     """Each quality figure averaged over runs on samples drawn with different seeds: one
     test window of a few thousand tickets moves AUC ratios by about ±0.015."""
-    return {key: statistics.fmean(r["quality"][key] for r in runs) for key in runs[0]["quality"]}
+    return {
+        key: None if any(r["quality"][key] is None for r in runs)
+        else statistics.fmean(r["quality"][key] for r in runs)
+        for key in runs[0]["quality"]
+    }
 
 
 def oracle_ece(test_window: pd.DataFrame, oracle_path: Path) -> float:
@@ -140,13 +143,13 @@ def _cpu_seconds() -> float:
 
 
 def _train(
-    workdir: Path, n: int, profile: str, export: str, seed: int, reference: bool
+    workdir: Path, n: int, profile: str, export: str, seed: int, sets: list[str]
 ) -> dict[str, Any]:
-    """One end-to-end `train.run` on the shipped pipeline defaults, then quality figures."""
+    """One end-to-end `train.run` on the shipped pipeline defaults (with `sets` overrides),
+    then quality figures."""
     from mlflow.tracking import MlflowClient
 
     from benchmarks.ceiling import ceiling_auc
-    from benchmarks.reference import reference_auc
     from escpredict.config import load_config
     from escpredict.demo import oracle_auc
     from escpredict.lifecycle.registry import CHAMPION, home, set_alias
@@ -154,12 +157,12 @@ def _train(
     from escpredict.lifecycle.train import prepare, run
 
     folder = data_dir(workdir, n, profile, seed)
-    folder.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri(workdir, n, profile, seed)
     shipped = home() / "pipelines" / "train.yaml"
+    changed = {key: yaml.safe_load(value) for key, _, value in (s.partition("=") for s in sets)}
     cfg = load_config(
         shipped if shipped.exists() else None,
-        overrides(folder, profile, export) | {"registry.tracking_uri": uri},
+        overrides(folder, profile, export) | {"registry.tracking_uri": uri} | changed,
     )
     start, cpu_start = time.perf_counter(), _cpu_seconds()
     result = run(cfg, stages=Stages(show=False))
@@ -167,38 +170,15 @@ def _train(
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     # Section 2 serves `models:/...@champion`, as a user following the README would.
     set_alias(MlflowClient(uri), result.model_name, CHAMPION, result.model_version)
-    if profile == SERVICENOW:
-        return _run_figures(result, profile, export, n, seed, total, cpu, peak_rss, uri) | {
-            "n": result.counts["n_labelled"], "quality": {
-                "test_auc": result.metrics["roc_auc"], "ece": result.metrics["ece"],
-                "baseline_auc": result.baseline_metrics["roc_auc"]}}
-    oracle = oracle_auc(result.test_window, folder / "oracle.parquet")
-    prepared = prepare(cfg, Stages(show=False)) if reference else None
-    plain = reference_auc(prepared, cfg) if prepared else None
-    # Only the realistic generator's formula is written down for the well-specified model.
-    ceiling = ceiling_auc(prepared, cfg) if prepared and profile == "realistic" else None
-    return _run_figures(result, profile, export, n, seed, total, cpu, peak_rss, uri) | {
-        "quality": {
-            "test_auc": result.metrics["roc_auc"],
-            "oracle_auc": oracle,
-            "auc_ratio": result.metrics["roc_auc"] / oracle,
-            "ece": result.metrics["ece"],
-            "oracle_ece": oracle_ece(result.test_window, folder / "oracle.parquet"),
-            "baseline_auc": result.baseline_metrics["roc_auc"],
-            "reference_auc": plain,
-            "ceiling_auc": ceiling,
-            "ceiling_ratio": None if ceiling is None else ceiling / oracle,
-        },
-    }
-
-
-def _run_figures(result: Any, profile: str, export: str, n: int, seed: int, total: float,
-                 cpu: float, peak_rss: int, uri: str) -> dict[str, Any]:
-    """What every training run reports besides its quality figures."""
+    sampled = profile != SERVICENOW  # a real log has no oracle
+    oracle = oracle_auc(result.test_window, folder / "oracle.parquet") if sampled else None
+    # Only the realistic generator's formula is written down for the well-specified model;
+    # it reads the same prepared tickets, after peak RSS was read.
+    ceiling = ceiling_auc(prepare(cfg, Stages(show=False)), cfg) if profile == "realistic" else None
     return {
         "profile": profile,
-        "export": export if profile in ("realistic", SERVICENOW) else "tickets",
-        "n": n,
+        "export": export if profile == "realistic" else "events" if not sampled else "tickets",
+        "n": n or result.counts["n_rows"],
         "seed": seed,
         "total_s": total,
         "cpu_s": cpu,
@@ -206,10 +186,23 @@ def _run_figures(result: Any, profile: str, export: str, n: int, seed: int, tota
         "peak_rss_bytes": peak_rss,
         "counts": result.counts,
         "model_uri": f"models:/{result.model_name}/{result.model_version}",
+        "tracking_uri": uri,
+        "search": result.search.params() if result.search is not None else None,
         # Issue 17: the open-ticket model beside the at-creation one, per age band.
         "open_bands": None if result.open_bands is None
         else result.open_bands.reset_index().to_dict("records"),
-        "tracking_uri": uri,
+        "quality": {
+            "test_auc": result.metrics["roc_auc"],
+            "oracle_auc": oracle,
+            "auc_ratio": result.metrics["roc_auc"] / oracle if oracle else None,
+            "ece": result.metrics["ece"],
+            "oracle_ece": oracle_ece(result.test_window, folder / "oracle.parquet") if sampled else None,
+            "baseline_auc": result.baseline_metrics["roc_auc"],
+            "reference_auc": result.reference_metrics["roc_auc"],
+            "reference_ece": result.reference_metrics["ece"],
+            "ceiling_auc": ceiling,
+            "ceiling_ratio": None if ceiling is None else ceiling / oracle,
+        },
     }
 
 
@@ -243,6 +236,7 @@ def growth(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    n_arg, workdir_arg, profile_arg, export_arg, seed_arg, *flag = sys.argv[1:]
-    print(json.dumps(_train(Path(workdir_arg), int(n_arg), profile_arg, export_arg, int(seed_arg),
-                            flag == ["--reference"])))
+    n_arg, workdir_arg, profile_arg, export_arg, seed_arg, *set_args = sys.argv[1:]
+    print(json.dumps(_train(
+        Path(workdir_arg), int(n_arg), profile_arg, export_arg, int(seed_arg), set_args
+    )))

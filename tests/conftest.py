@@ -36,6 +36,9 @@ def small_config(data_dir: Path, tracking_uri: str, **overrides: object) -> Trai
             "features.min_df": 3,
             "model.num_boost_round": 150,
             "model.early_stopping_rounds": 20,
+            # The structure search has tests of its own (test_search.py); elsewhere it would
+            # multiply the cost of every training a test runs.
+            "model.search.trials": 0,
             "registry.tracking_uri": tracking_uri,
             **overrides,
         },

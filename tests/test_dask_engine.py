@@ -78,7 +78,9 @@ def dask_run(client: Client, partitioned: Path, trained: Trained) -> TrainResult
     # pull the session model out from under the other test modules.
     cfg = small_config(
         trained.data_dir, trained.tracking_uri,
-        **{"data.tickets": str(partitioned), "registry.model_name": "escalation-risk-dask"},
+        **{"data.tickets": str(partitioned), "registry.model_name": "escalation-risk-dask",
+           # The structure search runs on the engine's training sample (here: all of it).
+           "model.search.trials": 2, "model.search.folds": 2},
     )
     return dask_engine.run(cfg, client, run_name="dask")
 
@@ -110,7 +112,8 @@ def test_feature_matrix_equals_the_local_builder_ticket_by_ticket(
     train_max = pd.Timestamp(model.metadata["split"]["train_max"])
     window = resolved[resolved["created_at"] <= train_max].reset_index()
     assert len(window) == dask_run.counts["n_train"]
-    builder = FeatureBuilder(trained.config.features).fit(window)
+    chosen = dask_run.search.config(trained.config) if dask_run.search else trained.config
+    builder = FeatureBuilder(chosen.features).fit(window)
     assert builder.feature_names == model.builder.feature_names
 
     agents = load_agents(trained.data_dir / "agents.parquet")
@@ -121,6 +124,17 @@ def test_feature_matrix_equals_the_local_builder_ticket_by_ticket(
     expected = builder.transform(resolved.loc[ids].reset_index()).astype(np.float32)
     np.testing.assert_array_equal(x.compute().toarray(), expected.toarray())
     np.testing.assert_array_equal(y.compute(), resolved.loc[ids, LABEL].to_numpy(int))
+
+
+def test_the_structure_search_runs_on_the_training_sample_and_reaches_the_run(
+    trained: Trained, dask_run: TrainResult
+) -> None:
+    search = dask_run.search
+    assert search is not None and list(search.table["name"]) == ["default", "reference"]
+    assert search.n_rows == dask_run.counts["n_train"] + dask_run.counts["n_valid"]
+    params = store_client(trained.tracking_uri).get_run(dask_run.run_id).data.params
+    assert params["search.chosen"] == search.chosen_name
+    assert dask_run.reference_metrics["roc_auc"] > 0.5  # the plain reference, scored per partition
 
 
 def test_label_maturity_cut_matches_the_local_engine(

@@ -109,11 +109,39 @@ class FeatureConfig(_Strict):
     ]
 
 
+class SearchConfig(_Strict):
+    """The structure search (``model/search.py``): which switches suit an export is chosen
+    on its past windows. ``model.search: off`` trains the configured structure as it is."""
+
+    #: Candidates judged, the configured structure and the plain reference's among them;
+    #: 0 is the same as ``off``.
+    trials: int = Field(8, ge=0)
+    #: Wall-time cap. The trial budget keeps the choice reproducible under the seed; this
+    #: only bounds a slow machine (the run logs when it cut the search short).
+    seconds: float = Field(120.0, gt=0)
+    #: Past windows each candidate is judged on: the run's own train -> valid, then earlier
+    #: slices of the same size (rolling origin). Never the test window.
+    folds: int = Field(3, ge=2)
+    #: At most this many train + valid tickets are searched on (an evenly spaced sample in
+    #: time), so the search costs about the same at any export size.
+    max_rows: int = Field(10_000, ge=1_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        """``off`` / ``false`` (YAML reads ``off`` as false) disables, ``on`` / ``true`` is
+        the default budget."""
+        if isinstance(value, bool) or value in ("off", "on"):
+            return {} if value in (True, "on") else {"trials": 0}
+        return value
+
+
 class ModelConfig(_Strict):
     num_boost_round: int = Field(600, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
     #: LightGBM parameters. Leaf and categorical sizes are size-aware by default
-    #: (`train.booster_params`); any key set here wins over them.
+    #: (`booster.booster_params`); any key set here wins over them, and the structure
+    #: search (`search`) sets the keys it chooses.
     params: dict[str, Any] = {
         "objective": "binary",
         "learning_rate": 0.05,
@@ -133,6 +161,8 @@ class ModelConfig(_Strict):
     #: regression on their one-hot indicators (see level_offset.py).
     linear_offset: bool = True
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    #: Choose linear start, rare-level pooling and the booster's structure on past windows.
+    search: SearchConfig = SearchConfig()
 
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*(min|h|d)?")

@@ -146,6 +146,9 @@ DESCRIPTOR_FIELDS: tuple[str, ...] = (
     "language",
 )
 
+#: At-creation fields whose values are levels (categories): what models read as categoricals.
+CATEGORY_FIELDS: tuple[str, ...] = ("category", "channel", "priority", *DESCRIPTOR_FIELDS, "initial_queue")
+
 #: What a triage bot knows when a ticket arrives: the model's input.
 SCORING_FIELDS: tuple[str, ...] = (
     "ticket_id",

@@ -2,8 +2,9 @@
 
 Both models are scored on the candidate's own test window (saved with its run), so the
 comparison is on identical tickets, not on two runs' differently-timed test sets. Before
-that, a candidate whose booster did not beat its logistic baseline on the validation window
-(the ``Yardstick`` tags training sets) is refused, even when there is no champion yet.
+that, a candidate whose booster did not beat its logistic baseline and the plain reference on
+the validation window (the ``Yardstick`` tags training sets) is refused, even when there is no
+champion yet.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def promote(
         return Promotion(
             False,
             f"refused v{candidate}: {yardstick.describe()}. A booster no better than the "
-            "logistic baseline is not worth serving; retrain, or promote it with --force",
+            "logistic baseline or the plain reference is not worth serving; retrain, or "
+            "promote it with --force",
             candidate,
             champion,
         )

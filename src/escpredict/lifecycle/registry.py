@@ -133,46 +133,78 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None
 
 @dataclass(frozen=True)
 class Yardstick:
-    """The booster's and the logistic baseline's ROC AUC on the validation window.
+    """The booster's ROC AUC on the validation window beside two yardsticks': the logistic
+    baseline's and the plain reference's (``model.reference``).
 
-    A booster that ranks no better than logistic regression on the same features is not
-    worth its complexity, and usually means something went wrong (too few rounds, a leak
-    removed, a changed export). Training tags the run and model version with this, and
-    promotion refuses such a candidate unless forced. The booster is measured on its raw
-    margin: the calibrator is monotone, and the baseline is uncalibrated too.
+    A booster that ranks no better than logistic regression on the same features, or than
+    plain LightGBM on the raw fields, is not worth its complexity, and usually means
+    something went wrong (too few rounds, a leak removed, a changed export, a structure that
+    does not suit the data). Training tags the run and model version with this, and
+    promotion refuses such a candidate unless forced. Scores are compared raw: the
+    calibrator is monotone, so AUC does not change.
     """
 
     booster_auc: float
     baseline_auc: float
+    #: None for versions trained before every run fitted the reference.
+    reference_auc: float | None = None
 
     #: Tags on the run and the registered version; values are strings, as MLflow stores them.
     BEATS, BOOSTER, BASELINE = "beats_baseline", "valid_roc_auc", "baseline_valid_roc_auc"
+    BEATS_REFERENCE, REFERENCE = "beats_reference", "reference_valid_roc_auc"
 
     @classmethod
-    def measure(cls, y: np.ndarray, booster: np.ndarray, baseline: np.ndarray) -> Yardstick:
-        return cls(float(roc_auc_score(y, booster)), float(roc_auc_score(y, baseline)))
+    def measure(
+        cls, y: np.ndarray, booster: np.ndarray, baseline: np.ndarray,
+        reference: np.ndarray | None = None,
+    ) -> Yardstick:
+        plain = None if reference is None else float(roc_auc_score(y, reference))
+        return cls(float(roc_auc_score(y, booster)), float(roc_auc_score(y, baseline)), plain)
+
+    @property
+    def beats_baseline(self) -> bool:
+        return self.booster_auc > self.baseline_auc
+
+    @property
+    def beats_reference(self) -> bool:
+        return self.reference_auc is None or self.booster_auc > self.reference_auc
 
     @property
     def beaten(self) -> bool:
-        return self.booster_auc > self.baseline_auc
+        """Both yardsticks beaten: what promotion requires."""
+        return self.beats_baseline and self.beats_reference
 
     def tags(self) -> dict[str, str]:
-        return {
-            self.BEATS: str(self.beaten).lower(),
+        tags = {
+            self.BEATS: str(self.beats_baseline).lower(),
             self.BOOSTER: f"{self.booster_auc:.6f}",
             self.BASELINE: f"{self.baseline_auc:.6f}",
         }
+        if self.reference_auc is not None:
+            tags |= {
+                self.BEATS_REFERENCE: str(self.beats_reference).lower(),
+                self.REFERENCE: f"{self.reference_auc:.6f}",
+            }
+        return tags
+
+    def failed_tags(self) -> list[str]:
+        """The tags set to false, for the warning."""
+        return [f"{tag}=false" for tag, value in self.tags().items() if value == "false"]
 
     @classmethod
     def from_tags(cls, tags: Mapping[str, str]) -> Yardstick | None:
         """None for versions trained before the check existed (they carry no such tags)."""
         if cls.BOOSTER not in tags or cls.BASELINE not in tags:
             return None
-        return cls(float(tags[cls.BOOSTER]), float(tags[cls.BASELINE]))
+        reference = float(tags[cls.REFERENCE]) if cls.REFERENCE in tags else None
+        return cls(float(tags[cls.BOOSTER]), float(tags[cls.BASELINE]), reference)
 
     def describe(self) -> str:
-        verdict = "beats" if self.beaten else "does NOT beat"
-        return (
-            f"LightGBM {verdict} the logistic baseline on the validation window: "
-            f"ROC AUC {self.booster_auc:.4f} vs {self.baseline_auc:.4f}"
-        )
+        parts = [self._verdict("the logistic baseline", self.baseline_auc)]
+        if self.reference_auc is not None:
+            parts.append(self._verdict("the plain reference", self.reference_auc))
+        return f"LightGBM {' and '.join(parts)} on the validation window"
+
+    def _verdict(self, yardstick: str, auc: float) -> str:
+        verdict = "beats" if self.booster_auc > auc else "does NOT beat"
+        return f"{verdict} {yardstick} (ROC AUC {self.booster_auc:.4f} vs {auc:.4f})"

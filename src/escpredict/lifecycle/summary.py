@@ -12,7 +12,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from escpredict.lifecycle.train import TrainResult
+from escpredict.labels import leakage
+from escpredict.lifecycle.train import LEAK_TAG, TrainResult
 
 SUMMARY_METRICS = (
     "roc_auc", "pr_auc", "brier", "ece", "recall_top10",
@@ -26,8 +27,12 @@ def print_training_summary(console: Console, result: TrainResult) -> None:
     table.add_column("test metric")
     table.add_column("lightgbm", justify="right")
     table.add_column("logistic baseline", justify="right")
+    table.add_column("plain reference", justify="right")
     for key in SUMMARY_METRICS:
-        table.add_row(key, f"{result.metrics[key]:.4f}", f"{result.baseline_metrics[key]:.4f}")
+        table.add_row(
+            key, f"{result.metrics[key]:.4f}", f"{result.baseline_metrics[key]:.4f}",
+            f"{result.reference_metrics[key]:.4f}" if result.reference_metrics else "—",
+        )
     console.print(table)
     counts = ", ".join(f"{k.removeprefix('n_')} {v:,}" for k, v in result.counts.items())
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
@@ -35,6 +40,8 @@ def print_training_summary(console: Console, result: TrainResult) -> None:
     params = result.booster_params
     chosen = ", ".join(f"{k} {params[k]}" for k in SIZED_PARAMS if k in params)
     console.print(f"booster: {chosen} | calibration: {result.calibration}")
+    if result.search is not None:
+        console.print(result.search.describe(), highlight=False, soft_wrap=True)
     for warning in result.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     cut = result.maturity
@@ -44,8 +51,15 @@ def print_training_summary(console: Console, result: TrainResult) -> None:
         console.print(result.yardstick.describe(), highlight=False)
     else:
         console.print(
-            f"[bold red]warning:[/] {result.yardstick.describe()}; tagged beats_baseline=false, "
-            "and `escpredict promote` refuses it without --force",
+            f"[bold red]warning:[/] {result.yardstick.describe()}; tagged "
+            f"{', '.join(result.yardstick.failed_tags())}, and `escpredict promote` refuses "
+            "it without --force",
+            highlight=False, soft_wrap=True,
+        )
+    if result.suspects:
+        console.print(
+            f"[bold red]warning:[/] {leakage.describe(result.suspects)}: {leakage.CAUSE} "
+            f"(tagged {LEAK_TAG})",
             highlight=False, soft_wrap=True,
         )
     if result.open_bands is not None:

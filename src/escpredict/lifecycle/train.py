@@ -28,11 +28,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
 
-from escpredict.config import ModelConfig, TrainConfig
+from escpredict.config import ConfigError, TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.ingest.loaders import load_agents, load_tickets
 from escpredict.ingest.mapping import load_mapping
 from escpredict.labels.history import HistorySnapshot, build_snapshot, history_features
+from escpredict.labels.leakage import Suspect, describe, input_fields, suspects
 from escpredict.labels.maturity import Maturity, maturity
 from escpredict.labels.rules import label_tickets, resolved, unlabelled
 from escpredict.labels.split import Split, time_split
@@ -51,15 +52,22 @@ from escpredict.lifecycle.registry import (
 )
 from escpredict.lifecycle.stages import Stages
 from escpredict.model import plots
+from escpredict.model.booster import booster_params, train_booster
 from escpredict.model.calibration import Calibrator
 from escpredict.model.escalation import EscalationModel
 from escpredict.model.features import FeatureBuilder, OneHotCodes
 from escpredict.model.level_offset import LevelOffset
 from escpredict.model.metrics import cost_threshold, evaluate, segment_metrics, tenure_band
-from escpredict.model.offsets import Offset, margin, present, total
+from escpredict.model.offsets import Offset, margin, present
+from escpredict.model.reference import PlainReference
+from escpredict.model.search import SearchResult, choose
 from escpredict.model.season import SeasonalOffset
 
 EVAL_WINDOW_ARTIFACT = "evaluation/test_window.parquet"
+#: Every candidate the structure search judged, with its fold scores and switches.
+SEARCH_ARTIFACT = "search/candidates.csv"
+#: Tag naming the input fields that alone almost separate the labels (``labels.leakage``).
+LEAK_TAG = "leakage_suspects"
 
 
 @dataclass
@@ -102,6 +110,13 @@ class TrainResult:
     booster_params: dict[str, Any] = field(default_factory=dict)
     #: Calibration method applied (``auto`` resolves to the one the window chose).
     calibration: str = ""
+    #: The plain reference (``model.reference``), calibrated as the booster, on both windows.
+    reference_metrics: dict[str, float] = field(default_factory=dict)
+    reference_valid_metrics: dict[str, float] = field(default_factory=dict)
+    #: What the structure search judged and chose; None when ``model.search`` is off.
+    search: SearchResult | None = None
+    #: Input fields that alone almost separate the labels (``labels.leakage``).
+    suspects: list[Suspect] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     #: Open-ticket model, per age band on the test window beside the at-creation model
     #: (``open_train.evaluate``); None when the export has no events.
@@ -204,55 +219,17 @@ def fit_levels(
     )
 
 
-def booster_params(model: ModelConfig, n_train: int) -> dict[str, Any]:
-    """LightGBM parameters for `n_train` training rows; keys set in `model.params` win.
-
-    Fixed leaf sizes fit one data size only: 40 tickets per leaf suits 20k+ training rows
-    but on a few thousand (a two-month export) leaves no room to split on a product seen
-    ten times. Leaf and categorical-group minimums grow with the data (about 0.2% and 0.1%
-    of rows) within bounds; fewer leaves for small data keep trees from memorising it.
-    """
-    sized = {
-        "num_leaves": int(np.clip(n_train // 250, 7, 31)),
-        "min_child_samples": int(np.clip(n_train // 500, 5, 40)),
-        # Native categoricals: a group of levels needs this many rows, and its rate is
-        # shrunk towards the parent's by cat_smooth pseudo-rows (LightGBM's defaults 100/10
-        # are tuned for large data).
-        "min_data_per_group": int(np.clip(n_train // 1000, 5, 100)),
-        "cat_smooth": 10.0,
-        "cat_l2": 10.0,
-        "max_cat_to_onehot": 4,
-    }
-    return {**sized, **model.params, "metric": "auc"}
-
-
 def fit_booster(
     cfg: TrainConfig, x_train: sp.csr_matrix, y_train: np.ndarray,
     x_valid: sp.csr_matrix, y_valid: np.ndarray, advance: Any,
     offsets: tuple[Offset, ...] = (), categorical: list[int] | None = None,
 ) -> lgb.Booster:
-    """LightGBM with early stopping on the validation window, starting from the offsets.
-
-    `categorical` lists the matrix's native categorical columns (integer level codes).
-    """
-    categorical_feature: Any = categorical or "auto"
-    train_set = lgb.Dataset(
-        x_train, label=y_train, init_score=total(offsets, x_train), free_raw_data=True,
-        categorical_feature=categorical_feature,
-    )
-    valid_set = lgb.Dataset(
-        x_valid, label=y_valid, init_score=total(offsets, x_valid), reference=train_set,
-        categorical_feature=categorical_feature,
-    )
-    return lgb.train(
-        booster_params(cfg.model, x_train.shape[0]),
-        train_set,
-        num_boost_round=cfg.model.num_boost_round,
-        valid_sets=[valid_set],
-        callbacks=[
-            lgb.early_stopping(cfg.model.early_stopping_rounds, verbose=False),
-            lambda env: advance(1),
-        ],
+    """LightGBM with early stopping on the validation window, starting from the offsets,
+    with the parameters ``booster_params`` sizes for the training window."""
+    return train_booster(
+        booster_params(cfg.model, x_train.shape[0]), x_train, y_train, x_valid, y_valid,
+        cfg.model.num_boost_round, cfg.model.early_stopping_rounds, offsets, categorical,
+        callbacks=[lambda env: advance(1)],
     )
 
 
@@ -321,10 +298,15 @@ class Fitted:
     raw_test: np.ndarray
     baseline_test: np.ndarray  # logistic baseline probability on the test window
     baseline_valid: np.ndarray  # ... and on the validation window, its yardstick
+    reference_test: np.ndarray  # the plain reference's log-odds on the test window
+    reference_valid: np.ndarray  # ... and on the validation window, the other yardstick
     bounds: dict[str, str]
     counts: dict[str, int]
     maturity: Maturity
     booster_params: dict[str, Any] = field(default_factory=dict)
+    search: SearchResult | None = None
+    suspects: list[Suspect] = field(default_factory=list)
+    #: What the data lost or the run worked around, said in words (printed and tagged).
     warnings: list[str] = field(default_factory=list)
     #: The open-ticket model and its test snapshots (event exports only) ...
     open: OpenFit | None = None
@@ -398,6 +380,30 @@ def fit_open(
     return opened
 
 
+def structure(
+    cfg: TrainConfig, stages: Stages, train: pd.DataFrame, valid: pd.DataFrame,
+    extras: dict[str, str], n_train: int | None = None,
+) -> tuple[TrainConfig, SearchResult | None]:
+    """The configuration the run trains with: `cfg` as it is when ``model.search`` is off,
+    else with the structure the search chose on past windows of train + valid."""
+    if not cfg.model.search.trials:
+        return cfg, None
+    with stages.stage("search"):
+        found = choose(cfg, train, valid, extras, n_train)
+    return found.config(cfg), found
+
+
+def yardsticks(
+    stages: Stages, train: pd.DataFrame, valid: pd.DataFrame, extras: dict[str, str]
+) -> tuple[PlainReference, list[Suspect]]:
+    """The plain reference, fitted beside the product, and the fields that leak on their own."""
+    y_train, y_valid = (part[LABEL].to_numpy(int) for part in (train, valid))
+    with stages.stage("reference"):
+        reference = PlainReference.fit(train, valid, extras)
+        found = suspects(train, y_train, valid, y_valid, input_fields(extras))
+    return reference, found
+
+
 def run(
     cfg: TrainConfig,
     tracking_uri: str | None = None,
@@ -411,6 +417,7 @@ def run(
     prepared = prepare(cfg, stages)
     split = time_split(prepared.frame, cfg.split.valid_fraction, cfg.split.test_fraction)
     y_train, y_valid = (part[LABEL].to_numpy(int) for part in (split.train, split.valid))
+    cfg, searched = structure(cfg, stages, split.train, split.valid, prepared.extras)
 
     with stages.stage("features"):
         builder = FeatureBuilder(cfg.features, prepared.extras)
@@ -423,6 +430,7 @@ def run(
         offsets = present(season, levels)
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_train, y_train, builder.one_hot)
+    reference, suspected = yardsticks(stages, split.train, split.valid, prepared.extras)
     with stages.stage("snapshot"):
         snapshot = build_snapshot(
             prepared.tickets, prepared.labels, prepared.agents, cfg.features.recent_window_days
@@ -449,10 +457,14 @@ def run(
         raw_test=raw_test,
         baseline_test=baseline.predict_proba(x_test)[:, 1],
         baseline_valid=baseline.predict_proba(x_valid)[:, 1],
+        reference_test=reference.raw(split.test),
+        reference_valid=reference.raw(split.valid),
         bounds=split.bounds(),
         counts={**prepared.counts, **sizes},
         booster_params=booster_params(cfg.model, x_train.shape[0]),
         maturity=prepared.maturity,
+        search=searched,
+        suspects=suspected,
         warnings=prepared.warnings,
         open=opened if isinstance(opened, OpenFit) else None,
         open_skipped=opened if isinstance(opened, str) else "",
@@ -464,12 +476,17 @@ def finish(
     cfg: TrainConfig, fitted: Fitted, stages: Stages, uri: str, experiment_id: str,
     run_name: str | None,
 ) -> TrainResult:
-    """Calibrate, pick the cost threshold, evaluate, log to MLflow and register `candidate`."""
+    """Calibrate, pick the cost threshold, evaluate, log to MLflow and register `candidate`.
+
+    `cfg` is what the model trained with (the structure search's choice applied).
+    """
     y_valid, y_test = fitted.y_valid, fitted.test[LABEL].to_numpy(int)
     with stages.stage("calibration"):
         calibrator = Calibrator().fit(
             np.asarray(fitted.raw_valid, dtype=np.float64), y_valid, cfg.model.calibration
         )
+        # The reference is calibrated the same way, so its ECE compares with the booster's.
+        plain = Calibrator().fit(fitted.reference_valid, y_valid, cfg.model.calibration)
         model = EscalationModel(
             builder=fitted.builder,
             booster=fitted.booster,
@@ -486,25 +503,42 @@ def finish(
         model.threshold = cost_threshold(
             y_valid, p_valid, cfg.costs.missed_escalation, cfg.costs.unnecessary_route
         )
-        model.tiers = cfg.routing.tiers_at(model.threshold)  # the route tier starts there
+        try:
+            model.tiers = cfg.routing.tiers_at(model.threshold)  # the route tier starts there
+        except ValueError as exc:
+            # A leaked outcome makes the model so sure that the threshold passes the tiers.
+            why = f"; the model is that sure because {describe(fitted.suspects)}" if fitted.suspects else ""
+            raise ConfigError(f"{exc}{why}") from exc
 
     with stages.stage("evaluate"):
         p_test = calibrator.apply(np.asarray(fitted.raw_test, dtype=np.float64))
-        p_base = fitted.baseline_test
-        metrics = evaluate(y_test, p_test, model.threshold)
-        valid_metrics = evaluate(y_valid, p_valid, model.threshold)
-        baseline_metrics = evaluate(y_test, p_base, model.threshold)
-        baseline_valid_metrics = evaluate(y_valid, fitted.baseline_valid, model.threshold)
-        yardstick = Yardstick.measure(y_valid, fitted.raw_valid, fitted.baseline_valid)
+        curves = {
+            "lightgbm": p_test,
+            "logistic baseline": fitted.baseline_test,
+            "plain reference": plain.apply(fitted.reference_test),
+        }
+        evaluated = {
+            "test": evaluate(y_test, p_test, model.threshold),
+            "valid": evaluate(y_valid, p_valid, model.threshold),
+            "baseline_test": evaluate(y_test, fitted.baseline_test, model.threshold),
+            "baseline_valid": evaluate(y_valid, fitted.baseline_valid, model.threshold),
+            "reference_test": evaluate(y_test, curves["plain reference"], model.threshold),
+            "reference_valid": evaluate(
+                y_valid, plain.apply(fitted.reference_valid), model.threshold),
+        }
+        metrics = evaluated["test"]
+        yardstick = Yardstick.measure(
+            y_valid, fitted.raw_valid, fitted.baseline_valid, fitted.reference_valid
+        )
         segments = segment_metrics(
             y_test, p_test, _segments(fitted.test, cfg.segments), model.threshold
         )
         test_window = fitted.test.assign(probability=p_test)
         open_bands = None
         if fitted.open is not None:
-            open_bands, curves = open_train.evaluate(fitted.open, calibrator)
+            open_bands, workload = open_train.evaluate(fitted.open, calibrator)
             model.open = fitted.open.model
-            model.open.metadata = open_metadata(fitted.open, open_bands, curves)
+            model.open.metadata = open_metadata(fitted.open, open_bands, workload)
             model.open.metadata["creation_point_in_time"] = open_train.point_in_time(
                 fitted.open, calibrator)
         model.metadata = {
@@ -522,9 +556,8 @@ def finish(
     with stages.stage("logging"):
         try:
             run_id, version = _log_run(
-                cfg, uri, experiment_id, run_name, model, fitted, metrics, valid_metrics,
-                baseline_metrics, baseline_valid_metrics, segments, test_window, stages.timings,
-                (y_test, p_test, p_base),
+                cfg, uri, experiment_id, run_name, model, fitted, evaluated, segments,
+                test_window, stages.timings, {name: (y_test, p) for name, p in curves.items()},
             )
         except MlflowException as exc:  # the alias moves last: a failure never half-promotes
             raise RegistryError(
@@ -536,8 +569,8 @@ def finish(
         model_version=version,
         model_name=cfg.registry.model_name,
         metrics=metrics,
-        baseline_metrics=baseline_metrics,
-        baseline_valid_metrics=baseline_valid_metrics,
+        baseline_metrics=evaluated["baseline_test"],
+        baseline_valid_metrics=evaluated["baseline_valid"],
         yardstick=yardstick,
         maturity=fitted.maturity,
         segments=segments,
@@ -547,6 +580,10 @@ def finish(
         test_window=test_window,
         booster_params=fitted.booster_params,
         calibration=calibrator.method,
+        reference_metrics=evaluated["reference_test"],
+        reference_valid_metrics=evaluated["reference_valid"],
+        search=fitted.search,
+        suspects=fitted.suspects,
         warnings=fitted.warnings,
         open_bands=open_bands,
         open_choice=fitted.open.choice if fitted.open is not None else None,
@@ -617,12 +654,13 @@ def _flatten(prefix: str, value: Any) -> dict[str, Any]:
 
 def _log_run(
     cfg: TrainConfig, uri: str, experiment_id: str, run_name: str | None,
-    model: EscalationModel, fitted: Fitted, metrics: dict[str, float],
-    valid_metrics: dict[str, float], baseline_metrics: dict[str, float],
-    baseline_valid_metrics: dict[str, float], segments: pd.DataFrame, test_window: pd.DataFrame,
-    timings: dict[str, float], curves: tuple[np.ndarray, np.ndarray, np.ndarray],
+    model: EscalationModel, fitted: Fitted, evaluated: dict[str, dict[str, float]],
+    segments: pd.DataFrame, test_window: pd.DataFrame, timings: dict[str, float],
+    curves_by_model: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> tuple[str, str]:
-    y_test, p_test, p_base = curves
+    """`evaluated`: metrics by prefix (test, valid, baseline_test, ...); `curves_by_model`:
+    (labels, probabilities) on the test window by model name, the product's first."""
+    y_test, p_test = curves_by_model["lightgbm"]
     config = cfg.model_dump(mode="json")
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
         mlflow.log_params(_flatten("", config))
@@ -638,17 +676,18 @@ def _log_run(
         if fitted.warnings:  # what the data lost or the run worked around, in words
             mlflow.set_tag("data_warnings", "\n".join(fitted.warnings)[:5000])
         mlflow.set_tags(model.metadata["yardstick"])
+        if fitted.suspects:
+            mlflow.set_tag(LEAK_TAG, ", ".join(s.describe() for s in fitted.suspects))
+        if fitted.search is not None:
+            mlflow.log_params(fitted.search.params())
+            mlflow.log_text(fitted.search.table.to_csv(index=False), SEARCH_ARTIFACT)
         mlflow.log_metrics(
-            {f"test_{k}": v for k, v in metrics.items()}
-            | {f"valid_{k}": v for k, v in valid_metrics.items()}
-            | {f"baseline_test_{k}": v for k, v in baseline_metrics.items()}
-            | {f"baseline_valid_{k}": v for k, v in baseline_valid_metrics.items()}
+            {f"{prefix}_{k}": v for prefix, found in evaluated.items() for k, v in found.items()}
             | {k: float(v) for k, v in model.metadata["counts"].items()}
             | {f"time_{k}_s": v for k, v in timings.items()}
             | {"threshold": model.threshold, "best_iteration": float(model.booster.best_iteration)}
         )
         mlflow.log_dict(config, CONFIG_ARTIFACT)
-        curves_by_model = {"lightgbm": (y_test, p_test), "logistic baseline": (y_test, p_base)}
         for name, figure in (
             ("roc", plots.roc_figure(curves_by_model)),
             ("pr", plots.pr_figure(curves_by_model)),

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
 from escpredict.config import FeatureConfig
-from escpredict.contract import DESCRIPTOR_FIELDS, HISTORY_NAMES, TICKETS_BY_NAME
+from escpredict.contract import CATEGORY_FIELDS, HISTORY_NAMES, TICKETS_BY_NAME
 from escpredict.model.season import covers_year
 
 #: Statistics of the ticket itself: (machine name, readable name).
@@ -61,7 +61,7 @@ _RATES: tuple[tuple[str, str, str, str], ...] = (
     ),
 )
 #: Contract fields fed as LightGBM native categoricals: one integer-code column each.
-_CATEGORICAL: tuple[str, ...] = ("category", "channel", "priority", *DESCRIPTOR_FIELDS, "initial_queue")
+_CATEGORICAL: tuple[str, ...] = CATEGORY_FIELDS
 #: Contract fields fed as numbers: a support tier is ordered, so a threshold on it is meaningful.
 _NUMERIC: tuple[str, ...] = ("initial_tier",)
 _TEXT_FIELDS: tuple[str, ...] = ("subject", "description")

@@ -32,6 +32,7 @@ from escpredict.ingest.loaders import (
 from escpredict.ingest.mapping import Mapping, MappingError, load_mapping, source_labels
 from escpredict.ingest.mapping.spec import DERIVED_BY_EVENTS
 from escpredict.ingest.validation import DataValidationError, Problem
+from escpredict.labels import leakage
 from escpredict.labels.density import dense_span
 from escpredict.labels.maturity import Maturity, maturity, window_counts
 from escpredict.labels.rules import (
@@ -212,6 +213,7 @@ def check_export(
     _id_overlap(report, tickets, cfg, agents)
     report.months = _months(tickets, judged)
     _windows(report, tickets, judged, cfg)
+    _leakage(report, tickets, judged, spec, cfg)
     return report
 
 
@@ -550,3 +552,19 @@ def _windows(
         except TrainingDataError as exc:
             report.add("warning", str(exc), "training refuses a window with one class")
 
+
+
+def _leakage(
+    report: CheckReport, tickets: pd.DataFrame, label: pd.Series, spec: Mapping, cfg: TrainConfig
+) -> None:
+    """A field that alone almost separates the labels, judged on training's windows."""
+    labelled = label.notna().to_numpy()
+    if not labelled.any():
+        return
+    frame, known = tickets[labelled], label[labelled].astype(bool).to_numpy(int)
+    masks = window_masks(frame["created_at"], cfg.split.valid_fraction, cfg.split.test_fraction)
+    train, valid = masks["train"].to_numpy(), masks["valid"].to_numpy()
+    fields = leakage.input_fields(spec.extra_features())
+    found = leakage.suspects(frame[train], known[train], frame[valid], known[valid], fields)
+    if found:
+        report.add("warning", leakage.describe(found), leakage.CAUSE)

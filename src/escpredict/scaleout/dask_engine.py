@@ -50,7 +50,6 @@ from escpredict.lifecycle.stages import Stages
 from escpredict.lifecycle.train import (
     Fitted,
     TrainResult,
-    booster_params,
     declared_extras,
     finish,
     fit_baseline,
@@ -59,9 +58,13 @@ from escpredict.lifecycle.train import (
     model_inputs,
     resolve_mapping,
     resolve_path,
+    structure,
+    yardsticks,
 )
+from escpredict.model.booster import booster_params
 from escpredict.model.features import FeatureBuilder
 from escpredict.model.offsets import Offset, margin, present, total
+from escpredict.model.reference import PlainReference
 
 #: The vocabulary, category levels, seasonal and level offsets and logistic baseline are fitted on at
 #: most this many training-window tickets, the best iteration is chosen on at most this many
@@ -212,14 +215,16 @@ def model_arrays(
 
 def _scored(
     builder: FeatureBuilder, booster: Any, offsets: tuple[Offset, ...], baseline: Any,
-    part: pd.DataFrame, keep: list[str],
+    reference: PlainReference, part: pd.DataFrame, keep: list[str],
 ) -> pd.DataFrame:
-    """`keep` columns plus the model's margin (calibration needs it) and baseline probability."""
+    """`keep` columns plus the model's margin (calibration needs it), the baseline's
+    probability and the plain reference's log-odds."""
     if not len(part):  # LightGBM refuses an empty matrix
-        return part[keep].assign(_raw=np.empty(0), _baseline=np.empty(0))
+        return part[keep].assign(_raw=np.empty(0), _baseline=np.empty(0), _reference=np.empty(0))
     x = builder.transform(part)
     return part[keep].assign(
-        _raw=margin(booster, offsets, x), _baseline=baseline.predict_proba(x)[:, 1]
+        _raw=margin(booster, offsets, x), _baseline=baseline.predict_proba(x)[:, 1],
+        _reference=reference.raw(part),
     )
 
 
@@ -263,6 +268,9 @@ def run(
             _sample(train, counts["n_train"], fit_sample_rows),
             _sample(valid, counts["n_valid"], fit_sample_rows),
         )
+    # The structure is chosen on the samples, sized for the whole training window.
+    cfg, searched = structure(cfg, stages, sample, valid_sample, extras, counts["n_train"])
+    with stages.stage("features"):
         builder = FeatureBuilder(cfg.features, extras).fit(sample)
         x_sample, y_sample = builder.transform(sample), sample[LABEL].to_numpy(int)
         # From here on only the training matrix and the evaluation windows are needed: keep
@@ -282,8 +290,11 @@ def run(
         )
     with stages.stage("baseline"):
         baseline = fit_baseline(cfg, x_sample, y_sample, builder.one_hot)
+    reference, suspected = yardsticks(stages, sample, valid_sample, extras)
     with stages.stage("scores"):
-        models = client.scatter([builder, booster, present(season, levels), baseline], broadcast=True)
+        models = client.scatter(
+            [builder, booster, present(season, levels), baseline, reference], broadcast=True
+        )
         valid_parts, test_parts = dask.compute(
             _score_parts(valid, models, [LABEL]),
             _score_parts(test, models, window_columns(extras)),
@@ -298,14 +309,18 @@ def run(
         snapshot=snapshot,
         y_valid=valid_scores[LABEL].to_numpy(int),
         raw_valid=valid_scores["_raw"].to_numpy(),
-        test=test_scores.drop(columns=["_raw", "_baseline"]).reset_index(drop=True),
+        test=test_scores.drop(columns=["_raw", "_baseline", "_reference"]).reset_index(drop=True),
         raw_test=test_scores["_raw"].to_numpy(),
         baseline_test=test_scores["_baseline"].to_numpy(),
         baseline_valid=valid_scores["_baseline"].to_numpy(),
+        reference_test=test_scores["_reference"].to_numpy(),
+        reference_valid=valid_scores["_reference"].to_numpy(),
         bounds=bounds,
         counts=counts,
         booster_params=params,
         maturity=cut,
+        search=searched,
+        suspects=suspected,
         warnings=_unlabelled_warning(counts["n_unlabelled_excluded"], counts["n_rows"]),
     )
     return finish(cfg, fitted, stages, uri, experiment_id, run_name)
