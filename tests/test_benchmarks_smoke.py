@@ -32,7 +32,7 @@ def test_harness_writes_every_section_and_the_targets(
         "--tickets", "20", "--runs", "1", "--skip-http",
         "--profiles", "default,realistic,servicenow", "--realistic-size", "3000",
         "--realistic-seeds", "0,1", "--servicenow", str(SERVICENOW),
-        "--set", "model.search.trials=2",  # the search runs, on a budget a smoke test affords
+        "--set", "model.search.trials=2", "--set", "model.search.folds=2",  # a smoke test's budget
         "--open-tickets", "--checkpoint-sizes", "2000,4000",
         "--workdir", str(tmp_path / "work"), "--out", str(out),
     ])

@@ -165,6 +165,7 @@ def test_an_export_it_cannot_read_is_refused_in_one_line(tmp_path: Path, name: s
 SMALL = [
     "--set", "features.word_max_features=200", "--set", "features.char_max_features=0",
     "--set", "model.num_boost_round=30", "--set", "labels.rules=[tier_raised]",
+    "--set", "model.search=off",
 ]
 
 

@@ -35,7 +35,7 @@ def test_train_and_score_print_no_mlflow_noise(sample_dir: Path, tmp_path: Path)
     store = ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
     small = [f"--set={key}={value}" for key, value in {
         "model.num_boost_round": 30, "features.word_max_features": 200,
-        "features.char_max_features": 200,
+        "features.char_max_features": 200, "model.search": "off",
     }.items()]
     export = str(sample_dir / "tickets.parquet")
 
