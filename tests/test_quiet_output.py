@@ -17,6 +17,7 @@ MLFLOW_NOISE = (
     "Downloading artifacts",  # the progress bar of every model load
     "Passing a Python object as `python_model`",  # the pickle warning of every training run
     "INFO mlflow", "WARNING mlflow",
+    "Successfully registered model", "Created version",  # MLflow's own prints on registering
 )
 
 

@@ -7,6 +7,8 @@ model version carrying the alias ``candidate``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -715,7 +717,10 @@ def _log_run(
             info = log_model(model, Path(tmp), example)
         run_id = active.info.run_id
     client = MlflowClient(uri)
-    version = mlflow.register_model(info.model_uri, cfg.registry.model_name).version
+    # MLflow prints "Successfully registered model ..." and "Created version ..." straight to
+    # stderr; the training summary names the version, and failures raise.
+    with contextlib.redirect_stderr(io.StringIO()):
+        version = mlflow.register_model(info.model_uri, cfg.registry.model_name).version
     for key, value in {"run_id": run_id, **model.metadata["yardstick"]}.items():
         client.set_model_version_tag(cfg.registry.model_name, version, key, value)
     set_alias(client, cfg.registry.model_name, CANDIDATE, version)
