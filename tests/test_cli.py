@@ -33,8 +33,12 @@ def test_sample_data_writes_export_agents_and_oracle(project: Path) -> None:
 
 
 def test_demo_trains_registers_promotes_and_scores(project: Path) -> None:
+    # The project's config, as a user may keep one: the structure search on a test's budget.
+    (project / "pipelines").mkdir()
+    (project / "pipelines" / "train.yaml").write_text("model: {search: {trials: 2, folds: 2}}\n")
     result = runner.invoke(app, ["demo", "--tickets", "5000", "--examples", "3"])
     assert result.exit_code == 0, result.output
+    assert "structure search: 2 candidates on 2 past windows" in result.output
     assert "oracle" in result.output
     assert "promoted v1" in result.output
     assert "Example tickets" in result.output
