@@ -34,7 +34,7 @@ from escpredict.config import ConfigError, TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.ingest.csvfile import ReadNotes
 from escpredict.ingest.loaders import load_agents, load_tickets
-from escpredict.ingest.mapping import load_mapping
+from escpredict.ingest.mapping import Mapping, load_mapping
 from escpredict.labels.history import HistorySnapshot, build_snapshot, history_features
 from escpredict.labels.leakage import Suspect, describe, input_fields, suspects
 from escpredict.labels.maturity import Maturity, maturity
@@ -92,6 +92,8 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     #: Event exports: the typed events of the tickets (checkpoints of open tickets).
     events: pd.DataFrame | None = None
+    #: The mapping the export was read with (its event columns build the checkpoints).
+    mapping: Mapping | None = None
 
 
 @dataclass
@@ -163,8 +165,8 @@ def model_inputs(tickets: pd.DataFrame, extras: dict[str, str]) -> pd.DataFrame:
 
 def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     """Load and validate the export, label it and compute history as of each creation time."""
-    mapping = resolve_mapping(cfg.data.mapping)
-    extras = declared_extras(mapping)
+    mapping = load_mapping(resolve_mapping(cfg.data.mapping))  # read once, used by every step
+    extras = mapping.extra_features()
     with stages.stage("load"):
         # Agents first: an event export's collapse needs their roles to skip dispatchers.
         agents_path = resolve_path(cfg.data.agents)
@@ -196,7 +198,8 @@ def prepare(cfg: TrainConfig, stages: Stages) -> Prepared:
     }
     counts |= ignored_counts(loaded.notes)
     warnings = [left.describe(cfg.labels.max_unlabelled_share)] if left.rows else []
-    return Prepared(frame, tickets, labels, agents, counts, cut, extras, warnings, loaded.events)
+    return Prepared(frame, tickets, labels, agents, counts, cut, extras, warnings, loaded.events,
+                    mapping)
 
 
 def ignored_counts(read: ReadNotes) -> dict[str, int]:
@@ -358,7 +361,7 @@ def fit_open(
     with stages.stage("checkpoints"):
         snaps, notes = open_train.snapshots(
             cfg, prepared.tickets.loc[frame.index], frame[LABEL], prepared.events,
-            load_mapping(cfg.data.mapping), prepared.agents,
+            prepared.mapping, prepared.agents,
         )
     windows = pd.concat([
         pd.Series(name, index=getattr(split, name).index) for name in open_train.WINDOWS
