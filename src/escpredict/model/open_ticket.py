@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from escpredict.contract import STATE_FIELDS, STATE_NAMES
+from escpredict.labels.state import EVENT_KEYS as EVENT_COLUMN_KEYS
 from escpredict.labels.state import WaitStatuses, state_of
 from escpredict.model.calibration import Calibrator
 from escpredict.model.explain import Reason
@@ -72,8 +73,13 @@ class StateEncoder:
         first = 1 + len(STATE_NUMERIC)
         return list(range(first, first + len(STATE_CATEGORICAL)))
 
-    def _codes(self, name: str) -> dict[str, int]:
-        return {level: code for code, level in enumerate(self.levels[name]) if code != OTHER}
+    @cached_property
+    def codes(self) -> dict[str, dict[str, int]]:
+        """Each categorical's level -> code, built once per loaded model (not per request)."""
+        return {
+            name: {level: code for code, level in enumerate(levels) if code != OTHER}
+            for name, levels in self.levels.items()
+        }
 
     def matrix(self, margin: np.ndarray, state: pd.DataFrame) -> np.ndarray:
         """Rows for a frame of states (``STATE_NAMES`` columns) and their margins."""
@@ -83,7 +89,7 @@ class StateEncoder:
             values = state[name]
             known = values.notna().to_numpy()
             codes = np.full(len(values), np.nan)
-            mapped = values[known].astype(str).map(self._codes(name)).fillna(OTHER)
+            mapped = values[known].astype(str).map(self.codes[name]).fillna(OTHER)
             codes[known] = mapped.to_numpy(dtype=np.float64)
             columns.append(codes)
         return np.column_stack(columns)
@@ -91,7 +97,7 @@ class StateEncoder:
     def rows(self, margins: Sequence[float], states: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The same rows as `matrix`, from dicts (the scoring path: no DataFrame)."""
         out = np.empty((len(states), len(self.names)))
-        codes = {name: self._codes(name) for name in STATE_CATEGORICAL}
+        codes = self.codes
         for i, (margin, state) in enumerate(zip(margins, states, strict=True)):
             numbers = [np.nan if _missing(state.get(n)) else float(state[n]) for n in STATE_NUMERIC]
             levels = [
@@ -152,11 +158,8 @@ class OpenTicketModel:
     def margin(self, rows: np.ndarray, bands: np.ndarray) -> np.ndarray:
         """Log-odds before calibration: the at-creation margin plus the band's booster."""
         out = rows[:, 0].copy()
-        for band, booster in self.boosters.items():
-            chosen = bands == band
-            if booster is not None and chosen.any():
-                threads = {"num_threads": 1} if chosen.sum() == 1 else {}
-                out[chosen] += booster.predict(rows[chosen], raw_score=True, **threads)
+        for booster, chosen in self._answering(bands):
+            out[chosen] += booster.predict(rows[chosen], raw_score=True, **_threads(chosen))
         return out
 
     def proba(self, rows: np.ndarray, bands: np.ndarray) -> np.ndarray:
@@ -172,11 +175,21 @@ class OpenTicketModel:
         """The boosters' SHAP values per open-ticket column (last: expected value); zero for
         a band that falls back to the at-creation ranking."""
         out = np.zeros((len(rows), rows.shape[1] + 1))
-        for band, booster in self.boosters.items():
-            chosen = bands == band
-            if booster is not None and chosen.any():
-                out[chosen] = booster.predict(rows[chosen], pred_contrib=True)
+        for booster, chosen in self._answering(bands):
+            out[chosen] = booster.predict(rows[chosen], pred_contrib=True, **_threads(chosen))
         return out
+
+    def _answering(self, bands: np.ndarray) -> Iterator[tuple[lgb.Booster, np.ndarray]]:
+        """Each distinct booster with the rows whose band it answers: with ``shared`` one
+        booster serves every band, so one call scores them all."""
+        groups: dict[int, tuple[lgb.Booster, list[int]]] = {}
+        for band, booster in self.boosters.items():
+            if booster is not None:
+                groups.setdefault(id(booster), (booster, []))[1].append(band)
+        for booster, its_bands in groups.values():
+            chosen = np.isin(bands, its_bands)
+            if chosen.any():
+                yield booster, chosen
 
     def to_state(self) -> dict[str, Any]:
         """Everything but the boosters, as JSON-ready data; ``booster_names`` names each
@@ -372,7 +385,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The keys a state may have: ``as_of``, then ``events`` or the current fields.
 CURRENT_KEYS: tuple[str, ...] = (*CURRENT_FIELDS, "assigned", "last_update_at", "queue_changed_at")
 STATE_KEYS: frozenset[str] = frozenset({"as_of", "events", *CURRENT_KEYS})
-EVENT_KEYS: frozenset[str] = frozenset({"time", "status", "tier", "queue", "assignee"})
+EVENT_KEYS: frozenset[str] = frozenset(EVENT_COLUMN_KEYS.values())
 
 
 def state_values(created_at: Any, state: Mapping[str, Any], waits: WaitStatuses) -> dict[str, Any]:
@@ -423,3 +436,8 @@ def state_frame(created_at: Sequence[Any], states: Sequence[Any], waits: WaitSta
     return pd.DataFrame(rows, columns=list(STATE_NAMES)).astype(
         {name: "float64" for name in STATE_NUMERIC}
     )
+
+
+def _threads(chosen: np.ndarray) -> dict[str, int]:
+    """One thread for one row: LightGBM's thread start-up costs more than scoring a ticket."""
+    return {"num_threads": 1} if chosen.sum() == 1 else {}
