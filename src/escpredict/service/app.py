@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic_core import to_json
 
 from escpredict.lifecycle.registry import use_store
-from escpredict.model.escalation import NO_OPEN_MODEL, Score
+from escpredict.model.escalation import OpenScoringError, Score
 from escpredict.service.auth import RequireKey
 from escpredict.service.holder import LoadedModel, ModelHolder, ModelLoadError
 from escpredict.service.limits import BodyLimitMiddleware
@@ -184,14 +184,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         loaded: LoadedModel, tickets: Sequence[Any], rid: str, n_reasons: int
     ) -> list[dict[str, Any]]:
         """Score with one model object for the whole request; an internal failure is a clean 500."""
-        if loaded.model.open is None and any(t.state is not None for t in tickets):
-            # The request is valid; the model now served cannot answer it.
-            raise HTTPException(status.HTTP_409_CONFLICT, NO_OPEN_MODEL)
         try:
             if len(tickets) == 1:
                 scores = [loaded.model.score_record(tickets[0].record(), n_reasons)]
             else:  # one booster call and one SHAP call for the whole batch
                 scores = loaded.model.score_records([t.record() for t in tickets], n_reasons)
+        except OpenScoringError as exc:  # a valid request the model now served cannot answer
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - any model failure must become a clean 500
             # The exception text may quote ticket content: log its type and stack only.
             stack = "".join(traceback.format_tb(exc.__traceback__))
