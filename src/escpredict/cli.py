@@ -440,28 +440,27 @@ def watch(
     reasons: Annotated[int, typer.Option(min=0, help="Top K reasons per ticket.")] = 3,
     quarantine: Annotated[Path | None, typer.Option(
         help="Set tickets with bad rows aside here instead of failing.")] = None,
-    config: Annotated[Path, typer.Option(help="Pipeline YAML: data.mapping, data.agents.")] = (
-        DEFAULT_CONFIG),
+    config: Annotated[Path | None, typer.Option(help=CONFIG_HELP)] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
 ) -> None:
     """Rank every ticket open and not yet escalated at --as-of by its risk of escalating next."""
     import pandas as pd
 
     from escpredict.config import load_config
-    from escpredict.lifecycle.train import resolve_path
+    from escpredict.lifecycle.train import resolve_mapping, resolve_path
     from escpredict.lifecycle.watch import watch_file
 
-    if config == DEFAULT_CONFIG and not config.exists():
-        config = None
+    tickets, out = _here(tickets), _here(out)
     overrides = {"data.tickets": str(tickets)}
     if mapping is not None:
-        overrides["data.mapping"] = mapping
+        overrides["data.mapping"] = _mapping_here(mapping)
     moment = None if as_of is None else pd.Timestamp(as_of, tz="UTC")
     with user_errors():
-        data = load_config(config, overrides).data
-        roster = agents if agents is not None else resolve_path(data.agents)
+        data = load_config(_config_file(config), overrides).data
+        roster = _here(agents) if agents is not None else resolve_path(data.agents)
         table, moment = watch_file(
-            tickets, out, model, data.mapping, moment, roster, tracking_uri, reasons, quarantine
+            tickets, out, model, resolve_mapping(data.mapping), moment, roster, tracking_uri,
+            reasons, _here(quarantine),
         )
     print_watch(table.head(top), moment, len(table), out)
 
