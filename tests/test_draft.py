@@ -700,6 +700,22 @@ def test_a_large_csv_is_sampled_from_its_head_only(tmp_path: Path, monkeypatch) 
     assert sample["note"].eq("NULL").all()  # text as written: markers are the draft's to find
 
 
+def test_a_large_spreadsheet_csv_is_read_from_its_head_as_a_small_one_is(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Semicolons and cp1252, as a spreadsheet in many locales writes them, whatever the size."""
+    from escpredict.onboard import draft
+
+    path = tmp_path / "big.csv"
+    rows = "".join(f"{i};Caf\u00e9 {i}\n" for i in range(300))
+    path.write_bytes(("ticket_id;Café\n" + rows).encode("cp1252"))
+    monkeypatch.setattr(draft, "WHOLE_FILE_BYTES", 100)
+    monkeypatch.setattr(draft, "HEAD_ROWS", 50)
+    sample = read_sample(path)
+    assert list(sample.columns) == ["ticket_id", "Café"]
+    assert sample["Café"].iloc[0] == "Café 0"
+
+
 def test_a_required_field_empty_on_some_rows_gets_a_default() -> None:
     """Refusing every ticket without a category would drop real tickets from training."""
     sample = pd.DataFrame({"ticket_id": ["1", "2", "3", "4"], "category": ["a", "?", "b", "a"],

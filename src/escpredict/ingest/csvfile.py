@@ -18,6 +18,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -188,6 +189,17 @@ def to_decimal_points(
         frame.loc[number, name] = (frame.loc[number, name].str.replace(".", "", regex=False)
                                    .str.replace(",", ".", regex=False))
     return frame
+
+
+def head_bytes(path: Path, size: int) -> bytes:
+    """The file's first ``size`` bytes, cut after its last whole line when there is more:
+    what a reader of a big file decides its dialect and columns from."""
+    with path.open("rb") as f:
+        head = f.read(size)
+        more = bool(f.read(1))
+    if not head.strip():
+        raise DataReadError(f"{path}: file is empty")
+    return (head[: head.rfind(b"\n") + 1] or head) if more else head
 
 
 def read_csv(

@@ -29,6 +29,7 @@ from escpredict.ingest.csvfile import (
     check_last_line,
     codec,
     decode,
+    head_bytes,
     read_csv_text,
     to_decimal_points,
 )
@@ -75,7 +76,7 @@ def read_blocks(
         kind = table_format(path)
         if kind == ".parquet":
             return Blocks(dd.read_parquet(str(path)), ReadNotes())
-        head = _head(path)
+        head = head_bytes(path, HEAD_BYTES)
         if kind == ".jsonl":
             return Blocks(_jsonl(path, head, blocksize), ReadNotes())
         return _csv(path, head, blocksize, table)
@@ -105,16 +106,6 @@ def _opening(path: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise DataReadError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
-
-
-def _head(path: Path) -> bytes:
-    """The file's first HEAD_BYTES, cut after its last whole line when there is more."""
-    with path.open("rb") as f:
-        head = f.read(HEAD_BYTES)
-        more = bool(f.read(1))
-    if not head.strip():
-        raise DataReadError(f"{path}: file is empty")
-    return (head[: head.rfind(b"\n") + 1] or head) if more else head
 
 
 def _tail(path: Path, encoding: str, size: int = TAIL_BYTES) -> str:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from escpredict.ingest.csvfile import head_bytes, read_csv
 from escpredict.ingest.loaders import DataReadError, read_table
+from escpredict.ingest.mapping import CsvDialect
 from escpredict.ingest.validation import text
 from escpredict.onboard.draft import guess
 from escpredict.onboard.draft.build import draft_mapping, ticket_rows
@@ -33,6 +35,8 @@ SAMPLE_ROWS = 2000
 #: multi-gigabyte export to draft a mapping would take minutes and its size in memory.
 WHOLE_FILE_BYTES = 50_000_000
 HEAD_ROWS = 20_000
+#: Bytes read for those rows (wide exports hold fewer rows in them).
+HEAD_BYTES = 32 * 2**20
 
 
 def read_sample(path: Path) -> pd.DataFrame:
@@ -46,7 +50,6 @@ def read_sample(path: Path) -> pd.DataFrame:
         frame = read_table(path)
     if frame.empty:
         raise DataReadError(f"{path}: no data rows: a mapping is drafted from sample values")
-    _check_delimiter(path, frame)
     head = frame.head(HEAD_ROWS)
     layout, _ = detect([str(c) for c in head.columns])
     _, tickets = ticket_rows(head, layout, list(guess.missing_markers(head)))
@@ -70,27 +73,10 @@ def _whole_tickets(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return frame[keep.to_numpy()]
 
 
-def _check_delimiter(path: Path, frame: pd.DataFrame) -> None:
-    """One column whose name holds ``;`` or a tab: a CSV written with another delimiter
-    (spreadsheets in many locales), which no mapping can split; say how to fix it."""
-    if len(frame.columns) != 1:
-        return
-    name = str(frame.columns[0])
-    for sep, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
-        if sep in name:
-            raise DataReadError(
-                f"{path}: one column named {name[:60]!r}: the file looks {label}-separated; "
-                "export it comma-separated"
-            )
-
-
 def _csv_head(path: Path, rows: int) -> pd.DataFrame:
-    """The first rows, read as ``loaders.read_table`` reads CSV: text values, blanks missing."""
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], nrows=rows,
-                           encoding="utf-8-sig")
-    except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
-        raise DataReadError(f"{path}: not a readable UTF-8 CSV file: {exc}") from exc
+    """The first rows, read as ``loaders.read_table`` reads CSV (``ingest.csvfile``: its
+    separator, encoding and decimal comma detected; text values, blanks missing)."""
+    return read_csv(head_bytes(path, HEAD_BYTES), str(path), CsvDialect())[0].head(rows)
 
 
 def draft_yaml(path: Path) -> str:
