@@ -29,7 +29,8 @@ class Relay:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
-        self._cut = threading.Event()
+        self._lock = threading.Lock()  # a connection accepted as cut() runs is reset too
+        self._cut = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -37,21 +38,31 @@ class Relay:
         return f"http://127.0.0.1:{self.port}"
 
     def cut(self) -> None:
-        """Refuse new connections and reset the open ones."""
-        self._cut.set()
-        self._listener.close()
-        for sock in self._sockets:
-            with contextlib.suppress(OSError):
+        """Refuse new connections and reset the open ones, kept-alive ones included.
+
+        ``shutdown`` before ``close``: closing alone does not wake a thread blocked in
+        ``accept`` or ``recv`` on Linux, so one more connection could be accepted and
+        pooled connections would carry on, as if the server had never died.
+        """
+        with self._lock:
+            self._cut = True
+            for sock in [self._listener, *self._sockets]:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
 
     def _accept(self) -> None:
-        while not self._cut.is_set():
+        while True:
             try:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self._sockets += [client, upstream]
+            with self._lock:
+                if self._cut:
+                    client.close()
+                    return
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+                self._sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
