@@ -626,9 +626,9 @@ def _maturity_params(cut: Maturity) -> dict[str, str]:
     }
 
 
-def _log_open(opened: OpenFit, model: EscalationModel) -> None:
-    """Per age band, the open-ticket model's and the at-creation model's test metrics
-    (``open_test_<age>_<metric>``, ``creation_test_<age>_<metric>``), and the choices."""
+def _log_open(opened: OpenFit, model: EscalationModel) -> dict[str, float]:
+    """Log the open-ticket model's choices; return per age band its and the at-creation
+    model's test metrics (``open_test_<age>_<metric>``, ``creation_test_<age>_<metric>``)."""
     bands = pd.DataFrame(model.open.metadata["test_bands"])
     skip = {"band", "age", "uses"}
     metrics = {}
@@ -642,7 +642,6 @@ def _log_open(opened: OpenFit, model: EscalationModel) -> None:
     pit = model.open.metadata["creation_point_in_time"]
     metrics |= {f"creation_test_point_in_time_{k}": float(v) for k, v in pit.items()
                 if np.isfinite(v)}
-    mlflow.log_metrics(metrics)
     mlflow.log_param("open_structure", opened.model.structure)
     fallback = [model.open.band_names[b] for b, u in opened.choice["uses"].items()
                 if u == "fallback"]
@@ -651,6 +650,7 @@ def _log_open(opened: OpenFit, model: EscalationModel) -> None:
     curves = pd.DataFrame(model.open.metadata["workload_curves"])
     mlflow.log_text(curves.to_csv(index=False), "evaluation/open_workload.csv")
     mlflow.log_text(opened.choice.to_csv(), "evaluation/open_choice.csv")
+    return metrics
 
 
 def _flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -691,7 +691,7 @@ def _log_run(
         if fitted.search is not None:
             mlflow.log_params(fitted.search.params())
             mlflow.log_text(fitted.search.table.to_csv(index=False), SEARCH_ARTIFACT)
-        mlflow.log_metrics(
+        metrics = (
             {f"{prefix}_{k}": v for prefix, found in evaluated.items() for k, v in found.items()}
             | {k: float(v) for k, v in model.metadata["counts"].items()}
             | {f"time_{k}_s": v for k, v in timings.items()}
@@ -709,7 +709,7 @@ def _log_run(
             plt.close(figure)
         mlflow.log_text(segments.to_csv(index=False), "evaluation/segments.csv")
         if fitted.open is not None and model.open is not None:
-            _log_open(fitted.open, model)
+            metrics |= _log_open(fitted.open, model)
         with tempfile.TemporaryDirectory() as tmp:
             window = Path(tmp) / "test_window.parquet"
             test_window.to_parquet(window)
@@ -718,6 +718,10 @@ def _log_run(
             # MLflow's datetime schema type is timezone-naive: send UTC wall time.
             example = example.assign(created_at=example["created_at"].dt.tz_convert(None))
             info = log_model(model, Path(tmp), example)
+        # After the model, naming it: one batch for the run and the model alike. Logged
+        # before, MLflow copies each of the ~100 metrics to the model with a request of
+        # its own (seconds against a tracking server).
+        mlflow.log_metrics(metrics, model_id=info.model_id)
         run_id = active.info.run_id
     client = MlflowClient(uri)
     # MLflow prints "Successfully registered model ..." and "Created version ..." straight to
