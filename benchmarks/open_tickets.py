@@ -245,7 +245,7 @@ def measure(args: argparse.Namespace, workdir: Path, realistic: list[dict[str, A
     if servicenow is not None and not servicenow.get("open_bands"):
         servicenow = None
     if realistic:
-        at = f"realistic {realistic[0]['n']:,}, mean of {len(realistic)} seeds"
+        at = f"realistic {realistic[0]['n']:,}, mean of {len(realistic)} seed{'s' * (len(realistic) > 1)}"
         results["bands"][at] = mean_bands(realistic).reset_index().to_dict("records")
     if servicenow is not None:
         at = f"ServiceNow log ({servicenow['n']:,} tickets)"

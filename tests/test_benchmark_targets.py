@@ -226,3 +226,15 @@ def test_open_ticket_targets_are_listed_only_when_that_section_ran() -> None:
     opened = verdicts({**measured(), "open_tickets": {}})
     assert opened["open tickets: HTTP p99 at 50 req/s, scoring with a state (ms)"] is None
     assert opened["checkpoints for 1,000,000 tickets (s)"] is None
+
+
+def test_the_realistic_quality_is_each_figure_averaged_over_seeds_and_unknown_if_any_lacks_it() -> None:
+    runs = [
+        {"quality": {"test_auc": 0.70, "ece": 0.02, "ceiling_auc": 0.80}},
+        {"quality": {"test_auc": 0.74, "ece": 0.04, "ceiling_auc": None}},
+    ]
+
+    mean = training.mean_quality(runs)
+
+    assert mean["test_auc"] == pytest.approx(0.72) and mean["ece"] == pytest.approx(0.03)
+    assert mean["ceiling_auc"] is None

@@ -31,7 +31,7 @@ def test_harness_writes_every_section_and_the_targets(
         "--sizes", "2000,3000", "--quality-size", "3000", "--batch-size", "3000",
         "--tickets", "20", "--runs", "1", "--skip-http",
         "--profiles", "default,realistic,servicenow", "--realistic-size", "3000",
-        "--realistic-seeds", "0,1", "--servicenow", str(SERVICENOW),
+        "--realistic-seeds", "0", "--servicenow", str(SERVICENOW),  # averaging: unit-tested
         "--set", "model.search.trials=2", "--set", "model.search.folds=2",  # a smoke test's budget
         "--open-tickets", "--checkpoint-sizes", "2000,4000",
         "--workdir", str(tmp_path / "work"), "--out", str(out),
@@ -46,7 +46,7 @@ def test_harness_writes_every_section_and_the_targets(
     for size in results["training"]:  # every run fits the plain reference
         assert 0 < size["quality"]["reference_auc"] <= 1
     realistic = results["realistic"]
-    assert [(r["export"], r["seed"]) for r in realistic["runs"]] == [("events", 0), ("events", 1)]
+    assert [(r["export"], r["seed"]) for r in realistic["runs"]] == [("events", 0)]
     assert 0 < realistic["mean"]["oracle_auc"] <= 1 and 0 < realistic["mean"]["reference_auc"] <= 1
     assert 0 <= realistic["mean"]["oracle_ece"] < 1
     assert 0 < realistic["mean"]["ceiling_auc"] <= 1  # the well-specified model, realistic only
@@ -57,14 +57,15 @@ def test_harness_writes_every_section_and_the_targets(
     table = (out / "results.md").read_text()
     assert "## Targets" in table and "## 5. Quality" in table
     assert "not run" in table  # HTTP was skipped, and the targets table says so
-    assert "realistic 3,000, mean of 2 seeds: test AUC − plain reference AUC" in table
+    assert "realistic 3,000, mean of 1 seed: test AUC − plain reference AUC" in table
     assert "test AUC / well-specified model AUC | ≥ 0.990 |" in table
     assert "test AUC / oracle AUC | (context) |" in table
-    assert "| realistic (events, seed 1) | 3,000 |" in table and "realistic, mean" in table
+    assert "| realistic (events, seed 0) | 3,000 |" in table
+    assert "realistic, mean" not in table  # a mean row only over two seeds or more
     opened = results["open_tickets"]
     servicenow = results["servicenow"]
     assert list(opened["bands"]) == [
-        "realistic 3,000, mean of 2 seeds", f"ServiceNow log ({servicenow['n']:,} tickets)"]
+        "realistic 3,000, mean of 1 seed", f"ServiceNow log ({servicenow['n']:,} tickets)"]
     for bands in opened["bands"].values():
         assert [b["age"] for b in bands] == ["creation", "1h", "4h", "1d", "3d", "7d"]
     assert [c["n"] for c in opened["checkpoints"]] == [2000, 4000]

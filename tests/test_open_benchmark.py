@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmarks.open_tickets import all_targets, scale_targets, targets
+from benchmarks.open_tickets import all_targets, mean_bands, scale_targets, targets
 
 AGES = ["creation", "1h", "4h"]
 
@@ -52,3 +52,17 @@ def test_checkpoint_targets_are_judged_at_a_million_tickets_only() -> None:
     assert rows["checkpoints for 1,000,000 tickets (s)"]["ok"] is False
     assert rows["checkpoints for 1,000,000 tickets, peak RSS (GiB)"]["ok"] is True
     assert rows["checkpoint building grows at most n log n"]["ok"] is False  # 200x for 33x
+
+
+def test_bands_over_seeds_average_the_figures_sum_the_counts_and_name_each_seeds_choice() -> None:
+    def run(auc: float, n: int, uses: str) -> dict:
+        return {"open_bands": [{"age": age, "roc_auc": auc, "n": n, "positives": n // 4,
+                                "uses": uses} for age in AGES]}
+
+    bands = mean_bands([run(0.70, 400, "open"), run(0.80, 600, "fallback")])
+
+    assert list(bands.index) == AGES
+    assert bands["roc_auc"].tolist() == pytest.approx([0.75] * 3)
+    assert bands["n"].tolist() == [1000] * 3 and bands["positives"].tolist() == [250] * 3
+    assert bands["uses"].tolist() == ["open/fallback"] * 3
+    assert (bands["ece_floor"] > 0).all()  # one seed's ECE floor, on the mean counts
