@@ -27,6 +27,33 @@ SAMPLE_TICKETS = 6000
 SMALL_SAMPLE_TICKETS = 2000
 
 
+#: Test files that share a session fixture too costly to build twice run on one xdist worker,
+#: as if they were one file: the fixture is built once instead of once per worker.
+SHARED_WORKER = {
+    "test_dask_engine.py": "dask cluster", "test_dask_exports.py": "dask cluster",
+    "test_hardening_registry.py": "mlflow server", "test_mlflow_server.py": "mlflow server",
+    "test_open_model.py": "event-log model", "test_open_service.py": "event-log model",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` (``make test``), with the files of SHARED_WORKER kept together.
+
+    xdist's own ``loadgroup`` cannot do it here: on pytest 9.2 it loses its groups silently
+    (pytest-xdist issue #1386).
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LoadFileOrShared(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return SHARED_WORKER.get(Path(file).name, file)
+
+    return LoadFileOrShared(config, log)
+
+
 def small_config(data_dir: Path, tracking_uri: str, **overrides: object) -> TrainConfig:
     """A fast training config over a sample written to ``data_dir``."""
     return load_config(
