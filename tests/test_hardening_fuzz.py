@@ -32,6 +32,9 @@ POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 REJECTIONS = SchemathesisConfig.from_dict({"checks": {"negative_data_rejection": {
     "expected-statuses": [*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, 413]}}})
 SCORING_OPERATIONS = [("POST", "/v1/score"), ("POST", "/v1/score/batch")]
+#: Generated requests per scoring operation and mode in the deep run: the suite's budget
+#: (about 4 s each on 2 cores). The examples are derandomized, so every run sends the same.
+DEEP_EXAMPLES = 200
 #: Operations with inputs (body or key) can be fuzzed negatively; the probes have none.
 WITH_INPUTS = [*SCORING_OPERATIONS, ("GET", "/v1/model"), ("POST", "/admin/reload")]
 PROBES = [("GET", "/healthz"), ("GET", "/readyz")]
@@ -124,4 +127,4 @@ def test_invalid_requests_are_refused_per_schema_never_with_a_5xx(
 def test_scoring_survives_deep_fuzzing(
     api: Any, method: str, path: str, mode: GenerationMode
 ) -> None:
-    fuzz(api, method, path, mode, examples=400)
+    fuzz(api, method, path, mode, examples=DEEP_EXAMPLES)
