@@ -33,7 +33,7 @@ from tests.conftest import Trained, small_config, store_client
 from tests.test_artefact import assert_same_scores, round_trip
 
 PARTS = 4
-AUC_SAMPLE_TICKETS = 20_000
+AUC_SAMPLE_TICKETS = 10_000
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +149,8 @@ def test_label_maturity_cut_matches_the_local_engine(
 def test_test_auc_is_within_001_of_the_local_engine_on_the_same_tickets(
     client: Client, tmp_path: Path
 ) -> None:
-    """On a test window of ~3,000 tickets: on the session's ~900 the AUC's own sampling noise
-    is about as large as the 0.01 allowed, so the comparison would measure luck."""
+    """On a test window of ~1,500 tickets, where the engines differed by 0.0018 (0.0015 on
+    ~3,000): the session's ~900, trained with another structure search, would measure luck."""
     sample_data.write(sample_data.generate(AUC_SAMPLE_TICKETS, seed=5), tmp_path, "parquet")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     local = run(small_config(tmp_path, uri))
