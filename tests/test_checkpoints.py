@@ -15,7 +15,8 @@ from escpredict.config import LabelConfig, OpenTicketConfig
 from escpredict.contract import LABEL, STATE_NAMES
 from escpredict.ingest.mapping import Mapping
 from escpredict.labels.checkpoints import Timing, build_checkpoints, open_at
-from escpredict.labels.state import EventStream, WaitStatuses, as_ns, state_of
+from escpredict.labels.state import EventStream, WaitStatuses, state_of
+from escpredict.labels.values import epoch_ns
 
 START = pd.Timestamp("2024-03-04 08:00", tz="UTC")
 CFG = OpenTicketConfig(ages=["0", "1h", "4h", "1d"])
@@ -116,7 +117,7 @@ def test_appending_later_events_never_changes_an_earlier_snapshot():
     label = pd.Series([True, False, False, False], index=tickets.index, dtype="boolean")
     after = build_checkpoints(tickets, appended, label, timing, CFG)
     key = ["ticket", "band"]
-    early = before[before["as_of"] <= as_ns(pd.Series([hours(1)]))[0]].set_index(key)
+    early = before[before["as_of"] <= epoch_ns(pd.Series([hours(1)]))[0]].set_index(key)
     again = after.set_index(key).loc[early.index]
     pd.testing.assert_frame_equal(early[list(STATE_NAMES)], again[list(STATE_NAMES)])
 
@@ -216,7 +217,7 @@ def test_one_ticket_s_state_equals_the_state_computed_for_many(tmp_path):
                for h in (0, 0.25, 3, 20, 200)]
     ids = pd.Series([t for t, _ in queries])
     at = pd.Series([when for _, when in queries])
-    many = stream.at(stream.ids.get_indexer(ids), as_ns(at), as_ns(ids.map(created)))
+    many = stream.at(stream.ids.get_indexer(ids), epoch_ns(at), epoch_ns(ids.map(created)))
     for k, (ticket, when) in enumerate(queries):
         mine = events[events["ticket_id"] == ticket]
         dicts = [{"time": int(e.event_time.value), "status": e.event_status, "tier": e.event_tier,

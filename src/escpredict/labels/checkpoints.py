@@ -35,7 +35,8 @@ from escpredict.contract import LABEL
 from escpredict.ingest.mapping import Mapping, first_time, is_coordinator, roles_of
 from escpredict.ingest.mapping.spec import AnyEvent, Count, MovedTo, TimeOf
 from escpredict.labels.rules import first_handler, rule_votes
-from escpredict.labels.state import EventStream, WaitStatuses, as_ns
+from escpredict.labels.state import EventStream, WaitStatuses
+from escpredict.labels.values import epoch_ns
 
 _NAT = np.iinfo(np.int64).min
 _NEVER = np.iinfo(np.int64).max
@@ -110,9 +111,9 @@ def instants(
     escalated = np.where(code >= 0, stops[np.maximum(code, 0)], _NEVER)
     if timing.resolution is not None:
         first = first_time(events, timing.resolution)
-        resolved = _or_never(as_ns(tickets["ticket_id"].map(first)))
+        resolved = _or_never(epoch_ns(tickets["ticket_id"].map(first)))
     else:
-        resolved = _or_never(as_ns(tickets["resolved_at"]))
+        resolved = _or_never(epoch_ns(tickets["resolved_at"]))
     untimed = np.zeros(len(tickets), dtype=bool)
     if labels is not None and (rules := list(timing.untimed())):
         votes = rule_votes(tickets, timing.labels, agents)[rules]
@@ -152,7 +153,7 @@ def _stop_times(
     stops[first.index.to_numpy(np.int64)] = first.to_numpy(np.int64)
     if "explicit_flag" in rules and timing.flag is not None:
         flagged = first_time(events, timing.flag)
-        stops = np.minimum(stops, _or_never(as_ns(pd.Series(stream.ids).map(flagged))))
+        stops = np.minimum(stops, _or_never(epoch_ns(pd.Series(stream.ids).map(flagged))))
     return stops
 
 
@@ -169,7 +170,7 @@ def checkpoints(
     Every ticket has its creation snapshot; a later one only while the ticket is open and
     not escalated at that instant (and not escalated by an untimed rule at all).
     """
-    created = as_ns(tickets["created_at"])
+    created = epoch_ns(tickets["created_at"])
     ages = (np.asarray(ages_hours) * _NS_PER_HOUR).astype(np.int64)
     rows = np.repeat(np.arange(len(tickets)), len(ages))
     at = created[rows] + np.tile(ages, len(tickets))
@@ -234,14 +235,14 @@ def agent_known_at(tickets: pd.DataFrame, events: pd.DataFrame) -> np.ndarray:
     it to that agent (an event export derives agent_id as its first handler, who may come
     hours after creation); at creation when no event names the assignee (a ticket column,
     known at creation by the contract); never without an agent."""
-    created = as_ns(tickets["created_at"])
+    created = epoch_ns(tickets["created_at"])
     agent = tickets["agent_id"].astype("str")
     if "event_assignee" not in events:
         return np.where(agent.notna().to_numpy(), created, _NEVER)
     handler = events["ticket_id"].map(pd.Series(agent.to_numpy(), index=tickets["ticket_id"]))
     assigned = events[(events["event_assignee"] == handler).fillna(False).to_numpy(bool)]
     first = assigned.groupby("ticket_id")["event_time"].min()
-    at = _or_never(as_ns(tickets["ticket_id"].map(first)))
+    at = _or_never(epoch_ns(tickets["ticket_id"].map(first)))
     return np.where(agent.isna().to_numpy(), _NEVER, at)
 
 
@@ -257,7 +258,7 @@ def open_at(
     the watch list's population (``tickets`` index labels in ``ticket``)."""
     stream = EventStream.build(events, waits)
     when = instants(tickets, events, stream, timing, None, agents)
-    created = as_ns(tickets["created_at"])
+    created = epoch_ns(tickets["created_at"])
     t = int(pd.Timestamp(as_of).value)
     live = (created <= t) & (t < np.minimum(when.escalated, when.resolved))
     chosen = tickets[live]

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from escpredict.contract import HISTORY_NAMES
+from escpredict.labels.values import NAT_NS, epoch_ns, missing
 
-_NAT = np.iinfo(np.int64).min  # how NaT looks as int64 nanoseconds
 _NS_PER_DAY = 86_400 * 10**9
 
 
@@ -45,19 +45,13 @@ class _Prepared:
     customer: np.ndarray
     agent_ids: pd.Index  # code -> id; includes roster-only agents
     customer_ids: pd.Index
-    hire: np.ndarray  # ns per agent code, _NAT when not in the roster
+    hire: np.ndarray  # ns per agent code, NAT_NS when not in the roster
     agent_created: _Events
     agent_resolved: _Events
     agent_escalated: _Events
     customer_created: _Events
     customer_escalated: _Events
     as_of: int  # latest moment anything in the data became known
-
-
-def _ns(values: pd.Series) -> np.ndarray:
-    """UTC epoch nanoseconds (naive times are taken as UTC); NaT becomes _NAT."""
-    stamps = pd.to_datetime(values, utc=True).dt.as_unit("ns")
-    return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
 def _days(delta_ns: np.ndarray) -> np.ndarray:
@@ -68,12 +62,12 @@ def _days(delta_ns: np.ndarray) -> np.ndarray:
 def _hire_dates(agents: pd.DataFrame | None, agent_ids: pd.Index) -> np.ndarray:
     """Hire date per agent code; an agent id listed twice is refused, not guessed."""
     if agents is None or agents.empty:
-        return np.full(len(agent_ids), _NAT, dtype=np.int64)
+        return np.full(len(agent_ids), NAT_NS, dtype=np.int64)
     duplicated = agents["agent_id"][agents["agent_id"].duplicated()]
     if len(duplicated):
         raise ValueError(f"agents: agent_id listed more than once: {sorted(set(duplicated))[:10]}")
-    hire = pd.Series(_ns(agents["hire_date"]), index=agents["agent_id"].to_numpy())
-    return hire.reindex(agent_ids, fill_value=_NAT).to_numpy(dtype=np.int64)
+    hire = pd.Series(epoch_ns(agents["hire_date"]), index=agents["agent_id"].to_numpy())
+    return hire.reindex(agent_ids, fill_value=NAT_NS).to_numpy(dtype=np.int64)
 
 
 def _events(group: np.ndarray, time: np.ndarray, mask: np.ndarray) -> _Events:
@@ -84,9 +78,9 @@ def _events(group: np.ndarray, time: np.ndarray, mask: np.ndarray) -> _Events:
 def _prepare(tickets: pd.DataFrame, labels: pd.Series, agents: pd.DataFrame | None) -> _Prepared:
     if not labels.index.equals(tickets.index):
         raise ValueError("labels must be aligned with tickets (same index, same order)")
-    created = _ns(tickets["created_at"])
-    if (created == _NAT).any():
-        missing = tickets["ticket_id"][created == _NAT].tolist()[:10]
+    created = epoch_ns(tickets["created_at"])
+    if (created == NAT_NS).any():
+        missing = tickets["ticket_id"][created == NAT_NS].tolist()[:10]
         raise ValueError(f"created_at is missing for tickets {missing}: their history is undefined")
     roster = agents["agent_id"] if agents is not None else pd.Series([], dtype="str")
     agent_codes, agent_ids = pd.factorize(pd.concat([tickets["agent_id"], roster]))
@@ -95,14 +89,14 @@ def _prepare(tickets: pd.DataFrame, labels: pd.Series, agents: pd.DataFrame | No
     customer = customer_codes.astype(np.int64)
 
     outcome = labels.astype("boolean")
-    resolved = _ns(tickets["resolved_at"])
+    resolved = epoch_ns(tickets["resolved_at"])
     # An outcome becomes known at resolution, never before the ticket itself exists; without a
     # resolution time we cannot say when it was known, so it is never used.
     known = np.maximum(created, resolved)
-    has_outcome = outcome.notna().to_numpy() & (resolved != _NAT)
+    has_outcome = outcome.notna().to_numpy() & (resolved != NAT_NS)
     escalated = has_outcome & outcome.fillna(False).to_numpy(dtype=bool)
     every = np.ones(len(tickets), dtype=bool)
-    as_of = int(max(created.max(initial=_NAT), known[has_outcome].max(initial=_NAT)))
+    as_of = int(max(created.max(initial=NAT_NS), known[has_outcome].max(initial=NAT_NS)))
     return _Prepared(
         created=created,
         agent=agent,
@@ -130,7 +124,7 @@ def _before(events: _Events, group: np.ndarray, time: np.ndarray) -> tuple[np.nd
     """
     n = len(events.time)
     if n == 0:
-        return np.zeros(len(time), dtype=np.int64), np.full(len(time), _NAT, dtype=np.int64)
+        return np.zeros(len(time), dtype=np.int64), np.full(len(time), NAT_NS, dtype=np.int64)
     ranks = np.unique(np.concatenate([events.time, time]), return_inverse=True)[1]
     span = np.int64(ranks.max() + 1)
     event_keys = events.group * span + ranks[:n]
@@ -142,7 +136,7 @@ def _before(events: _Events, group: np.ndarray, time: np.ndarray) -> tuple[np.nd
     end[by_key] = np.searchsorted(event_keys, query_keys[by_key], side="left")
     start = np.concatenate([[0], np.cumsum(np.bincount(events.group))])
     count = np.where(group >= 0, end - start[np.clip(group, 0, len(start) - 1)], 0)
-    latest = np.where(count > 0, events.time[order][np.maximum(end - 1, 0)], _NAT)
+    latest = np.where(count > 0, events.time[order][np.maximum(end - 1, 0)], NAT_NS)
     return count, latest
 
 
@@ -174,10 +168,10 @@ def _agent_columns(p: _Prepared, index: pd.Index, window_days: int) -> pd.DataFr
     in_window = _before(p.agent_created, np.tile(agent, 2), np.concatenate([t, t - window]))[0]
     recent = in_window[: len(t)] - in_window[len(t) :]
     # Indexed only where an agent is known: an export without any agent has no hire dates.
-    hire = np.full(len(t), _NAT, dtype=np.int64)
+    hire = np.full(len(t), NAT_NS, dtype=np.int64)
     hire[has_agent] = p.hire[agent[has_agent]]
     columns = {
-        "agent_tenure_days": np.where(hire != _NAT, _days(t - hire), np.nan),
+        "agent_tenure_days": np.where(hire != NAT_NS, _days(t - hire), np.nan),
         "agent_recent_tickets": np.where(has_agent, recent, np.nan),
         "agent_prior_resolved": _counts(p.agent_resolved, agent, t),
         "agent_prior_escalated": _counts(p.agent_escalated, agent, t),
@@ -196,7 +190,7 @@ def _customer_columns(p: _Prepared, index: pd.Index) -> pd.DataFrame:
     columns = {
         "customer_prior_tickets": np.where(customer >= 0, prior_count, np.nan),
         "customer_prior_escalated": _counts(p.customer_escalated, customer, t),
-        "customer_days_since_last": np.where(last != _NAT, _days(t - last), np.nan),
+        "customer_days_since_last": np.where(last != NAT_NS, _days(t - last), np.nan),
     }
     return pd.DataFrame(columns, index=index, columns=list(CUSTOMER_HISTORY), dtype=np.float64)
 
@@ -236,7 +230,7 @@ class _EntityEvents:
     ) -> _EntityEvents:
         """From events of `count` occurrences each (folded ones are all before `cutoff`)."""
         old = time < cutoff
-        base_latest = np.full(n_groups, _NAT, dtype=np.int64)
+        base_latest = np.full(n_groups, NAT_NS, dtype=np.int64)
         np.maximum.at(base_latest, group[old], time[old])
         recent_group, recent_time = group[~old], time[~old]
         order = np.lexsort((recent_time, recent_group))
@@ -277,10 +271,6 @@ def _streams_of(kind: str) -> list[str]:
 def _codes(ids: pd.Series) -> dict[str, int]:
     """Entity id -> its row: a saved table lists its entities in code order."""
     return dict(zip(ids.astype(str).tolist(), range(len(ids)), strict=True))
-
-
-def _missing(value: object) -> bool:
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
 def _to_ns(when: datetime | pd.Timestamp | str) -> int:
@@ -327,7 +317,7 @@ class HistorySnapshot:
         return values, flags
 
     def _agent(self, agent_id: str | None, t: int, values: dict[str, float]) -> list[str]:
-        if _missing(agent_id):
+        if missing(agent_id):
             return ["no_agent"]
         code = self.agent_codes.get(str(agent_id))
         if code is None:
@@ -336,7 +326,7 @@ class HistorySnapshot:
             return ["unknown_agent", "new_agent"]
         flags = []
         hire = int(self.hire[code])
-        if hire == _NAT:
+        if hire == NAT_NS:
             flags.append("unknown_agent")
         else:
             values["agent_tenure_days"] = float(_days(np.asarray(t - hire)))
@@ -350,7 +340,7 @@ class HistorySnapshot:
         return flags + (["new_agent"] if created == 0 else [])
 
     def _customer(self, customer_id: str | None, t: int, values: dict[str, float]) -> list[str]:
-        if _missing(customer_id):
+        if missing(customer_id):
             return ["no_customer"]
         code = self.customer_codes.get(str(customer_id))
         if code is None:

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from escpredict.contract import STATE_NAMES
+from escpredict.labels.values import NAT_NS, epoch_ns, missing
 
-_NAT = np.iinfo(np.int64).min
 _NS_PER_HOUR = 3_600 * 10**9
 #: Event columns the state reads, with the state key each is given under in ``state_of``.
 EVENT_KEYS: dict[str, str] = {
@@ -47,7 +47,7 @@ class WaitStatuses:
         self.words = tuple(w.strip().lower() for w in words if w.strip())
 
     def __call__(self, status: Any) -> bool:
-        if _missing(status):
+        if missing(status):
             return False
         lowered = str(status).lower()
         return any(word in lowered for word in self.words)
@@ -63,18 +63,8 @@ class WaitStatuses:
         return hits & statuses.notna().to_numpy()
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
-
-
 def _hours(delta_ns: np.ndarray | int) -> np.ndarray | float:
     return np.asarray(delta_ns, dtype=np.float64) / _NS_PER_HOUR
-
-
-def as_ns(values: pd.Series) -> np.ndarray:
-    """UTC epoch nanoseconds of a datetime column (naive = UTC); NaT becomes ``_NAT``."""
-    stamps = pd.to_datetime(values, utc=True).dt.as_unit("ns")
-    return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
 @dataclass(frozen=True)
@@ -95,7 +85,7 @@ class EventStream:
     assigned: np.ndarray  # bool: someone assigned (latest given assignee)
     assignee_changes: np.ndarray  # int64, running
     queue_changes: np.ndarray  # int64, running
-    queue_changed_at: np.ndarray  # int64 ns of the latest queue change, _NAT if none
+    queue_changed_at: np.ndarray  # int64 ns of the latest queue change, NAT_NS if none
     waited_ns: np.ndarray  # int64 ns spent waiting before this event
     waiting: np.ndarray  # bool: wait-like status after this event
 
@@ -105,7 +95,7 @@ class EventStream:
         ev = events.reset_index(drop=True).sort_values(["ticket_id", "event_time"], kind="stable")
         code, ids = pd.factorize(ev["ticket_id"], sort=True)
         code = code.astype(np.int64)
-        time = as_ns(ev["event_time"])
+        time = epoch_ns(ev["event_time"])
         first = np.r_[True, code[1:] != code[:-1]] if len(code) else np.zeros(0, dtype=bool)
         start = np.maximum.accumulate(np.where(first, np.arange(len(code)), 0))
         group = pd.Series(code)
@@ -129,7 +119,7 @@ class EventStream:
         assignee_changes, _ = running_changes("event_assignee")
         queue_changes, queue_moved = running_changes("event_queue")
         changed_at = pd.Series(time, dtype="Int64").where(queue_moved)
-        changed_at = changed_at.groupby(group).ffill().fillna(_NAT)
+        changed_at = changed_at.groupby(group).ffill().fillna(NAT_NS)
         waiting = waits.column(status)
         # Time waited before event i: the gaps after the ticket's earlier wait-like events.
         gap = np.zeros(len(time), dtype=np.int64)
@@ -186,7 +176,7 @@ class EventStream:
         waited = pick(self.waited_ns, 0) + np.where(
             seen & pick(self.waiting, False), time - last, 0
         )
-        changed_at = pick(self.queue_changed_at, _NAT)
+        changed_at = pick(self.queue_changed_at, NAT_NS)
         return pd.DataFrame(
             {
                 "age_hours": _hours(time - created),
@@ -195,7 +185,7 @@ class EventStream:
                 "assignee_changes": pick(self.assignee_changes, 0).astype(np.float64),
                 "queue_changes": pick(self.queue_changes, 0).astype(np.float64),
                 "hours_since_queue_change": np.where(
-                    changed_at == _NAT, np.nan, _hours(time - changed_at)
+                    changed_at == NAT_NS, np.nan, _hours(time - changed_at)
                 ),
                 "waiting_hours": _hours(waited),
                 "tier_now": pick(self.tier, np.nan).astype(np.float64),
@@ -228,18 +218,18 @@ def state_of(
             waited += event["time"] - last
         last = event["time"]
         given = event.get("assignee")
-        if not _missing(given):
+        if not missing(given):
             assignee_changes += assignee is not None and given != assignee
             assignee = given
         given = event.get("queue")
-        if not _missing(given):
+        if not missing(given):
             if queue is not None and given != queue:
                 queue_changes += 1
                 changed_at = last
             queue = given
-        if not _missing(event.get("status")):
+        if not missing(event.get("status")):
             status = event["status"]
-        if not _missing(event.get("tier")):
+        if not missing(event.get("tier")):
             tier = float(event["tier"])
     if waits(status) and ordered:
         waited += as_of_ns - last

@@ -22,6 +22,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from escpredict.config import FeatureConfig
 from escpredict.contract import CATEGORY_FIELDS, HISTORY_NAMES, TICKETS_BY_NAME
+from escpredict.labels.values import missing
 from escpredict.model.season import covers_year
 
 #: Statistics of the ticket itself: (machine name, readable name).
@@ -86,22 +87,18 @@ _CUMULATIVE: frozenset[str] = frozenset(
 _MODEL_HISTORY: tuple[str, ...] = tuple(n for n in HISTORY_NAMES if n not in _CUMULATIVE)
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
-
-
 def _text(value: Any) -> str:
     """Absent text is empty text: a ticket without a description still has features."""
-    return "" if _missing(value) else str(value)
+    return "" if missing(value) else str(value)
 
 
 def _number(value: Any) -> float:
-    return np.nan if _missing(value) else float(value)
+    return np.nan if missing(value) else float(value)
 
 
 def _boolean(value: Any, name: str) -> float:
     """1.0 / 0.0 for yes / no (bools, numbers or words such as "true", "N"); NaN if missing."""
-    if _missing(value):
+    if missing(value):
         return np.nan
     if isinstance(value, str):
         word = value.strip().lower()
@@ -113,7 +110,7 @@ def _boolean(value: Any, name: str) -> float:
 
 def _ns(value: Any) -> float:
     """UTC epoch nanoseconds as a float (NaN when missing); naive times are taken as UTC."""
-    return np.nan if _missing(value) else float(pd.Timestamp(value).value)
+    return np.nan if missing(value) else float(pd.Timestamp(value).value)
 
 
 def _column(frame: pd.DataFrame, name: str) -> list[Any]:
@@ -156,7 +153,7 @@ _N_TIME_STATS = 4
 
 def _time_stats(when: Any) -> list[float]:
     """Hour, weekday, weekend flag and day of year in UTC (naive times are taken as UTC)."""
-    if _missing(when):
+    if missing(when):
         return [np.nan] * _N_TIME_STATS
     stamp = pd.Timestamp(when)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
@@ -743,7 +740,7 @@ class FeatureBuilder:
         return {k: v for k, v in self.__dict__.items() if k != "_char_columns"}
 
     def _code(self, field: str, value: Any) -> float:
-        return np.nan if _missing(value) else float(self._codes[field].get(str(value), OTHER))
+        return np.nan if missing(value) else float(self._codes[field].get(str(value), OTHER))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "feature_names"):

@@ -32,6 +32,7 @@ import pandas as pd
 from escpredict.contract import STATE_FIELDS, STATE_NAMES
 from escpredict.labels.state import EVENT_KEYS as EVENT_COLUMN_KEYS
 from escpredict.labels.state import WaitStatuses, state_of
+from escpredict.labels.values import missing
 from escpredict.model.calibration import Calibrator
 from escpredict.model.explain import Reason
 
@@ -43,10 +44,6 @@ STATE_CATEGORICAL: tuple[str, ...] = tuple(f.name for f in STATE_FIELDS if f.kin
 OTHER = 0
 #: Per-band boosters ("per_band") or one for every band, age a feature ("shared").
 STRUCTURES = ("shared", "per_band")
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
 @dataclass(frozen=True)
@@ -99,9 +96,9 @@ class StateEncoder:
         out = np.empty((len(states), len(self.names)))
         codes = self.codes
         for i, (margin, state) in enumerate(zip(margins, states, strict=True)):
-            numbers = [np.nan if _missing(state.get(n)) else float(state[n]) for n in STATE_NUMERIC]
+            numbers = [np.nan if missing(state.get(n)) else float(state[n]) for n in STATE_NUMERIC]
             levels = [
-                np.nan if _missing(state.get(n)) else float(codes[n].get(str(state[n]), OTHER))
+                np.nan if missing(state.get(n)) else float(codes[n].get(str(state[n]), OTHER))
                 for n in STATE_CATEGORICAL
             ]
             out[i] = [float(margin), *numbers, *levels]
@@ -144,9 +141,9 @@ class OpenTicketModel:
     def shows_escalation(self, record: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
         """Whether the state already shows what the label rules call an escalation."""
         tier, initial = state.get("tier_now"), record.get("initial_tier")
-        raised = self.tier_raised and not (_missing(tier) or _missing(initial)) and tier > initial
+        raised = self.tier_raised and not (missing(tier) or missing(initial)) and tier > initial
         changes = state.get("assignee_changes")
-        passed = (self.max_reassignments is not None and not _missing(changes)
+        passed = (self.max_reassignments is not None and not missing(changes)
                   and changes > self.max_reassignments)
         return bool(raised or passed)
 
@@ -255,7 +252,7 @@ def hours_text(hours: float) -> str:
 def state_text(name: str, state: Mapping[str, Any]) -> tuple[str, str]:
     """(display value, sentence) for one open-ticket column of a ticket's state."""
     value = state.get(name)
-    if name != MARGIN and _missing(value):
+    if name != MARGIN and missing(value):
         return "unknown", f"{name.replace('_', ' ')}: unknown"
     if name == "age_hours":
         return hours_text(value), f"open for {hours_text(value)}"
@@ -282,9 +279,9 @@ def state_text(name: str, state: Mapping[str, Any]) -> tuple[str, str]:
 
 def _queue_text(state: Mapping[str, Any]) -> tuple[str, str]:
     queue, since = state.get("queue_now"), state.get("hours_since_queue_change")
-    if _missing(queue):
+    if missing(queue):
         return "none", "no queue"
-    if _missing(since) or not state.get("queue_changes"):
+    if missing(since) or not state.get("queue_changes"):
         return str(queue), f"in queue {queue} since creation"
     ago = hours_text(since)
     return str(queue), f"moved to {queue} {'an hour' if ago == 'an hour' else ago} ago"
@@ -348,7 +345,7 @@ def _state_reason(name: str, contribution: float, state: Mapping[str, Any]) -> R
     else:
         shown, text = state_text(name, state)
         raw = state.get(name)
-        value = float(raw) if isinstance(raw, int | float) and not _missing(raw) else math.nan
+        value = float(raw) if isinstance(raw, int | float) and not missing(raw) else math.nan
     return Reason(
         feature=name, name=_READABLE[name], value=value, contribution=contribution,
         field=name, display_value=shown, text=text,
@@ -418,7 +415,7 @@ def state_frame(created_at: Sequence[Any], states: Sequence[Any], waits: WaitSta
     state that is not one."""
     rows = []
     for i, (created, state) in enumerate(zip(created_at, states, strict=True)):
-        if _missing(state):
+        if missing(state):
             rows.append({})
             continue
         try:
