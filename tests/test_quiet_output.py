@@ -32,16 +32,16 @@ def escpredict(*args: str, cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-def test_train_and_score_print_no_mlflow_noise(sample_dir: Path, tmp_path: Path) -> None:
+def test_train_and_score_print_no_mlflow_noise(small_sample_dir: Path, tmp_path: Path) -> None:
     store = ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
     small = [f"--set={key}={value}" for key, value in {
         "model.num_boost_round": 30, "features.word_max_features": 200,
         "features.char_max_features": 200, "model.search": "off",
     }.items()]
-    export = str(sample_dir / "tickets.parquet")
+    export = str(small_sample_dir / "tickets.parquet")
 
     trained = escpredict(
-        "train", "--tickets", export, "--agents", str(sample_dir / "agents.parquet"),
+        "train", "--tickets", export, "--agents", str(small_sample_dir / "agents.parquet"),
         *store, *small, cwd=tmp_path,
     )
     scored = escpredict(
@@ -49,7 +49,7 @@ def test_train_and_score_print_no_mlflow_noise(sample_dir: Path, tmp_path: Path)
         "--model", "models:/escalation-risk@candidate", *store, cwd=tmp_path,
     )
 
-    assert "escalation-risk v1" in trained and "scored 6,000 tickets" in scored
+    assert "escalation-risk v1" in trained and "scored 2,000 tickets" in scored
     for noise in MLFLOW_NOISE:
         assert noise not in trained and noise not in scored, noise
 
