@@ -30,7 +30,6 @@ SMALL_SAMPLE_TICKETS = 2000
 #: Test files that share a session fixture too costly to build twice run on one xdist worker,
 #: as if they were one file: the fixture is built once instead of once per worker.
 SHARED_WORKER = {
-    "test_dask_engine.py": "dask cluster", "test_dask_exports.py": "dask cluster",
     "test_hardening_registry.py": "mlflow server", "test_mlflow_server.py": "mlflow server",
     "test_open_model.py": "event-log model", "test_open_service.py": "event-log model",
 }
@@ -166,9 +165,10 @@ def trained_open(events_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return Trained(events_dir, uri, cfg, run(cfg))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
-    """One 2-worker LocalCluster for every Dask test (starting one takes seconds)."""
+    """A 2-worker LocalCluster for a Dask test file, closed when the file is done: an idle
+    cluster costs 12% of a core, which the rest of the suite would pay for minutes."""
     from escpredict.scaleout.dask_engine import connect
 
     with connect(workers=2, memory_limit="1GiB") as client:
