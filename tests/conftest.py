@@ -111,10 +111,9 @@ def _stores_start_migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         with sqlite3.connect(template) as source, sqlite3.connect(engine.url.database) as target:
             source.backup(target)
 
-    patch = pytest.MonkeyPatch()
-    patch.setattr(mlflow.store.db.utils, "_initialize_tables", copy_template)
-    yield
-    patch.undo()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mlflow.store.db.utils, "_initialize_tables", copy_template)
+        yield
 
 
 @pytest.fixture(scope="session")
