@@ -36,9 +36,8 @@ from escpredict.ingest.mapping import Mapping, first_time, is_coordinator, roles
 from escpredict.ingest.mapping.spec import AnyEvent, Count, MovedTo, TimeOf
 from escpredict.labels.rules import first_handler, rule_votes
 from escpredict.labels.state import EventStream, WaitStatuses
-from escpredict.labels.values import epoch_ns
+from escpredict.labels.values import NAT_NS, epoch_ns
 
-_NAT = np.iinfo(np.int64).min
 _NEVER = np.iinfo(np.int64).max
 _NS_PER_HOUR = 3_600 * 10**9
 
@@ -123,7 +122,7 @@ def instants(
 
 
 def _or_never(ns: np.ndarray) -> np.ndarray:
-    return np.where(ns == _NAT, _NEVER, ns)
+    return np.where(ns == NAT_NS, _NEVER, ns)
 
 
 def _stop_times(
@@ -175,8 +174,8 @@ def checkpoints(
     rows = np.repeat(np.arange(len(tickets)), len(ages))
     at = created[rows] + np.tile(ages, len(tickets))
     band = np.tile(np.arange(len(ages)), len(tickets))
+    code = stream.ids.get_indexer(tickets["ticket_id"])  # each ticket's place in the stream
     if after_updates:
-        code = stream.ids.get_indexer(tickets["ticket_id"])
         row_of = pd.Series(-1, index=np.arange(len(stream.ids)))
         row_of[code[code >= 0]] = np.flatnonzero(code >= 0)
         update_rows = row_of.to_numpy()[stream.code]
@@ -192,8 +191,7 @@ def checkpoints(
     alive = (band == 0) | ((at < end) & ~when.untimed[rows] & (at >= created[rows]))
     snaps = pd.DataFrame({"row": rows[alive], "as_of": at[alive], "band": band[alive]})
     snaps = snaps.drop_duplicates(["row", "as_of"], keep="first").sort_values(["row", "as_of"])
-    code = stream.ids.get_indexer(tickets["ticket_id"].to_numpy()[snaps["row"]])
-    state = stream.at(code, snaps["as_of"].to_numpy(), created[snaps["row"]])
+    state = stream.at(code[snaps["row"]], snaps["as_of"].to_numpy(), created[snaps["row"]])
     return pd.concat(
         [
             pd.DataFrame({

@@ -133,7 +133,7 @@ class EventStream:
             order=ev.index.to_numpy(),
             time=time,
             position=np.arange(len(code)) - start,
-            status=status.astype(object).where(status.notna(), None).to_numpy(),
+            status=_objects(status),
             tier=latest("event_tier", "Float64").to_numpy(dtype=np.float64, na_value=np.nan),
             queue=_objects(latest("event_queue", "str")),
             assigned=latest("event_assignee", "str").notna().to_numpy(),

@@ -96,6 +96,8 @@ def snapshots(
     timing = Timing.of(cfg.labels, mapping)
     snaps = build_checkpoints(tickets, events, labels, timing, cfg.open_tickets, agents)
     untimed = timing.untimed()
+    if not untimed:  # every rule is timed from events: nothing to count
+        return snaps, []
     fired = rule_votes(tickets, cfg.labels, agents)[list(untimed)].fillna(False).sum()
     notes = [
         f"{int(fired[rule]):,} escalations by {rule} cannot be timed from events ({why}): "

@@ -16,7 +16,6 @@ from typing import Any
 import pandas as pd
 
 from escpredict.config import TrainConfig
-from escpredict.ingest.mapping import load_mapping
 from escpredict.labels.checkpoints import Timing
 from escpredict.lifecycle.train import Prepared
 from escpredict.lifecycle.watch import watch_list
@@ -34,7 +33,7 @@ def at_risk_now(model: EscalationModel, prepared: Prepared, cfg: TrainConfig) ->
     """The watch list as of the data's end (its last event), in words a manager reads."""
     assert prepared.events is not None
     end = prepared.events["event_time"].max()
-    timing = Timing.of(cfg.labels, load_mapping(cfg.data.mapping))
+    timing = Timing.of(cfg.labels, prepared.mapping)
     listed = watch_list(model, prepared.tickets, prepared.events, timing, end, prepared.agents,
                         REASONS)
     reasons = ["; ".join(r["text"] for r in json.loads(text)) for text in listed["reasons"]]

@@ -85,6 +85,8 @@ def _integral(value: object) -> object:
 
 #: A count of things that happened to a ticket (strict: JSON true or "2" is not one).
 _Count = Annotated[int, Field(ge=0, le=int(HISTORY_MAX), strict=True), BeforeValidator(_integral)]
+#: A support tier (strict: JSON true or "2" is not one).
+_Tier = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=True)]
 
 
 class StateEvent(BaseModel):
@@ -95,7 +97,7 @@ class StateEvent(BaseModel):
     time: Instant
     status: Label | None = None
     queue: Label | None = Field(None, description="Queue or assignment group after the update.")
-    tier: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=True)] | None = None
+    tier: _Tier | None = None
     assignee: Label | None = None
 
 
@@ -128,7 +130,7 @@ def state_model(max_events: int) -> type[BaseModel]:
         )
         status: Label | None = None
         queue: Label | None = None
-        tier: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=True)] | None = None
+        tier: _Tier | None = None
         assigned: StrictBool | None = Field(None, description="Whether someone is assigned now.")
         events_so_far: _Count | None = Field(None, description="Updates so far, creation included.")
         assignee_changes: _Count | None = None
@@ -205,7 +207,7 @@ _Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 _ReasonCount = Annotated[
     int,
     Field(strict=True, ge=0, le=50),
-    BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v),
+    BeforeValidator(_integral),
 ]
 _CONTRACT_TYPES: dict[str, Any] = {
     "str": Label,
