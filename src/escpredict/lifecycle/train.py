@@ -346,14 +346,15 @@ def open_tickets_wanted(cfg: TrainConfig, prepared: Prepared) -> bool:
 def fit_open(
     cfg: TrainConfig, prepared: Prepared, stages: Stages, split: Split, builder: FeatureBuilder,
     x: dict[str, sp.csr_matrix], y: dict[str, np.ndarray],
-    predict: Callable[[sp.csr_matrix], np.ndarray],
+    predict: Callable[[sp.csr_matrix], np.ndarray], scored: dict[str, np.ndarray],
 ) -> OpenFit | str:
     """Checkpoints of the labelled tickets, then the open-ticket model (``open_train``); or,
     when the export has too few open tickets for it, why not (the at-creation model still
     trains: it does not need them).
 
     ``x``/``y``: the at-creation matrices and labels by window; ``predict`` the fitted
-    at-creation margin. Each ticket gets two margins, with its agent and without (a snapshot
+    at-creation margin, ``scored`` its margins already computed on valid and test (with
+    the agent). Each ticket gets two margins, with its agent and without (a snapshot
     taken before its first assignment must not know who that will be); on the training
     window both are cross-fitted.
     """
@@ -379,7 +380,7 @@ def fit_open(
         margins = pd.concat([
             pd.DataFrame({"with_agent": train[0], "without_agent": train[1]},
                          index=split.train.index),
-            *(pd.DataFrame({"with_agent": predict(x[w]), "without_agent": predict(alone[w])},
+            *(pd.DataFrame({"with_agent": scored[w], "without_agent": predict(alone[w])},
                            index=getattr(split, w).index) for w in ("valid", "test")),
         ])
         try:
@@ -453,7 +454,7 @@ def run(
             cfg, prepared, stages, split, builder,
             {"train": x_train, "valid": x_valid, "test": x_test},
             {"train": y_train, "valid": y_valid},
-            lambda m: margin(booster, offsets, m),
+            lambda m: margin(booster, offsets, m), {"valid": raw_valid, "test": raw_test},
         )
     fitted = Fitted(
         builder=builder,
@@ -617,15 +618,6 @@ def open_metadata(opened: OpenFit, bands: pd.DataFrame, curves: pd.DataFrame) ->
     }
 
 
-def _maturity_params(cut: Maturity) -> dict[str, str]:
-    """The horizon applied (the config may say "auto") and the cut it made, for the run."""
-    return {
-        "maturity_horizon_days": f"{cut.horizon_days:.3f}",
-        "maturity_cutoff": str(cut.cutoff),
-        "export_end": str(cut.end),
-    }
-
-
 def _log_open(opened: OpenFit, model: EscalationModel) -> dict[str, float]:
     """Log the open-ticket model's choices; return per age band its and the at-creation
     model's test metrics (``open_test_<age>_<metric>``, ``creation_test_<age>_<metric>``)."""
@@ -643,8 +635,7 @@ def _log_open(opened: OpenFit, model: EscalationModel) -> dict[str, float]:
     metrics |= {f"creation_test_point_in_time_{k}": float(v) for k, v in pit.items()
                 if np.isfinite(v)}
     mlflow.log_param("open_structure", opened.model.structure)
-    fallback = [model.open.band_names[b] for b, u in opened.choice["uses"].items()
-                if u == "fallback"]
+    fallback = [name for name, use in model.open.metadata["uses"].items() if use == "fallback"]
     mlflow.set_tag("open_fallback_bands", ",".join(fallback) or "none")
     mlflow.log_text(bands.to_csv(index=False), "evaluation/open_bands.csv")
     curves = pd.DataFrame(model.open.metadata["workload_curves"])

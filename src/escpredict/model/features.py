@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from escpredict.config import FeatureConfig
 from escpredict.contract import CATEGORY_FIELDS, HISTORY_NAMES, TICKETS_BY_NAME
-from escpredict.labels.values import missing
+from escpredict.labels.values import NAT_NS, epoch_ns, missing
 from escpredict.model.season import covers_year
 
 #: Statistics of the ticket itself: (machine name, readable name).
@@ -165,9 +165,8 @@ def _created(frame: pd.DataFrame) -> np.ndarray:
     """Creation times as float UTC nanoseconds (NaN when missing or absent)."""
     if "created_at" not in frame.columns:
         return np.full(len(frame), np.nan)
-    stamps = pd.to_datetime(frame["created_at"], utc=True).dt.as_unit("ns")
-    ns = stamps.to_numpy(dtype="datetime64[ns]").view(np.int64).astype(np.float64)
-    return np.where(stamps.isna().to_numpy(), np.nan, ns)
+    ns = epoch_ns(frame["created_at"])
+    return np.where(ns == NAT_NS, np.nan, ns.astype(np.float64))
 
 
 def _time_columns(values: pd.Series) -> np.ndarray:

@@ -240,8 +240,9 @@ def workload_metrics(y: ArrayLike, p: ArrayLike) -> dict[str, float]:
         return dict.fromkeys(names, float("nan"))
     y_arr, p_arr = _check(y, p)
     recalls = [recall_at_top_fraction(y_arr, p_arr, w) for w in WORKLOADS]
-    return dict(zip(names, [_aucs(y_arr, p_arr)[0], expected_calibration_error(y_arr, p_arr),
-                            *recalls], strict=True))
+    auc = float(roc_auc_score(y_arr, p_arr)) if _both_classes(y_arr) else float("nan")
+    return dict(zip(names, [auc, expected_calibration_error(y_arr, p_arr), *recalls],
+                    strict=True))
 
 
 def band_metrics(

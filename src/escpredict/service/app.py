@@ -141,7 +141,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     # model's mapping declared (a model promoted later with other extras needs a restart).
     with contextlib.suppress(ModelLoadError):  # not ready; /v1/model shows why
         reload_now(False)
-    extras = getattr(holder.current.model.builder, "extra_features", {}) if holder.current else {}
+    extras = holder.current.model.builder.extra_features if holder.current else {}
     Ticket, BatchRequest = request_models(
         settings.max_text_chars, settings.max_batch, settings.n_reasons, extras,
         settings.max_state_events,
