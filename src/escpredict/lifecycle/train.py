@@ -151,12 +151,6 @@ def resolve_mapping(mapping: str) -> str:
     return str(home() / path)
 
 
-def declared_extras(mapping: str) -> dict[str, str]:
-    """Extra at-creation features the mapping declares (name -> kind): the one place both
-    engines learn which columns beyond the contract the model reads."""
-    return load_mapping(mapping).extra_features()
-
-
 def model_inputs(tickets: pd.DataFrame, extras: dict[str, str]) -> pd.DataFrame:
     """The columns a model reads, as scoring sends them: an optional whole number such as
     initial_tier is a float (NaN when missing), the type MLflow's signature can hold."""

@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 from escpredict.config import ConfigError, LabelConfig, TrainConfig
 from escpredict.contract import HISTORY_NAMES, LABEL, SCORING_FIELDS
 from escpredict.ingest.loaders import load_agents
-from escpredict.ingest.mapping import load_mapping
+from escpredict.ingest.mapping import Mapping, load_mapping
 from escpredict.ingest.validation import DataValidationError
 from escpredict.labels.history import (
     agent_history,
@@ -53,7 +53,6 @@ from escpredict.lifecycle.stages import Stages
 from escpredict.lifecycle.train import (
     Fitted,
     TrainResult,
-    declared_extras,
     finish,
     fit_baseline,
     fit_levels,
@@ -263,13 +262,13 @@ def run(
 
     The at-creation model only: from an event export the open-ticket model is not built
     (``open_skipped``), and asking for it is refused before any work."""
-    open_skipped = _open_skipped(cfg)
+    mapping = load_mapping(resolve_mapping(cfg.data.mapping))  # read once, used by every step
+    open_skipped = _open_skipped(cfg, mapping)
     stages = stages or Stages(show=False)
     uri = use_store(tracking_uri or cfg.registry.tracking_uri)
     experiment_id = ensure_experiment(cfg.registry.experiment, uri)
     window_days = cfg.features.recent_window_days
-    mapping = resolve_mapping(cfg.data.mapping)
-    extras = declared_extras(mapping)
+    extras = mapping.extra_features()
     with stages.stage("load"):
         # Agents first: an event export's collapse needs their roles to skip dispatchers.
         agents_path = resolve_path(cfg.data.agents)
@@ -365,10 +364,10 @@ NO_OPEN_MODEL = (
 )
 
 
-def _open_skipped(cfg: TrainConfig) -> str:
+def _open_skipped(cfg: TrainConfig, mapping: Mapping) -> str:
     """The run's note that it trains no open-ticket model (event exports only); a config that
     asks for one (``open_tickets.enabled: true``) is refused in one line, before any work."""
-    if cfg.open_tickets.enabled is False or load_mapping(resolve_mapping(cfg.data.mapping)).events is None:
+    if cfg.open_tickets.enabled is False or mapping.events is None:
         return ""
     if cfg.open_tickets.enabled is True:
         raise ConfigError(f"open_tickets.enabled is true, but {NO_OPEN_MODEL}")
@@ -520,7 +519,8 @@ def replay_early_stopping(
 # -- scoring -------------------------------------------------------------------------------
 def score_dataset(
     client: Client, input_path: Path, output_path: Path, model_uri: str,
-    mapping: str = "generic", tracking_uri: str | None = None, agents_path: Path | None = None,
+    mapping: str | Mapping = "generic", tracking_uri: str | None = None,
+    agents_path: Path | None = None,
 ) -> int:
     """Score an export of any supported format into a folder of Parquet files; returns
     tickets written. ``agents_path`` gives an event export's collapse its roles, as in
@@ -530,6 +530,7 @@ def score_dataset(
     shipped with each partition.
     """
     use_store(tracking_uri)
+    mapping = load_mapping(mapping)  # read once, for the agents and the export
     agents = load_agents(agents_path, mapping) if agents_path else None
     model = client.scatter(load_escalation_model(model_uri), broadcast=True)
     with reading(Path(input_path)):

@@ -160,7 +160,7 @@ def _csv(path: Path, head: bytes, blocksize: int, table: TableMapping) -> Blocks
     _check_tail(path, read_as, len(every_column.columns))
     # Blocks are cut at line ends: a file whose head holds a quoted line break is read
     # whole, and so is UTF-16/32, whose line ends are not single bytes.
-    whole = _has_quoted_line_break(shaped) or not _one_byte_line_ends(codec(encoding))
+    whole = _has_quoted_line_break(shaped) or not _one_byte_line_ends(read_as["encoding"])
     reader = _CsvBlock(source, dropped, notes.decimal_columns, missing)
     try:
         frame = read_pandas(reader, source, blocksize=None if whole else blocksize,
