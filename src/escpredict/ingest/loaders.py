@@ -101,11 +101,16 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raise DataReadError(f"{path}: not a readable Parquet file (truncated?): {exc}") from exc
 
 
-def _read_parquet_folder(path: Path) -> pd.DataFrame:
+def parquet_files(path: Path) -> list[Path]:
+    """A Parquet folder's files in a stable order (both engines read a folder this way)."""
     files = sorted(path.rglob("*.parquet"))
     if not files:
         raise DataReadError(f"{path}: folder holds no .parquet files")
-    return pd.concat([_read_parquet(f) for f in files], ignore_index=True)
+    return files
+
+
+def _read_parquet_folder(path: Path) -> pd.DataFrame:
+    return pd.concat([_read_parquet(f) for f in parquet_files(path)], ignore_index=True)
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:

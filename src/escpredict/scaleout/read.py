@@ -33,7 +33,13 @@ from escpredict.ingest.csvfile import (
     read_csv_text,
     to_decimal_points,
 )
-from escpredict.ingest.loaders import DataReadError, markers, parse_jsonl, table_format
+from escpredict.ingest.loaders import (
+    DataReadError,
+    markers,
+    parquet_files,
+    parse_jsonl,
+    table_format,
+)
 from escpredict.ingest.mapping import TableMapping
 
 #: Bytes per partition of a CSV or JSON Lines file. A block of text becomes several times
@@ -69,10 +75,7 @@ def read_blocks(
     path, table = Path(path), table or TableMapping()
     with reading(path), _opening(path):
         if path.is_dir():
-            files = sorted(path.rglob("*.parquet"))
-            if not files:
-                raise DataReadError(f"{path}: folder holds no .parquet files")
-            return Blocks(dd.read_parquet([str(f) for f in files]), ReadNotes())
+            return Blocks(dd.read_parquet([str(f) for f in parquet_files(path)]), ReadNotes())
         kind = table_format(path)
         if kind == ".parquet":
             return Blocks(dd.read_parquet(str(path)), ReadNotes())

@@ -161,10 +161,9 @@ def derive_fields(events: pd.DataFrame, rules: dict, out: pd.DataFrame) -> pd.Da
 
 def _apply(ev: pd.DataFrame, rule: object) -> pd.Series:
     """One rule's value per ticket id."""
-    ticket = ev["ticket_id"]
+    ticket, hits = ev["ticket_id"], _hits(ev, rule)
     if isinstance(rule, MovedTo):
-        return _moved(ev, rule).groupby(ticket, sort=False).any()
-    hits = matches(ev, rule.condition())
+        return hits.groupby(ticket, sort=False).any()
     if isinstance(rule, AnyEvent):
         return hits.groupby(ticket, sort=False).any()
     if isinstance(rule, Count):
@@ -186,8 +185,13 @@ def first_time(events: pd.DataFrame, rule: object) -> pd.Series:
     never meet the condition are absent.
     """
     ev = sort_events(events)
-    hits = _moved(ev, rule) if isinstance(rule, MovedTo) else matches(ev, rule.condition())
+    hits = _hits(ev, rule)
     return ev["event_time"][hits].groupby(ev["ticket_id"][hits], sort=False).first()
+
+
+def _hits(ev: pd.DataFrame, rule: object) -> pd.Series:
+    """Per event, whether it meets the rule: moved into its queue, or meets its condition."""
+    return _moved(ev, rule) if isinstance(rule, MovedTo) else matches(ev, rule.condition())
 
 
 def _lowered(col: pd.Series) -> pd.Series:
