@@ -69,3 +69,10 @@ def with_offset_shap(
             out[:, column] += values
         out[:, -1] += offset.reference
     return out
+
+
+def threads_for(matrix: sp.csr_matrix | np.ndarray) -> dict[str, int]:
+    """One thread for one row: LightGBM parallelises over rows, so for a single ticket the
+    second thread is only start-up cost (raw score 96 -> 29 us, SHAP 1.00 -> 0.95 ms), and
+    a row's result is the same bit for bit. Larger matrices keep the booster's setting."""
+    return {"num_threads": 1} if matrix.shape[0] == 1 else {}

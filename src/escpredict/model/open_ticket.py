@@ -35,6 +35,7 @@ from escpredict.labels.state import WaitStatuses, state_of
 from escpredict.labels.values import missing
 from escpredict.model.calibration import Calibrator
 from escpredict.model.explain import Reason
+from escpredict.model.offsets import threads_for
 
 #: The at-creation model's margin, the first column of the open-ticket matrix.
 MARGIN = "creation_margin"
@@ -156,7 +157,8 @@ class OpenTicketModel:
         """Log-odds before calibration: the at-creation margin plus the band's booster."""
         out = rows[:, 0].copy()
         for booster, chosen in self._answering(bands):
-            out[chosen] += booster.predict(rows[chosen], raw_score=True, **_threads(chosen))
+            picked = rows[chosen]
+            out[chosen] += booster.predict(picked, raw_score=True, **threads_for(picked))
         return out
 
     def proba(self, rows: np.ndarray, bands: np.ndarray) -> np.ndarray:
@@ -173,7 +175,8 @@ class OpenTicketModel:
         a band that falls back to the at-creation ranking."""
         out = np.zeros((len(rows), rows.shape[1] + 1))
         for booster, chosen in self._answering(bands):
-            out[chosen] = booster.predict(rows[chosen], pred_contrib=True, **_threads(chosen))
+            picked = rows[chosen]
+            out[chosen] = booster.predict(picked, pred_contrib=True, **threads_for(picked))
         return out
 
     def _answering(self, bands: np.ndarray) -> Iterator[tuple[lgb.Booster, np.ndarray]]:
@@ -435,6 +438,3 @@ def state_frame(created_at: Sequence[Any], states: Sequence[Any], waits: WaitSta
     )
 
 
-def _threads(chosen: np.ndarray) -> dict[str, int]:
-    """One thread for one row: LightGBM's thread start-up costs more than scoring a ticket."""
-    return {"num_threads": 1} if chosen.sum() == 1 else {}
